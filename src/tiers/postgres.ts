@@ -274,7 +274,12 @@ class PgStore implements PostgresStore {
       this.pool = options.pool;
       this.ownsPool = false;
     } else {
-      this.pool = new pg.Pool({ connectionString: options.connectionString, application_name: 'tiercache' });
+      // allowExitOnIdle: idle connections do not keep a script alive, like the sweep timer.
+      this.pool = new pg.Pool({
+        connectionString: options.connectionString,
+        application_name: 'tiercache',
+        allowExitOnIdle: true,
+      });
       this.ownsPool = true;
       // An idle client whose backend dies makes the pool emit `error`; unhandled, that
       // would crash the process. The pool already drops the client; the next query

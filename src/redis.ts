@@ -1,0 +1,14 @@
+/**
+ * Public entry `tiercache/redis`: the Redis L2 store and the Redis pub/sub
+ * invalidation bus. Importing it loads `ioredis` (a peer dependency); the core
+ * entry `tiercache` never does.
+ *
+ * @packageDocumentation
+ */
+export {
+  escapeGlob,
+  type RedisStore,
+  type RedisStoreOptions,
+  redisClientOptions,
+  redisStore,
+} from './tiers/redis.js';

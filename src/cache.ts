@@ -1,0 +1,1190 @@
+import { randomUUID } from 'node:crypto';
+import type { LRUCache } from 'lru-cache';
+import type { BusHealth, BusListener, BusMessage, BusOp } from './bus/bus.js';
+import { EntryCodec } from './codec.js';
+import { type Duration, type Entry, jitterTtl, makeEntry, parseDuration } from './entry.js';
+import {
+  CacheClosedError,
+  CodecError,
+  InvalidKeyError,
+  InvalidOptionError,
+  LoaderTimeoutError,
+  MAX_KEY_LENGTH,
+} from './errors.js';
+import { StoreGuard, type TierHealth } from './guard.js';
+import {
+  type EntryOptions,
+  type ResolvedEntryOptions,
+  type ResolvedOptions,
+  resolveEntryOptions,
+  resolveOptions,
+  type TieredCacheOptions,
+} from './options.js';
+import { Fences, type FenceToken, Flights, Semaphore } from './single-flight.js';
+import { type CacheStats, StatsRecorder } from './stats.js';
+import { MemoryTier } from './tiers/memory.js';
+import type { StoreWrite } from './tiers/store.js';
+
+/** What a loader receives. */
+export interface LoaderContext<V> {
+  /** The key being loaded (without the namespace). */
+  readonly key: string;
+  /** Fired when the hard timeout passes; pass it to fetch / your database driver. */
+  readonly signal: AbortSignal;
+  /** The stale value, if one is within grace (useful for conditional requests). */
+  readonly staleValue: V | undefined;
+  /** Whether `staleValue` holds a value (it may itself be `undefined`). */
+  readonly hasStale: boolean;
+  /** Sets this entry's TTL from the loaded data (adaptive caching). */
+  setTtl(ttl: Duration): void;
+  /** Returns the result to the callers without caching it. */
+  noCache(): void;
+}
+
+/** Loads the value of one key on a miss. */
+export type Loader<V> = (context: LoaderContext<V>) => Promise<V> | V;
+
+/** What a batch loader receives. */
+export interface BatchLoaderContext {
+  /** Fired when the hard timeout passes. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Loads the values of many keys in one call (the DataLoader pattern): return a Map by
+ * key, or an array aligned with `keys`. A key left out loads as `undefined`.
+ */
+export type BatchLoader<V> = (
+  keys: string[],
+  context: BatchLoaderContext,
+) => Promise<ReadonlyMap<string, V> | readonly V[]> | ReadonlyMap<string, V> | readonly V[];
+
+/** One entry for {@link TieredCache.setMany}. */
+export interface SetManyItem<V> {
+  readonly key: string;
+  readonly value: V;
+  readonly options?: EntryOptions;
+}
+
+/** Options of {@link TieredCache.wrap}. */
+export interface WrapOptions<A extends unknown[]> extends EntryOptions {
+  /** The cache key for a call's arguments. */
+  key: (...args: A) => string;
+}
+
+/** Health of every tier and the bus, from {@link TieredCache.health}. */
+export interface CacheHealth {
+  readonly status: 'up' | 'degraded' | 'down';
+  readonly l1: TierHealth;
+  readonly stores: Readonly<Record<string, TierHealth>>;
+  readonly bus?: BusHealth;
+}
+
+/** A load in flight for one key: its waiters share it. */
+interface Flight {
+  /** A fresh entry found in a store (no load needed). */
+  found: Entry | undefined;
+  /** The newest stale entry within grace, from L1 or a store. */
+  stale: Entry | undefined;
+  /** Settles once the stores have been walked (found/stale are set). */
+  readonly walked: Promise<void>;
+  /** Settles with the loaded (or fail-safe) entry. */
+  readonly loaded: Promise<Entry>;
+  resolveWalked(): void;
+  resolveLoaded(entry: Entry): void;
+  rejectLoaded(error: unknown): void;
+}
+
+function newFlight(stale: Entry | undefined): Flight {
+  let resolveWalked!: () => void;
+  let resolveLoaded!: (entry: Entry) => void;
+  let rejectLoaded!: (error: unknown) => void;
+  const walked = new Promise<void>((resolve) => {
+    resolveWalked = resolve;
+  });
+  const loaded = new Promise<Entry>((resolve, reject) => {
+    resolveLoaded = resolve;
+    rejectLoaded = reject;
+  });
+  // A caller served stale at once does not await the load; its failure is handled here.
+  loaded.catch(noop);
+  return { found: undefined, stale, walked, loaded, resolveWalked, resolveLoaded, rejectLoaded };
+}
+
+function noop(): void {}
+
+function checkKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string') throw new InvalidKeyError(key, 'keys must be strings');
+  if (key.length === 0) throw new InvalidKeyError(key, 'keys must not be empty');
+  if (key.length > MAX_KEY_LENGTH) {
+    throw new InvalidKeyError(key, `keys must be at most ${MAX_KEY_LENGTH} characters, got ${key.length}`);
+  }
+}
+
+function checkKeys(keys: unknown, argument: string): asserts keys is readonly string[] {
+  if (!Array.isArray(keys)) throw new InvalidOptionError(argument, 'an array of keys', keys);
+  for (const key of keys) checkKey(key);
+}
+
+function newer(a: Entry | undefined, b: Entry | undefined): Entry | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return b.createdAt > a.createdAt ? b : a;
+}
+
+/** State shared by a cache and all its namespace views. */
+class Core {
+  readonly options: ResolvedOptions;
+  readonly stats: StatsRecorder;
+  readonly memory: MemoryTier | undefined;
+  /** L1 as read and written; `undefined` while L1 is off or bypassed (bus link down). */
+  l1: LRUCache<string, Entry> | undefined;
+  readonly guards: StoreGuard[];
+  readonly codec: EntryCodec;
+  readonly fences = new Fences();
+  readonly flights = new Flights<Flight>();
+  readonly loads: Semaphore | undefined;
+  readonly instanceId = randomUUID();
+  readonly prefix: string;
+  readonly clock: ResolvedOptions['clock'];
+  readonly ready: Promise<void>;
+  closed = false;
+  readonly #background = new Set<Promise<unknown>>();
+  readonly #queued = new Map<BusOp, string[]>();
+  #flush: Promise<void> | undefined;
+
+  constructor(options: ResolvedOptions) {
+    this.options = options;
+    this.clock = options.clock;
+    this.prefix = `${options.namespace}:`;
+    this.stats = new StatsRecorder(options.stores.map((store) => store.name));
+    this.memory =
+      options.l1 === false
+        ? undefined
+        : new MemoryTier(options.l1, () => {
+            this.stats.l1.evictions++;
+          });
+    this.l1 = this.memory?.lru;
+    this.guards = options.stores.map(
+      (store) =>
+        new StoreGuard(
+          store,
+          {
+            timeoutMs: options.guard.timeout ?? store.defaultTimeoutMs ?? 100,
+            failureThreshold: options.guard.failureThreshold,
+            cooldownMs: options.guard.cooldown,
+          },
+          options.clock,
+          this.stats.store(store.name),
+          this.prefix,
+        ),
+    );
+    this.codec = new EntryCodec(options.codec);
+    this.loads =
+      options.maxConcurrentLoads === Number.POSITIVE_INFINITY
+        ? undefined
+        : new Semaphore(options.maxConcurrentLoads);
+    const bus = options.bus;
+    this.ready =
+      bus === undefined
+        ? Promise.resolve()
+        : bus
+            .start(options.namespace, this.instanceId, this.#listener())
+            .catch((error) => this.report(error));
+  }
+
+  assertOpen(method: string): void {
+    if (this.closed) throw new CacheClosedError(method);
+  }
+
+  report(error: unknown): void {
+    const onError = this.options.onError;
+    if (onError !== undefined) {
+      try {
+        onError(error instanceof Error ? error : new Error(String(error)));
+      } catch {
+        // A logging hook that throws must not break the cache.
+      }
+    }
+  }
+
+  /** Runs a promise in the background; `close()` waits for it. Its failure is reported, never unhandled. */
+  background(work: Promise<unknown>): void {
+    const tracked = work.catch((error) => this.report(error)).finally(() => this.#background.delete(tracked));
+    this.#background.add(tracked);
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  makeEntry(value: unknown, options: ResolvedEntryOptions, ttl = options.ttl): Entry {
+    const jittered = jitterTtl(ttl, options.jitter, this.options.random());
+    return makeEntry(value, this.now(), jittered, options.grace, options.tags);
+  }
+
+  // ---- L1 ---------------------------------------------------------------------------
+
+  /** The L1 entry if it is still within its life; drops it if expired. */
+  l1Peek(local: string, now: number): Entry | undefined {
+    const lru = this.l1;
+    if (lru === undefined) return undefined;
+    const entry = lru.get(local);
+    if (entry === undefined) return undefined;
+    if (now >= entry.expiresAt) {
+      lru.delete(local);
+      return undefined;
+    }
+    return entry;
+  }
+
+  /** Drops keys from L1 and stops in-flight reads of them from writing back. */
+  invalidateLocal(locals: readonly string[]): void {
+    const lru = this.memory?.lru;
+    for (const local of locals) {
+      this.fences.bump(local);
+      this.flights.forget(local);
+      lru?.delete(local);
+    }
+  }
+
+  invalidatePrefix(prefix: string): void {
+    this.fences.bumpAll();
+    this.flights.forgetAll();
+    if (prefix === '') this.memory?.lru.clear();
+    else this.memory?.deletePrefix(prefix);
+  }
+
+  // ---- stores -----------------------------------------------------------------------
+
+  /**
+   * Walks the stores in order for one key: the first fresh entry wins; the newest
+   * stale entry within grace is kept as a candidate. Store failures skip the store.
+   */
+  async walk(storeKey: string): Promise<{ fresh?: Entry; at: number; stale?: Entry }> {
+    let stale: Entry | undefined;
+    for (let i = 0; i < this.guards.length; i++) {
+      const guard = this.guards[i] as StoreGuard;
+      const counters = this.stats.store(guard.store.name);
+      let bytes: Uint8Array | undefined;
+      try {
+        bytes = await guard.read((store) => store.get(storeKey));
+      } catch (error) {
+        this.storeFailed(error);
+        continue;
+      }
+      const entry = this.decode(bytes, counters);
+      const now = this.now();
+      if (entry !== undefined && now < entry.staleAt) {
+        counters.hits++;
+        return { fresh: entry, at: i };
+      }
+      counters.misses++;
+      if (entry !== undefined && now < entry.expiresAt) stale = newer(stale, entry);
+    }
+    return { at: -1, ...(stale !== undefined ? { stale } : {}) };
+  }
+
+  decode(bytes: Uint8Array | undefined, counters: { codecErrors: number }): Entry | undefined {
+    if (bytes === undefined) return undefined;
+    try {
+      return this.codec.decode(bytes);
+    } catch (error) {
+      if (!(error instanceof CodecError)) throw error;
+      counters.codecErrors++;
+      this.report(error);
+      return undefined;
+    }
+  }
+
+  storeFailed(error: unknown): void {
+    this.report(error);
+    if (this.options.strict) throw error;
+  }
+
+  /**
+   * The one write path to the stores: every store, in parallel, through
+   * its guard. A future version or lease token rides along here.
+   */
+  async writeStores(writes: readonly StoreWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    const keys = writes.map((write) => write.key);
+    await this.eachStore(this.guards, keys, 'sets', (guard) =>
+      guard.write(keys, (store) => store.setMany(writes)),
+    );
+  }
+
+  async deleteStores(storeKeys: readonly string[]): Promise<void> {
+    if (storeKeys.length === 0) return;
+    await this.eachStore(this.guards, storeKeys, 'deletes', (guard) =>
+      guard.write(storeKeys, (store) => store.deleteMany(storeKeys)),
+    );
+  }
+
+  async clearStores(prefix: string): Promise<void> {
+    await this.eachStore(this.guards, undefined, 'deletes', (guard) =>
+      guard.write(prefix === this.prefix ? undefined : [], (store) => store.clear(prefix)),
+    );
+  }
+
+  async eachStore(
+    guards: readonly StoreGuard[],
+    keys: readonly string[] | undefined,
+    counter: 'sets' | 'deletes',
+    op: (guard: StoreGuard) => Promise<void>,
+  ): Promise<void> {
+    const count = keys?.length ?? 1;
+    const failures: unknown[] = [];
+    await Promise.all(
+      guards.map(async (guard) => {
+        try {
+          await op(guard);
+          this.stats.store(guard.store.name)[counter] += count;
+        } catch (error) {
+          this.report(error);
+          failures.push(error);
+        }
+      }),
+    );
+    if (this.options.strict && failures.length > 0) throw failures[0];
+  }
+
+  /**
+   * Writes a fresh entry into every tier, unless a newer write or delete of the key
+   * came in while it was being read or loaded (the fence moved).
+   */
+  async store(local: string, entry: Entry, token: FenceToken): Promise<void> {
+    if (!this.fences.holds(token)) return;
+    this.l1?.set(local, entry);
+    this.stats.l1.sets++;
+    if (this.guards.length > 0) {
+      const storeKey = this.prefix + local;
+      await this.writeStores([
+        { key: storeKey, value: this.codec.encode(entry), expiresAt: entry.expiresAt },
+      ]);
+      // A delete that ran while our write was on the wire may have landed first; ours
+      // would then outlive it. Undo ours: a miss is fine, a resurrected value is not.
+      if (!this.fences.holds(token)) {
+        if (this.memory?.lru.peek(local) === entry) this.memory.lru.delete(local);
+        await this.deleteStores([storeKey]);
+        return;
+      }
+    }
+    await this.publish('set', [local]);
+  }
+
+  /** A fresh entry found in store `at`: write it into L1 and the stores above, with its remaining life. */
+  backfill(local: string, entry: Entry, at: number, bytes: Uint8Array | undefined, token: FenceToken): void {
+    if (!this.fences.holds(token)) return;
+    this.l1?.set(local, entry);
+    if (at === 0) return;
+    const storeKey = this.prefix + local;
+    // The entry's own expiresAt travels with it: the upper stores get its remaining life, never a fresh TTL.
+    const writes = [{ key: storeKey, value: bytes ?? this.codec.encode(entry), expiresAt: entry.expiresAt }];
+    this.background(
+      (async () => {
+        await this.eachStore(this.guards.slice(0, at), [storeKey], 'sets', (guard) =>
+          guard.write([storeKey], (store) => store.setMany(writes)),
+        );
+        if (!this.fences.holds(token)) await this.deleteStores([storeKey]);
+      })(),
+    );
+  }
+
+  // ---- bus --------------------------------------------------------------------------
+
+  /** Publishes an invalidation; keys published in the same tick share one message per op. */
+  publish(op: BusOp, locals: readonly string[]): Promise<void> {
+    const bus = this.options.bus;
+    if (bus === undefined) return Promise.resolve();
+    let queue = this.#queued.get(op);
+    if (queue === undefined) {
+      queue = [];
+      this.#queued.set(op, queue);
+    }
+    for (const local of locals) queue.push(local);
+    this.#flush ??= new Promise<void>((resolve) => {
+      queueMicrotask(() => {
+        this.#flush = undefined;
+        const batches = [...this.#queued];
+        this.#queued.clear();
+        Promise.all(
+          batches.map(async ([batchOp, keys]) => {
+            try {
+              await bus.publish({ origin: this.instanceId, op: batchOp, keys });
+              this.stats.bus.published++;
+            } catch (error) {
+              this.stats.bus.errors++;
+              this.report(error);
+            }
+          }),
+        ).then(() => resolve());
+      });
+    });
+    return this.#flush;
+  }
+
+  #listener(): BusListener {
+    return {
+      onMessage: (message: BusMessage) => {
+        this.stats.bus.received++;
+        if (message.op === 'clear') this.invalidatePrefix(message.keys[0] ?? '');
+        else this.invalidateLocal(message.keys);
+      },
+      onResync: () => {
+        this.stats.bus.resyncs++;
+        this.invalidatePrefix('');
+      },
+      onLinkChange: (up: boolean) => {
+        // While the link is down no invalidation can reach us: L1 is bypassed (neither
+        // read nor written) so it serves nothing older than the moment of detection.
+        this.l1 = up ? this.memory?.lru : undefined;
+        if (!up) this.invalidatePrefix('');
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.#flush;
+    while (this.#background.size > 0) await Promise.all([...this.#background]);
+    const closing = [...this.options.stores.map((store) => store.close()), this.options.bus?.close()];
+    const results = await Promise.allSettled(closing);
+    for (const result of results) if (result.status === 'rejected') this.report(result.reason);
+    this.memory?.lru.clear();
+  }
+}
+
+/**
+ * A tiered cache: an in-process L1 (lru-cache) in front of shared stores (Redis L2,
+ * Postgres L3, ...), with read-through loads, single-flight, TTL jitter, grace,
+ * fail-safe and per-tier stats. Every tier holds the same entry envelope, so a value
+ * found in any tier carries the freshness it was written with.
+ *
+ * @example
+ * ```ts
+ * const cache = new TieredCache<User>({ namespace: 'users', ttl: '5m', grace: '1h' });
+ * const user = await cache.getOrSet(`user:${id}`, ({ signal }) => db.findUser(id, { signal }));
+ * ```
+ */
+export class TieredCache<V = unknown> {
+  readonly #core: Core;
+  /** The view's key prefix within the namespace (`''` for the root). */
+  readonly #prefix: string;
+
+  /**
+   * @throws InvalidOptionError naming the first option that is unknown, ill-typed or out of range.
+   */
+  constructor(options: TieredCacheOptions) {
+    if (options instanceof ViewSeed) {
+      this.#core = options.core;
+      this.#prefix = options.prefix;
+    } else {
+      this.#core = new Core(resolveOptions(options));
+      this.#prefix = '';
+    }
+  }
+
+  // ---- reads ------------------------------------------------------------------------
+
+  /**
+   * The value of `key` if a tier holds it fresh, else `undefined` (stale values are not
+   * returned: use `getOrSet` for grace). A hit below L1 backfills the tiers above.
+   * @throws InvalidKeyError, CacheClosedError; StoreUnavailableError in strict mode.
+   */
+  async get(key: string): Promise<V | undefined> {
+    const core = this.#core;
+    core.assertOpen('get');
+    checkKey(key);
+    const local = this.#local(key);
+    const entry = core.l1Peek(local, core.now());
+    if (entry !== undefined && core.now() < entry.staleAt) {
+      core.stats.l1.hits++;
+      return entry.value as V;
+    }
+    if (core.l1 !== undefined) core.stats.l1.misses++;
+    const found = await this.#walkOne(local);
+    if (found === undefined) core.stats.plainMisses++;
+    return found?.value as V | undefined;
+  }
+
+  /**
+   * The values of `keys`, in order (`undefined` where no tier holds a fresh value). One
+   * round trip per store for all keys L1 missed.
+   */
+  async getMany(keys: readonly string[]): Promise<Array<V | undefined>> {
+    const core = this.#core;
+    core.assertOpen('getMany');
+    checkKeys(keys, 'keys');
+    const results = new Array<V | undefined>(keys.length);
+    const missing: number[] = [];
+    const now = core.now();
+    for (let i = 0; i < keys.length; i++) {
+      const entry = core.l1Peek(this.#local(keys[i] as string), now);
+      if (entry !== undefined && now < entry.staleAt) {
+        core.stats.l1.hits++;
+        results[i] = entry.value as V;
+      } else {
+        if (core.l1 !== undefined) core.stats.l1.misses++;
+        missing.push(i);
+      }
+    }
+    if (missing.length > 0) {
+      const locals = missing.map((i) => this.#local(keys[i] as string));
+      const found = await this.#walkMany(locals);
+      missing.forEach((index, j) => {
+        const entry = found[j];
+        if (entry === undefined) core.stats.plainMisses++;
+        results[index] = entry?.value as V | undefined;
+      });
+    }
+    return results;
+  }
+
+  /** Whether a tier holds a fresh value for `key` (also true for a cached `undefined`). */
+  async has(key: string): Promise<boolean> {
+    const core = this.#core;
+    core.assertOpen('has');
+    checkKey(key);
+    const local = this.#local(key);
+    const entry = core.l1Peek(local, core.now());
+    if (entry !== undefined && core.now() < entry.staleAt) return true;
+    return (await this.#walkOne(local)) !== undefined;
+  }
+
+  /**
+   * The fresh L1 value of `key`, synchronously, or `undefined`. No I/O: for hot paths
+   * that can do without the shared tiers.
+   */
+  getLocal(key: string): V | undefined {
+    const core = this.#core;
+    const lru = core.l1;
+    if (lru === undefined) return undefined;
+    const entry = lru.get(this.#prefix === '' ? key : this.#prefix + key);
+    if (entry !== undefined && core.clock.now() < entry.staleAt) {
+      core.stats.l1.hits++;
+      return entry.value as V;
+    }
+    core.stats.l1.misses++;
+    return undefined;
+  }
+
+  /**
+   * Read-through: the cached value of `key`, or the loader's result, cached in every
+   * tier. Concurrent calls for one key share one loader call (single-flight). A stale
+   * value within grace is returned at once and refreshed in the background (or after
+   * `timeouts.soft`); with `failSafe`, a stale value is served when the loader fails.
+   *
+   * An L1 hit does no I/O and awaits nothing.
+   *
+   * @throws the loader's error (when no stale value can be served), LoaderTimeoutError,
+   *   InvalidKeyError, InvalidOptionError, CacheClosedError.
+   * @example
+   * ```ts
+   * const product = await cache.getOrSet(`product:${id}`, () => repo.find(id), { ttl: '10m' });
+   * ```
+   */
+  getOrSet(key: string, loader: Loader<V>, options?: EntryOptions): Promise<V> {
+    const core = this.#core;
+    const lru = core.l1;
+    // The hot path: a fresh L1 hit returns without entering async code.
+    if (
+      lru !== undefined &&
+      typeof key === 'string' &&
+      key.length !== 0 &&
+      key.length <= MAX_KEY_LENGTH &&
+      !core.closed
+    ) {
+      const entry = lru.get(this.#prefix === '' ? key : this.#prefix + key);
+      if (entry !== undefined && core.clock.now() < entry.staleAt) {
+        core.stats.l1.hits++;
+        return Promise.resolve(entry.value as V);
+      }
+    }
+    return this.#getOrSetSlow(key, loader, options);
+  }
+
+  async #getOrSetSlow(key: string, loader: Loader<V>, options: EntryOptions | undefined): Promise<V> {
+    const core = this.#core;
+    core.assertOpen('getOrSet');
+    checkKey(key);
+    if (typeof loader !== 'function') throw new InvalidOptionError('loader', 'a function', loader);
+    const resolved = resolveEntryOptions(options, core.options.entry);
+    const local = this.#local(key);
+    const now = core.now();
+    const entry = core.l1Peek(local, now);
+    if (entry !== undefined && now < entry.staleAt) {
+      core.stats.l1.hits++;
+      return entry.value as V;
+    }
+    if (core.l1 !== undefined) core.stats.l1.misses++;
+    let flight = core.flights.get(local);
+    if (flight !== undefined) core.stats.loader.coalesced++;
+    else {
+      flight = newFlight(entry);
+      core.flights.set(local, flight);
+      this.#runFlight(flight, key, local, loader, resolved);
+    }
+    return this.#await(flight, entry, resolved);
+  }
+
+  /** One waiter of a flight: applies its own soft timeout and stale handling. */
+  async #await(flight: Flight, l1Stale: Entry | undefined, options: ResolvedEntryOptions): Promise<V> {
+    const core = this.#core;
+    // Stale-while-revalidate: with a stale L1 value and no soft timeout, answer now.
+    if (l1Stale !== undefined && options.softTimeout === 0) {
+      core.stats.l1.staleHits++;
+      return l1Stale.value as V;
+    }
+    await flight.walked;
+    if (flight.found !== undefined) return flight.found.value as V;
+    const stale = newer(l1Stale, flight.stale);
+    if (stale === undefined) return (await flight.loaded).value as V;
+    if (options.softTimeout === 0) {
+      core.stats.l1.staleHits++;
+      return stale.value as V;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const soft = new Promise<undefined>((resolve) => {
+      timer = setTimeout(resolve, options.softTimeout, undefined);
+    });
+    try {
+      const loaded = await Promise.race([flight.loaded, soft]);
+      if (loaded !== undefined) return loaded.value as V;
+      core.stats.l1.staleHits++;
+      return stale.value as V;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Walks the stores, then loads; settles the flight's promises. Never rejects. */
+  async #runFlight(
+    flight: Flight,
+    key: string,
+    local: string,
+    loader: Loader<V>,
+    options: ResolvedEntryOptions,
+  ): Promise<void> {
+    const core = this.#core;
+    const token = core.fences.acquire(local);
+    try {
+      let walk: Awaited<ReturnType<Core['walk']>>;
+      try {
+        walk = await core.walk(core.prefix + local);
+      } catch (error) {
+        // Strict mode: a store failure fails the load's callers.
+        flight.resolveWalked();
+        flight.rejectLoaded(error);
+        return;
+      }
+      if (walk.fresh !== undefined) {
+        flight.found = walk.fresh;
+        core.backfill(local, walk.fresh, walk.at, undefined, token);
+        flight.resolveWalked();
+        flight.resolveLoaded(walk.fresh);
+        return;
+      }
+      flight.stale = newer(flight.stale, walk.stale);
+      flight.resolveWalked();
+      try {
+        const stale = flight.stale;
+        const { value, ttl, cache } = await this.#load(
+          key,
+          (signal) => {
+            let ttlOverride: number | undefined;
+            let skip = false;
+            const context: LoaderContext<V> = {
+              key,
+              signal,
+              staleValue: stale?.value as V | undefined,
+              hasStale: stale !== undefined,
+              setTtl: (ttl) => {
+                ttlOverride = parseDuration(ttl, 'setTtl(ttl)');
+              },
+              noCache: () => {
+                skip = true;
+              },
+            };
+            return Promise.resolve()
+              .then(() => loader(context))
+              .then((value) => ({ value, ttl: ttlOverride, cache: !skip }));
+          },
+          options,
+        );
+        const entry = core.makeEntry(value, options, ttl);
+        if (cache && (options.negativeCaching || (value !== null && value !== undefined))) {
+          try {
+            await core.store(local, entry, token);
+          } catch (error) {
+            // Strict mode: the value is loaded but could not be stored.
+            flight.rejectLoaded(error);
+            return;
+          }
+        }
+        flight.resolveLoaded(entry);
+      } catch (error) {
+        const stale = flight.stale;
+        if (options.failSafe && stale !== undefined && core.now() < stale.expiresAt) {
+          core.stats.loader.failSafe++;
+          core.report(error);
+          // Serve the stale value, and keep serving it without calling the loader for
+          // the throttle window - never past the entry's own expiry.
+          const throttled: Entry = {
+            ...stale,
+            staleAt: Math.min(core.now() + options.failSafeThrottle, stale.expiresAt),
+          };
+          if (core.fences.holds(token)) core.l1?.set(local, throttled);
+          flight.resolveLoaded(throttled);
+        } else flight.rejectLoaded(error);
+      }
+    } finally {
+      core.fences.release(token);
+      core.flights.end(local, flight);
+    }
+  }
+
+  /** Runs a loader under the bulkhead and the hard timeout, counting it. */
+  async #load<T>(
+    key: string,
+    run: (signal: AbortSignal) => Promise<T>,
+    options: ResolvedEntryOptions,
+  ): Promise<T> {
+    const core = this.#core;
+    const permit = core.loads?.acquire();
+    if (permit !== undefined) await permit;
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const started = performance.now();
+    try {
+      const loading = run(controller.signal);
+      const result =
+        options.hardTimeout > 0
+          ? await Promise.race([
+              loading,
+              new Promise<never>((_, reject) => {
+                timer = setTimeout(() => {
+                  const error = new LoaderTimeoutError(key, options.hardTimeout);
+                  core.stats.loader.timeouts++;
+                  controller.abort(error);
+                  reject(error);
+                }, options.hardTimeout);
+              }),
+            ])
+          : await loading;
+      core.stats.loader.ok++;
+      return result;
+    } catch (error) {
+      core.stats.loader.failed++;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      core.stats.loader.timeMs += performance.now() - started;
+      core.loads?.release();
+    }
+  }
+
+  /**
+   * Read-through for many keys with one loader call for all the keys no tier holds (the
+   * DataLoader pattern). Keys already loading join their load; values come back in order.
+   *
+   * @example
+   * ```ts
+   * const users = await cache.getOrSetMany(ids.map(String), (missing) => db.usersByIds(missing));
+   * ```
+   */
+  async getOrSetMany(keys: readonly string[], loader: BatchLoader<V>, options?: EntryOptions): Promise<V[]> {
+    const core = this.#core;
+    core.assertOpen('getOrSetMany');
+    checkKeys(keys, 'keys');
+    if (typeof loader !== 'function') throw new InvalidOptionError('loader', 'a function', loader);
+    const resolved = resolveEntryOptions(options, core.options.entry);
+    const now = core.now();
+    const results = new Array<V>(keys.length);
+    const waits: Promise<void>[] = [];
+    const started = new Map<string, { key: string; flight: Flight; stale: Entry | undefined }>();
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      const local = this.#local(key);
+      const entry = core.l1Peek(local, now);
+      if (entry !== undefined && now < entry.staleAt) {
+        core.stats.l1.hits++;
+        results[i] = entry.value as V;
+        continue;
+      }
+      let flight = started.get(local)?.flight ?? core.flights.get(local);
+      if (flight === undefined) {
+        if (core.l1 !== undefined) core.stats.l1.misses++;
+        flight = newFlight(entry);
+        core.flights.set(local, flight);
+        started.set(local, { key, flight, stale: entry });
+      } else if (!started.has(local)) core.stats.loader.coalesced++;
+      waits.push(
+        this.#await(flight, entry, resolved).then((value) => {
+          results[i] = value;
+        }),
+      );
+    }
+    if (started.size > 0) this.#runBatch(started, loader, resolved);
+    await Promise.all(waits);
+    return results;
+  }
+
+  async #runBatch(
+    batch: Map<string, { key: string; flight: Flight; stale: Entry | undefined }>,
+    loader: BatchLoader<V>,
+    options: ResolvedEntryOptions,
+  ): Promise<void> {
+    const core = this.#core;
+    const locals = [...batch.keys()];
+    const flights = locals.map((local) => batch.get(local)?.flight as Flight);
+    const tokens = locals.map((local) => core.fences.acquire(local));
+    try {
+      let found: Array<{ fresh?: Entry; stale?: Entry } | undefined>;
+      try {
+        found = await this.#walkManyRaw(locals, tokens);
+      } catch (error) {
+        for (const flight of flights) {
+          flight.resolveWalked();
+          flight.rejectLoaded(error);
+        }
+        return;
+      }
+      const toLoad: number[] = [];
+      for (let i = 0; i < flights.length; i++) {
+        const flight = flights[i] as Flight;
+        const hit = found[i];
+        if (hit?.fresh !== undefined) {
+          flight.found = hit.fresh;
+          flight.resolveWalked();
+          flight.resolveLoaded(hit.fresh);
+          continue;
+        }
+        flight.stale = newer(flight.stale, hit?.stale);
+        flight.resolveWalked();
+        toLoad.push(i);
+      }
+      if (toLoad.length === 0) return;
+      const loadKeys = toLoad.map((i) => batch.get(locals[i] as string)?.key as string);
+      let values: Map<string, unknown>;
+      try {
+        const raw = await this.#load(
+          loadKeys.join(','),
+          (signal) => Promise.resolve(loader(loadKeys, { signal })),
+          options,
+        );
+        values = toMap(loadKeys, raw);
+      } catch (error) {
+        for (const i of toLoad) {
+          const flight = flights[i] as Flight;
+          const stale = flight.stale;
+          if (options.failSafe && stale !== undefined && core.now() < stale.expiresAt) {
+            core.stats.loader.failSafe++;
+            flight.resolveLoaded(stale);
+          } else flight.rejectLoaded(error);
+        }
+        core.report(error);
+        return;
+      }
+      const writes: StoreWrite[] = [];
+      const published: string[] = [];
+      const stored: Array<{ local: string; entry: Entry; token: FenceToken }> = [];
+      toLoad.forEach((i, j) => {
+        const local = locals[i] as string;
+        const value = values.get(loadKeys[j] as string);
+        const entry = core.makeEntry(value, options);
+        const token = tokens[i] as FenceToken;
+        const cacheable = options.negativeCaching || (value !== null && value !== undefined);
+        if (cacheable && core.fences.holds(token)) {
+          core.l1?.set(local, entry);
+          core.stats.l1.sets++;
+          writes.push({
+            key: core.prefix + local,
+            value: core.codec.encode(entry),
+            expiresAt: entry.expiresAt,
+          });
+          stored.push({ local, entry, token });
+          published.push(local);
+        }
+        (flights[i] as Flight).resolveLoaded(entry);
+      });
+      try {
+        await core.writeStores(writes);
+        const undo = stored.filter((s) => !core.fences.holds(s.token));
+        if (undo.length > 0) {
+          for (const s of undo)
+            if (core.memory?.lru.peek(s.local) === s.entry) core.memory.lru.delete(s.local);
+          await core.deleteStores(undo.map((s) => core.prefix + s.local));
+        }
+        await core.publish(
+          'set',
+          published.filter((local) => !undo.some((s) => s.local === local)),
+        );
+      } catch (error) {
+        core.report(error);
+      }
+    } finally {
+      for (const token of tokens) core.fences.release(token);
+      locals.forEach((local, i) => {
+        core.flights.end(local, flights[i] as Flight);
+      });
+    }
+  }
+
+  /**
+   * Wraps a function so its results are cached under `options.key(...args)`.
+   * @example
+   * ```ts
+   * const findUser = cache.wrap((id: number) => db.findUser(id), { key: (id) => `user:${id}` });
+   * ```
+   */
+  wrap<A extends unknown[]>(
+    fn: (...args: A) => Promise<V> | V,
+    options: WrapOptions<A>,
+  ): (...args: A) => Promise<V> {
+    if (typeof fn !== 'function') throw new InvalidOptionError('fn', 'a function', fn);
+    if (options === null || typeof options !== 'object' || typeof options.key !== 'function') {
+      throw new InvalidOptionError(
+        'key',
+        'a function of the arguments returning the cache key',
+        options?.key,
+      );
+    }
+    const { key, ...rest } = options;
+    const entryOptions = Object.keys(rest).length > 0 ? rest : undefined;
+    // Validate once, now, so a bad option fails at wrap time rather than on a miss.
+    if (entryOptions !== undefined) resolveEntryOptions(entryOptions, this.#core.options.entry);
+    return (...args: A) => this.getOrSet(key(...args), () => fn(...args), entryOptions);
+  }
+
+  // ---- writes -----------------------------------------------------------------------
+
+  /**
+   * Writes `value` into every tier, then tells other instances to drop their L1 copy.
+   * A load of the key in flight will not overwrite it.
+   */
+  async set(key: string, value: V, options?: EntryOptions): Promise<void> {
+    await this.setMany([{ key, value, ...(options !== undefined ? { options } : {}) }]);
+  }
+
+  /** Writes many entries: one round trip per store, one bus message. */
+  async setMany(items: ReadonlyArray<SetManyItem<V>>): Promise<void> {
+    const core = this.#core;
+    core.assertOpen('setMany');
+    if (!Array.isArray(items))
+      throw new InvalidOptionError('items', 'an array of { key, value, options? }', items);
+    const entries = items.map((item, i) => {
+      if (item === null || typeof item !== 'object')
+        throw new InvalidOptionError(`items[${i}]`, 'an object { key, value }', item);
+      checkKey(item.key);
+      return {
+        local: this.#local(item.key),
+        entry: core.makeEntry(item.value, resolveEntryOptions(item.options, core.options.entry)),
+      };
+    });
+    const locals = entries.map((e) => e.local);
+    core.invalidateLocal(locals);
+    for (const { local, entry } of entries) {
+      core.l1?.set(local, entry);
+      core.stats.l1.sets++;
+    }
+    await core.writeStores(
+      entries.map(({ local, entry }) => ({
+        key: core.prefix + local,
+        value: core.codec.encode(entry),
+        expiresAt: entry.expiresAt,
+      })),
+    );
+    // Reads that started while the write was on the wire saw the old value.
+    for (const local of locals) core.fences.bump(local);
+    await core.publish('set', locals);
+  }
+
+  /** Deletes `key` from every tier and every instance's L1. */
+  async delete(key: string): Promise<void> {
+    await this.deleteMany([key]);
+  }
+
+  /** Deletes many keys: one round trip per store, one bus message. */
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    const core = this.#core;
+    core.assertOpen('deleteMany');
+    checkKeys(keys, 'keys');
+    const locals = keys.map((key) => this.#local(key));
+    core.invalidateLocal(locals);
+    core.stats.l1.deletes += locals.length;
+    await core.deleteStores(locals.map((local) => core.prefix + local));
+    core.invalidateLocal(locals);
+    await core.publish('delete', locals);
+  }
+
+  /** Deletes every key of this namespace (or view) from every tier and every instance's L1. */
+  async clear(): Promise<void> {
+    const core = this.#core;
+    core.assertOpen('clear');
+    core.invalidatePrefix(this.#prefix);
+    await core.clearStores(core.prefix + this.#prefix);
+    core.invalidatePrefix(this.#prefix);
+    await core.publish('clear', [this.#prefix]);
+  }
+
+  // ---- views, stats, lifecycle ------------------------------------------------------
+
+  /**
+   * A view whose keys live under `name:` within this cache's namespace. It shares the
+   * tiers, the bus, single-flight and stats; its `clear()` clears only its own keys.
+   */
+  namespace(name: string): TieredCache<V> {
+    if (typeof name !== 'string' || !/^[A-Za-z0-9_.\-/]{1,128}$/.test(name)) {
+      throw new InvalidOptionError('name', 'a string of 1-128 characters from [A-Za-z0-9_.-/]', name);
+    }
+    const seed = new ViewSeed(this.#core, `${this.#prefix}${name}:`);
+    return new TieredCache<V>(seed as unknown as TieredCacheOptions);
+  }
+
+  /** A snapshot of the counters of every tier, the loader and the bus. */
+  stats(): CacheStats {
+    return this.#core.stats.snapshot();
+  }
+
+  /** Sets every counter back to zero. */
+  resetStats(): void {
+    this.#core.stats.reset();
+  }
+
+  /**
+   * Health of each tier (breaker state, last error, latency) and of the bus, for a
+   * service's own health endpoint. `status` is `down` only if every store is down.
+   */
+  health(): CacheHealth {
+    const core = this.#core;
+    const stores: Record<string, TierHealth> = {};
+    for (const guard of core.guards) stores[guard.store.name] = guard.health();
+    const bus = core.options.bus?.health();
+    const storeStates = Object.values(stores).map((s) => s.status);
+    const degraded = storeStates.some((s) => s !== 'up') || (bus !== undefined && bus.status !== 'up');
+    const down =
+      storeStates.length > 0 && storeStates.every((s) => s === 'down') && core.memory === undefined;
+    return {
+      status: down ? 'down' : degraded ? 'degraded' : 'up',
+      l1: {
+        status: core.l1 === undefined && core.memory !== undefined ? 'degraded' : 'up',
+        breaker: 'closed',
+      },
+      stores,
+      ...(bus !== undefined ? { bus } : {}),
+    };
+  }
+
+  /** Resolves once the bus (if any) is subscribed; operations do not need to wait for it. */
+  ready(): Promise<void> {
+    return this.#core.ready;
+  }
+
+  /**
+   * Waits for background work (refreshes, backfills), then closes the stores and the
+   * bus (each closes only clients it created). Further calls reject with
+   * CacheClosedError. Closing a view closes the whole cache.
+   */
+  close(): Promise<void> {
+    return this.#core.close();
+  }
+
+  // ---- internals --------------------------------------------------------------------
+
+  #local(key: string): string {
+    return this.#prefix === '' ? key : this.#prefix + key;
+  }
+
+  async #walkOne(local: string): Promise<Entry | undefined> {
+    const core = this.#core;
+    if (core.guards.length === 0) return undefined;
+    const token = core.fences.acquire(local);
+    try {
+      const walk = await core.walk(core.prefix + local);
+      if (walk.fresh === undefined) return undefined;
+      core.backfill(local, walk.fresh, walk.at, undefined, token);
+      return walk.fresh;
+    } finally {
+      core.fences.release(token);
+    }
+  }
+
+  async #walkMany(locals: readonly string[]): Promise<Array<Entry | undefined>> {
+    const core = this.#core;
+    if (core.guards.length === 0) return locals.map(() => undefined);
+    const tokens = locals.map((local) => core.fences.acquire(local));
+    try {
+      return (await this.#walkManyRaw(locals, tokens)).map((hit) => hit?.fresh);
+    } finally {
+      for (const token of tokens) core.fences.release(token);
+    }
+  }
+
+  /** Walks the stores for many keys, one getMany per store for the keys still missing, backfilling hits. */
+  async #walkManyRaw(
+    locals: readonly string[],
+    tokens: readonly FenceToken[],
+  ): Promise<Array<{ fresh?: Entry; stale?: Entry } | undefined>> {
+    const core = this.#core;
+    const out: Array<{ fresh?: Entry; stale?: Entry } | undefined> = locals.map(() => undefined);
+    let pending = locals.map((_, i) => i);
+    for (let at = 0; at < core.guards.length && pending.length > 0; at++) {
+      const guard = core.guards[at] as StoreGuard;
+      const counters = core.stats.store(guard.store.name);
+      let found: Array<Uint8Array | undefined>;
+      const keys = pending.map((i) => core.prefix + locals[i]);
+      try {
+        found = await guard.read((store) => store.getMany(keys));
+      } catch (error) {
+        core.storeFailed(error);
+        continue;
+      }
+      const next: number[] = [];
+      const now = core.now();
+      pending.forEach((i, j) => {
+        const bytes = found[j];
+        const entry = core.decode(bytes, counters);
+        if (entry !== undefined && now < entry.staleAt) {
+          counters.hits++;
+          out[i] = { fresh: entry };
+          core.backfill(locals[i] as string, entry, at, bytes, tokens[i] as FenceToken);
+          return;
+        }
+        counters.misses++;
+        if (entry !== undefined && now < entry.expiresAt)
+          out[i] = { stale: newer(out[i]?.stale, entry) as Entry };
+        next.push(i);
+      });
+      pending = next;
+    }
+    return out;
+  }
+}
+
+function toMap(
+  keys: readonly string[],
+  raw: ReadonlyMap<string, unknown> | readonly unknown[],
+): Map<string, unknown> {
+  if (raw instanceof Map) return raw as Map<string, unknown>;
+  if (Array.isArray(raw)) {
+    if (raw.length !== keys.length) {
+      throw new InvalidOptionError(
+        'batch loader result',
+        `an array of ${keys.length} values aligned with the keys, or a Map`,
+        raw,
+      );
+    }
+    return new Map(keys.map((key, i) => [key, raw[i]]));
+  }
+  throw new InvalidOptionError('batch loader result', 'a Map by key or an array aligned with the keys', raw);
+}
+
+/** How `namespace()` builds a view through the constructor: private fields need it. */
+class ViewSeed {
+  constructor(
+    readonly core: Core,
+    readonly prefix: string,
+  ) {}
+}

@@ -1,0 +1,90 @@
+/**
+ * Base class of every error tiercache throws or rejects with.
+ * Catch it with `instanceof TierCacheError` to handle all of them at once.
+ */
+export class TierCacheError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** An option passed to a constructor or a call is unknown, ill-typed or out of range. */
+export class InvalidOptionError extends TierCacheError {
+  /** The option's path, for example `l1.max` or `timeouts.hard`. */
+  readonly option: string;
+  /** The value received. */
+  readonly received: unknown;
+  constructor(option: string, expected: string, received: unknown, message?: string) {
+    super(message ?? `Invalid option \`${option}\`: expected ${expected}, received ${describe(received)}`);
+    this.option = option;
+    this.received = received;
+  }
+
+  /** An option name that is not known (often a typo). */
+  static unknown(option: string, known: readonly string[], received: unknown): InvalidOptionError {
+    const message = `Unknown option \`${option}\` (received ${describe(received)}); known options: ${known.join(', ')}`;
+    return new InvalidOptionError(option, 'a known option', received, message);
+  }
+}
+
+/** A key is not a non-empty string within {@link MAX_KEY_LENGTH} characters. */
+export class InvalidKeyError extends TierCacheError {
+  /** The key received. */
+  readonly key: unknown;
+  constructor(key: unknown, reason: string) {
+    super(`Invalid cache key ${describe(key)}: ${reason}`);
+    this.key = key;
+  }
+}
+
+/** A loader did not settle within its hard timeout; its `AbortSignal` was fired. */
+export class LoaderTimeoutError extends TierCacheError {
+  /** The key whose loader timed out. */
+  readonly key: string;
+  /** The hard timeout in milliseconds. */
+  readonly timeoutMs: number;
+  constructor(key: string, timeoutMs: number) {
+    super(`Loader for key "${key}" did not settle within the hard timeout of ${timeoutMs} ms`);
+    this.key = key;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** A method was called after {@link TieredCache.close}. */
+export class CacheClosedError extends TierCacheError {
+  constructor(method: string) {
+    super(`Cannot call ${method}(): the cache is closed`);
+  }
+}
+
+/**
+ * A store tier failed, timed out or has its circuit open. Thrown into callers only
+ * in strict mode; otherwise the store is skipped and the failure is counted.
+ */
+export class StoreUnavailableError extends TierCacheError {
+  /** The store's name, as in `stats().stores`. */
+  readonly store: string;
+  constructor(store: string, reason: string, options?: { cause?: unknown }) {
+    super(`Store "${store}" is unavailable: ${reason}`, options);
+    this.store = store;
+  }
+}
+
+/** Bytes read from a store could not be decoded into an entry (corrupt, truncated, or of an unknown format). */
+export class CodecError extends TierCacheError {}
+
+/** Longest key accepted, in UTF-16 code units. Longer keys throw {@link InvalidKeyError}. */
+export const MAX_KEY_LENGTH = 1024;
+
+/** Renders a received value for an error message, short and unambiguous. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') {
+    return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  }
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return 'a function';
+  if (value === null || typeof value !== 'object') return String(value);
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
+}

@@ -1,0 +1,206 @@
+import type { Clock } from './clock.js';
+import { StoreUnavailableError } from './errors.js';
+import type { TierCounters } from './stats.js';
+import type { StoreTier } from './tiers/store.js';
+
+/** A breaker's state, as reported by `health()`. */
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+/** Health of one tier, from {@link TieredCache.health}. */
+export interface TierHealth {
+  readonly status: 'up' | 'degraded' | 'down';
+  readonly breaker: BreakerState;
+  readonly lastError?: string;
+  /** Latency of the last successful call, in ms. */
+  readonly latencyMs?: number;
+}
+
+export interface GuardSettings {
+  readonly timeoutMs: number;
+  readonly failureThreshold: number;
+  readonly cooldownMs: number;
+}
+
+// Keys written or deleted while a store was failing are remembered so they can be
+// deleted from it before it is read again; past this many, the whole namespace is
+// cleared from it instead.
+const MAX_MISSED_KEYS = 10_000;
+
+/**
+ * The one guard every store call goes through: a timeout and a circuit breaker
+ * (closed -> open after N consecutive failures -> half-open after a cool-down, one probe
+ * at a time -> closed on success).
+ *
+ * It also keeps the store honest across an outage: a write or delete that did not reach
+ * the store leaves the key possibly stale there, so the key is remembered and deleted
+ * from the store (or, past a bound, the namespace cleared) before the store is read
+ * again. A store that comes back never serves a value that was overwritten or deleted
+ * while it was away.
+ */
+export class StoreGuard {
+  readonly store: StoreTier;
+  readonly #settings: GuardSettings;
+  readonly #clock: Clock;
+  readonly #counters: TierCounters;
+  readonly #namespacePrefix: string;
+  #state: BreakerState = 'closed';
+  #failures = 0;
+  #openedAt = 0;
+  #probing = false;
+  #lastError: string | undefined;
+  #latencyMs: number | undefined;
+  readonly #missed = new Set<string>();
+  #missedAll = false;
+  #repair: Promise<void> | undefined;
+
+  constructor(
+    store: StoreTier,
+    settings: GuardSettings,
+    clock: Clock,
+    counters: TierCounters,
+    namespacePrefix: string,
+  ) {
+    this.store = store;
+    this.#settings = settings;
+    this.#clock = clock;
+    this.#counters = counters;
+    this.#namespacePrefix = namespacePrefix;
+  }
+
+  /**
+   * Runs a read. Rejects with StoreUnavailableError if the breaker is open, the call
+   * fails or times out, or the store still owes a repair that cannot be made now.
+   */
+  async read<T>(op: (store: StoreTier) => Promise<T>): Promise<T> {
+    this.#admit();
+    if (this.#missedAll || this.#missed.size > 0) await this.#repairNow();
+    return this.#call(op);
+  }
+
+  /**
+   * Runs a write or delete of `keys` (`undefined` for a clear of the namespace). If it
+   * cannot reach the store, the keys are remembered for repair and the error is thrown.
+   */
+  async write(keys: readonly string[] | undefined, op: (store: StoreTier) => Promise<void>): Promise<void> {
+    try {
+      this.#admit();
+      await this.#call(op);
+    } catch (error) {
+      this.#remember(keys);
+      throw error;
+    }
+  }
+
+  health(): TierHealth {
+    const state = this.#effectiveState();
+    const status =
+      state === 'open' ? 'down' : state === 'half-open' || this.#failures > 0 ? 'degraded' : 'up';
+    return {
+      status,
+      breaker: state,
+      ...(this.#lastError !== undefined ? { lastError: this.#lastError } : {}),
+      ...(this.#latencyMs !== undefined ? { latencyMs: this.#latencyMs } : {}),
+    };
+  }
+
+  #effectiveState(): BreakerState {
+    if (this.#state === 'open' && this.#clock.now() - this.#openedAt >= this.#settings.cooldownMs) {
+      return 'half-open';
+    }
+    return this.#state;
+  }
+
+  #admit(): void {
+    if (this.#state === 'closed') return;
+    if (this.#state === 'open') {
+      if (this.#clock.now() - this.#openedAt < this.#settings.cooldownMs) {
+        this.#counters.errors++;
+        throw new StoreUnavailableError(this.store.name, 'circuit open');
+      }
+      this.#state = 'half-open';
+    }
+    // half-open: one probe at a time; the rest are turned away until it settles.
+    if (this.#probing) {
+      this.#counters.errors++;
+      throw new StoreUnavailableError(this.store.name, 'circuit half-open, probe in flight');
+    }
+    this.#probing = true;
+  }
+
+  async #call<T>(op: (store: StoreTier) => Promise<T>): Promise<T> {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const result = await Promise.race([
+        op(this.store),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new StoreUnavailableError(this.store.name, `timed out after ${this.#settings.timeoutMs} ms`),
+              ),
+            this.#settings.timeoutMs,
+          );
+        }),
+      ]);
+      this.#latencyMs = performance.now() - started;
+      this.#succeeded();
+      return result;
+    } catch (error) {
+      this.#failed(error);
+      throw error instanceof StoreUnavailableError
+        ? error
+        : new StoreUnavailableError(this.store.name, (error as Error)?.message ?? String(error), {
+            cause: error,
+          });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #succeeded(): void {
+    this.#failures = 0;
+    this.#probing = false;
+    this.#state = 'closed';
+  }
+
+  #failed(error: unknown): void {
+    this.#counters.errors++;
+    this.#lastError = (error as Error)?.message ?? String(error);
+    this.#probing = false;
+    this.#failures++;
+    if (this.#state === 'half-open' || this.#failures >= this.#settings.failureThreshold) {
+      this.#state = 'open';
+      this.#openedAt = this.#clock.now();
+    }
+  }
+
+  #remember(keys: readonly string[] | undefined): void {
+    if (keys === undefined || this.#missed.size + keys.length > MAX_MISSED_KEYS) {
+      this.#missedAll = true;
+      this.#missed.clear();
+      return;
+    }
+    if (this.#missedAll) return;
+    for (const key of keys) this.#missed.add(key);
+  }
+
+  #repairNow(): Promise<void> {
+    this.#repair ??= (async () => {
+      try {
+        if (this.#missedAll) {
+          await this.#call((store) => store.clear(this.#namespacePrefix));
+          this.#missedAll = false;
+          this.#missed.clear();
+        } else {
+          const keys = [...this.#missed];
+          await this.#call((store) => store.deleteMany(keys));
+          for (const key of keys) this.#missed.delete(key);
+        }
+      } finally {
+        this.#repair = undefined;
+      }
+    })();
+    return this.#repair;
+  }
+}

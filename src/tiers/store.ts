@@ -1,0 +1,42 @@
+/**
+ * One write to a store: the encoded entry and the absolute time (ms since the epoch)
+ * after which the store may forget it.
+ */
+export interface StoreWrite {
+  /** The fully qualified key (`namespace:key`). */
+  readonly key: string;
+  /** The encoded entry envelope. */
+  readonly value: Uint8Array;
+  /** Absolute expiry in ms since the epoch; the store drops the key at or after it. */
+  readonly expiresAt: number;
+}
+
+/**
+ * The interface every shared tier below L1 implements (L2 Redis, L3 Postgres, and any
+ * store of your own): async, over bytes, with absolute expiry. Stores know nothing of
+ * entries, stats, the bus or each other; the orchestrator guards every call with a
+ * timeout and a circuit breaker.
+ *
+ * Keys passed in are fully qualified (`namespace:key`). A store may prepend its own
+ * prefix, and must never read, write or delete keys outside it.
+ *
+ * Prove a new store with the conformance suite exported from `tiercache/testing`.
+ */
+export interface StoreTier {
+  /** A short unique name, used in stats, health and error messages (for example `redis`). */
+  readonly name: string;
+  /** The guard timeout used for this store unless the cache options set one, in ms. */
+  readonly defaultTimeoutMs?: number;
+  /** The bytes stored at `key`, or `undefined` if absent or expired. */
+  get(key: string): Promise<Uint8Array | undefined>;
+  /** The bytes of each key, in order; `undefined` where absent. One round trip where the store allows. */
+  getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>>;
+  /** Writes every entry (one round trip where the store allows). The one write path of a store. */
+  setMany(writes: readonly StoreWrite[]): Promise<void>;
+  /** Deletes every key; absent keys are ignored. */
+  deleteMany(keys: readonly string[]): Promise<void>;
+  /** Deletes every key that starts with `prefix` (within the store's own prefix), and nothing else. */
+  clear(prefix: string): Promise<void>;
+  /** Releases what the store opened itself. A client passed in by the user is left open. */
+  close(): Promise<void>;
+}

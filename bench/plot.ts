@@ -1,0 +1,137 @@
+/**
+ * SVG plots of the bench figures, rendered in Node: a vega-lite spec compiled to vega,
+ * then drawn by a headless vega View (no browser, no canvas).
+ */
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+
+/** One point of a hit-ratio curve. */
+export interface HitRatioPoint {
+  readonly trace: string;
+  /** Cache size as a percentage of the trace's distinct keys. */
+  readonly sizePct: number;
+  readonly entries: number;
+  readonly series: 'LRU (shipped L1)' | 'OPT (Bélády)' | 'cold-miss bound';
+  readonly hitRatio: number;
+}
+
+/** One bar segment of the stack's per-tier shares. */
+export interface StackShare {
+  readonly trace: string;
+  readonly tier: string;
+  /** Requests served by this tier / all requests. */
+  readonly share: number;
+  /** Sort order of the tier in the stack (L1 first). */
+  readonly order: number;
+}
+
+/** Renders a vega-lite spec to an SVG string. */
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const compiled = compile(spec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+/** Hit ratio against cache size, one facet per trace; LRU and OPT as lines, the bound dashed. */
+export function hitRatioSpec(points: readonly HitRatioPoint[], subtitle: string): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: 'Hit ratio vs cache size', subtitle },
+    data: { values: points as unknown as Record<string, unknown>[] },
+    facet: {
+      field: 'trace',
+      type: 'nominal',
+      title: null,
+      header: { labelFontSize: 13, labelFontWeight: 'bold' },
+    },
+    columns: 4,
+    spec: {
+      width: 220,
+      height: 160,
+      mark: { type: 'line', point: { size: 25 }, strokeWidth: 2 },
+      encoding: {
+        x: {
+          field: 'sizePct',
+          type: 'quantitative',
+          scale: { type: 'log' },
+          title: 'cache size (% of distinct keys)',
+          axis: { values: [1, 2, 5, 10, 20, 50, 100], format: '~s' },
+        },
+        y: {
+          field: 'hitRatio',
+          type: 'quantitative',
+          scale: { domain: [0, 1] },
+          title: 'hit ratio',
+          axis: { format: '.0%' },
+        },
+        color: {
+          field: 'series',
+          type: 'nominal',
+          title: null,
+          scale: {
+            domain: ['LRU (shipped L1)', 'OPT (Bélády)', 'cold-miss bound'],
+            range: ['#1f77b4', '#d62728', '#7f7f7f'],
+          },
+          legend: { orient: 'top' },
+        },
+        strokeDash: {
+          field: 'series',
+          type: 'nominal',
+          scale: {
+            domain: ['LRU (shipped L1)', 'OPT (Bélády)', 'cold-miss bound'],
+            range: [
+              [1, 0],
+              [1, 0],
+              [4, 3],
+            ],
+          },
+          // Same field and domain as color, so vega-lite merges both into one legend.
+          legend: { orient: 'top' },
+        },
+        tooltip: [
+          { field: 'trace' },
+          { field: 'series' },
+          { field: 'entries', title: 'entries' },
+          { field: 'hitRatio', format: '.2%' },
+        ],
+      },
+    },
+    resolve: { scale: { x: 'shared', y: 'shared' } },
+  } as TopLevelSpec;
+}
+
+/** Per-tier shares of requests for the simulated stack, one stacked bar per trace. */
+export function stackSpec(shares: readonly StackShare[], subtitle: string): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: 'Where requests are served: L1 → L2 → L3 → loader', subtitle },
+    data: { values: shares as unknown as Record<string, unknown>[] },
+    width: 520,
+    height: { step: 22 },
+    mark: 'bar',
+    encoding: {
+      y: { field: 'trace', type: 'nominal', title: null, sort: null },
+      x: {
+        field: 'share',
+        type: 'quantitative',
+        stack: 'normalize',
+        title: 'share of requests',
+        axis: { format: '.0%' },
+      },
+      color: {
+        field: 'tier',
+        type: 'nominal',
+        title: null,
+        sort: ['L1', 'L2', 'L3', 'loader'],
+        scale: { domain: ['L1', 'L2', 'L3', 'loader'], range: ['#2ca02c', '#1f77b4', '#9467bd', '#d62728'] },
+        legend: { orient: 'top' },
+      },
+      order: { field: 'order', type: 'quantitative' },
+      tooltip: [{ field: 'trace' }, { field: 'tier' }, { field: 'share', format: '.2%' }],
+    },
+  } as TopLevelSpec;
+}

@@ -1,0 +1,34 @@
+/** The shape every bench section shares, and what the runner hands it. */
+import type { BenchArgs, SectionName } from './args.js';
+import type { Table } from './report.js';
+import type { BenchServices } from './services.js';
+
+/** What a section gets from the runner. */
+export interface SectionContext {
+  readonly args: BenchArgs;
+  readonly services: BenchServices;
+  /** Prints a progress line (also when bars are drawn). */
+  readonly log: (line: string) => void;
+  /** Writes a file next to the JSON (`<stem>-<suffix>`); returns its path. */
+  readonly writeArtifact: (suffix: string, content: string) => string;
+}
+
+/** What a section returns: machine-readable figures for the JSON, tables for the end of the run. */
+export interface SectionResult {
+  readonly figures: Record<string, unknown>;
+  readonly tables: readonly Table[];
+  /** Parts that could not run here, each with the one line saying how to provide what was missing. */
+  readonly skippedParts?: readonly string[];
+}
+
+/** One benchmark section. */
+export interface Section {
+  readonly name: SectionName;
+  readonly title: string;
+  run(ctx: SectionContext): Promise<SectionResult>;
+}
+
+/** Lets timers, signals and I/O run between synchronous chunks of work (Ctrl-C stays responsive). */
+export function breathe(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

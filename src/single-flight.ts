@@ -1,3 +1,5 @@
+import type { Entry } from './entry.js';
+
 /**
  * Per-key bookkeeping for reads that may write back: single-flight loads and fences.
  *
@@ -125,3 +127,36 @@ export class Semaphore {
     else this.#available++;
   }
 }
+
+/** A load in flight for one key: its waiters share it. */
+export interface Flight {
+  /** A fresh entry found in a store (no load needed). */
+  found: Entry | undefined;
+  /** The newest stale entry within grace, from L1 or a store. */
+  stale: Entry | undefined;
+  /** Settles once the stores have been walked (found/stale are set). */
+  readonly walked: Promise<void>;
+  /** Settles with the loaded (or fail-safe) entry. */
+  readonly loaded: Promise<Entry>;
+  resolveWalked(): void;
+  resolveLoaded(entry: Entry): void;
+  rejectLoaded(error: unknown): void;
+}
+
+export function newFlight(stale: Entry | undefined): Flight {
+  let resolveWalked!: () => void;
+  let resolveLoaded!: (entry: Entry) => void;
+  let rejectLoaded!: (error: unknown) => void;
+  const walked = new Promise<void>((resolve) => {
+    resolveWalked = resolve;
+  });
+  const loaded = new Promise<Entry>((resolve, reject) => {
+    resolveLoaded = resolve;
+    rejectLoaded = reject;
+  });
+  // A caller served stale at once does not await the load; its failure is handled here.
+  loaded.catch(noop);
+  return { found: undefined, stale, walked, loaded, resolveWalked, resolveLoaded, rejectLoaded };
+}
+
+function noop(): void {}

@@ -1,18 +1,15 @@
+import type { TieredCache } from '../cache.js';
 import { describe, InvalidOptionError, TierCacheError } from '../errors.js';
-import type { EntryOptions } from '../options.js';
+import { type EntryOptions, resolveEntryOptions } from '../options.js';
 import { methodKey } from './stable-key.js';
 
 /**
  * The part of a `TieredCache` (or of one of its `namespace()` views) the decorators
- * use. Any `TieredCache` satisfies it.
+ * use. Any `TieredCache<V>` satisfies it, whatever its `V`: a decorator cannot relate
+ * a method's return type to the cache's value type, so the cache's `V` is not checked.
  */
-export interface DecoratorCache {
-  getOrSet<T>(key: string, loader: () => Promise<T>, options?: EntryOptions): Promise<T>;
-  set(key: string, value: unknown, options?: EntryOptions): Promise<unknown>;
-  delete(key: string): Promise<unknown>;
-  deleteMany(keys: readonly string[]): Promise<unknown>;
-  clear(): Promise<unknown>;
-}
+// biome-ignore lint/suspicious/noExplicitAny: `any` lets a TieredCache<V> of every V fit (its loader parameter is contravariant in V).
+export type DecoratorCache = Pick<TieredCache<any>, 'getOrSet' | 'set' | 'delete' | 'deleteMany' | 'clear'>;
 
 /**
  * The cache a decorator works on: a cache, or a function returning one, called on every
@@ -134,8 +131,7 @@ export function Cached<This = unknown, Args extends unknown[] = unknown[]>(
   const { cache, key, ...rest } = options;
   const source = checkSource('@Cached', cache);
   if (key !== undefined && typeof key !== 'string') checkFunction('@Cached', 'key', key);
-  // Built once, here: the hot path passes the same object on every call.
-  const entryOptions = Object.keys(rest).length > 0 ? Object.freeze(rest) : undefined;
+  const entryOptions = checkEntryOptions(rest);
   return decorator(
     '@Cached',
     (original, site) =>
@@ -228,7 +224,7 @@ export function CachePut<This = unknown, Args extends unknown[] = unknown[]>(
   const { cache, key, ...rest } = options;
   const source = checkSource('@CachePut', cache);
   if (typeof key !== 'string') checkFunction('@CachePut', 'key', key);
-  const entryOptions = Object.keys(rest).length > 0 ? Object.freeze(rest) : undefined;
+  const entryOptions = checkEntryOptions(rest);
   return decorator(
     '@CachePut',
     (original) =>
@@ -359,6 +355,16 @@ function checkFunction(
   expected = 'a string or a function',
 ): void {
   if (typeof value !== 'function') throw new InvalidOptionError(`${decorator} ${option}`, expected, value);
+}
+
+/**
+ * Validates the entry options once, when the class is defined (a typo such as `tll`
+ * fails there, not on the first miss), and freezes them: every call passes this object.
+ */
+function checkEntryOptions(rest: EntryOptions): EntryOptions | undefined {
+  if (Object.keys(rest).length === 0) return undefined;
+  resolveEntryOptions(rest, undefined);
+  return Object.freeze(rest);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -129,7 +129,8 @@ const DEFAULT_THROTTLE = 10_000;
 const NAMESPACE = /^[A-Za-z0-9_.\-/]{1,128}$/;
 
 const ENTRY_KEYS = ['ttl', 'jitter', 'grace', 'failSafe', 'timeouts', 'negativeCaching', 'tags'];
-const TOP_KEYS = [
+/** Every top-level option name of {@link TieredCacheOptions} (the README documents each). */
+export const OPTION_NAMES: readonly string[] = [
   ...ENTRY_KEYS,
   'namespace',
   'l1',
@@ -266,7 +267,7 @@ function pickEntryOptions(input: TieredCacheOptions): EntryOptions {
 /** Validates the constructor's options once, into a frozen resolved object. */
 export function resolveOptions(input: TieredCacheOptions): ResolvedOptions {
   if (!isObject(input)) throw new InvalidOptionError('options', 'an object', input);
-  checkKeys(input, TOP_KEYS, '');
+  checkKeys(input, OPTION_NAMES, '');
   if (typeof input.namespace !== 'string' || !NAMESPACE.test(input.namespace)) {
     throw new InvalidOptionError(
       'namespace',

@@ -5,6 +5,16 @@
  *
  * @packageDocumentation
  */
+
+export {
+  BUS_SUBSCRIBER_NAME,
+  decodeBusMessage,
+  encodeBusMessage,
+  type RedisBus,
+  type RedisBusOptions,
+  type RedisBusStats,
+  redisBus,
+} from './bus/redis-bus.js';
 export {
   escapeGlob,
   type RedisStore,

@@ -50,10 +50,6 @@ export const MAX_NOTIFY_PAYLOAD_BYTES = 7900;
 const MAX_CHANNEL_BYTES = 63;
 const OPS: ReadonlySet<string> = new Set<BusOp>(['set', 'delete', 'clear']);
 
-// The listener interface may grow a link-state callback (the cache bypasses L1 while the
-// link is down); call it when present without requiring it.
-type Listener = BusListener & { onLinkChange?(up: boolean): void };
-
 /**
  * The Postgres channel for a namespace: {@link busChannel}, or, when that is longer than
  * a Postgres identifier, `tiercache:v1:#` and a hash of the namespace.
@@ -216,7 +212,7 @@ class PgBus implements InvalidationBus {
 
   private channel = '';
   private instanceId = '';
-  private listener: Listener | undefined;
+  private listener: BusListener | undefined;
   private client: pg.Client | undefined;
   private status: BusHealth['status'] = 'down';
   private lastMessageAt: number | undefined;

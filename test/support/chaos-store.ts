@@ -1,0 +1,112 @@
+import type { StoreTier, StoreWrite } from '../../src/tiers/store.js';
+
+/** The store operations a {@link ChaosStore} can disturb. */
+export type ChaosOp = 'get' | 'getMany' | 'setMany' | 'deleteMany' | 'clear';
+
+const ALL_OPS: readonly ChaosOp[] = ['get', 'getMany', 'setMany', 'deleteMany', 'clear'];
+
+/** A held call: `entered` settles when the call arrives, `release()` lets it reach the store. */
+export interface Gate {
+  readonly entered: Promise<void>;
+  release(): void;
+}
+
+/**
+ * A StoreTier wrapper that fails, hangs or holds calls on command, for deterministic
+ * guard, breaker and race tests. Commands apply to the chosen operations until changed.
+ *
+ * - `fail(ops)`: calls reject at once with an Error naming the op;
+ * - `hang(ops)`: calls never settle (the guard's timeout must fire);
+ * - `hold(op)`: the next call of `op` waits, before reaching the inner store, until the
+ *   gate is released (a write "on the wire" that lands later);
+ * - `heal()`: back to passing every call through.
+ */
+export class ChaosStore implements StoreTier {
+  readonly inner: StoreTier;
+  readonly name: string;
+  readonly defaultTimeoutMs?: number;
+  /** Calls that reached the wrapper, failing or not. */
+  readonly attempts: Array<{ op: ChaosOp; keys: readonly string[] }> = [];
+  #failing = new Set<ChaosOp>();
+  #hanging = new Set<ChaosOp>();
+  readonly #holds = new Map<ChaosOp, Array<{ entered: () => void; released: Promise<void> }>>();
+
+  constructor(inner: StoreTier, options: { name?: string; defaultTimeoutMs?: number } = {}) {
+    this.inner = inner;
+    this.name = options.name ?? inner.name;
+    if (options.defaultTimeoutMs !== undefined) this.defaultTimeoutMs = options.defaultTimeoutMs;
+  }
+
+  fail(ops: readonly ChaosOp[] = ALL_OPS): void {
+    for (const op of ops) this.#failing.add(op);
+  }
+
+  hang(ops: readonly ChaosOp[] = ALL_OPS): void {
+    for (const op of ops) this.#hanging.add(op);
+  }
+
+  heal(): void {
+    this.#failing = new Set();
+    this.#hanging = new Set();
+  }
+
+  hold(op: ChaosOp): Gate {
+    let entered!: () => void;
+    let release!: () => void;
+    const enteredP = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const queue = this.#holds.get(op) ?? [];
+    queue.push({ entered, released });
+    this.#holds.set(op, queue);
+    return { entered: enteredP, release };
+  }
+
+  /** Attempts of one kind. */
+  attemptsOf(op: ChaosOp): Array<{ op: ChaosOp; keys: readonly string[] }> {
+    return this.attempts.filter((a) => a.op === op);
+  }
+
+  get(key: string): Promise<Uint8Array | undefined> {
+    return this.#run('get', [key], () => this.inner.get(key));
+  }
+
+  getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    return this.#run('getMany', keys, () => this.inner.getMany(keys));
+  }
+
+  setMany(writes: readonly StoreWrite[]): Promise<void> {
+    return this.#run(
+      'setMany',
+      writes.map((w) => w.key),
+      () => this.inner.setMany(writes),
+    );
+  }
+
+  deleteMany(keys: readonly string[]): Promise<void> {
+    return this.#run('deleteMany', keys, () => this.inner.deleteMany(keys));
+  }
+
+  clear(prefix: string): Promise<void> {
+    return this.#run('clear', [prefix], () => this.inner.clear(prefix));
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  async #run<T>(op: ChaosOp, keys: readonly string[], call: () => Promise<T>): Promise<T> {
+    this.attempts.push({ op, keys: [...keys] });
+    const held = this.#holds.get(op)?.shift();
+    if (held !== undefined) {
+      held.entered();
+      await held.released;
+    }
+    if (this.#hanging.has(op)) return new Promise<T>(() => {});
+    if (this.#failing.has(op)) throw new Error(`chaos: ${op} failed on command`);
+    return call();
+  }
+}

@@ -212,7 +212,10 @@ export class Core {
 
   async clearStores(prefix: string): Promise<void> {
     await this.eachStore(this.guards, undefined, 'deletes', (guard) =>
-      guard.write(prefix === this.prefix ? undefined : [], (store) => store.clear(prefix)),
+      // A clear that did not land (even a view's) is repaired by clearing the whole
+      // namespace from that store before it is read again: over-deleting is a miss,
+      // under-deleting would be a stale read.
+      guard.write(undefined, (store) => store.clear(prefix)),
     );
   }
 

@@ -13,7 +13,7 @@ export interface Entry<V = unknown> {
   /** ms since the epoch when the entry was made. */
   readonly createdAt: number;
   /** ms since the epoch after which the value is stale. */
-  staleAt: number;
+  readonly staleAt: number;
   /** ms since the epoch after which the value is gone (`staleAt + grace`). */
   readonly expiresAt: number;
   readonly tags?: readonly string[];
@@ -68,7 +68,8 @@ export function parseDuration(value: unknown, option: string, allowZero = false)
 export function jitterTtl(ttl: number, jitter: number, random: number): number {
   if (jitter === 0) return ttl;
   // random is in [0, 1), so the factor is in (1 - jitter, 1]: `ttl` exactly when random is 0.
-  const jittered = Math.round(ttl * (1 - jitter * random));
+  // Round up: rounding to nearest could land below the window's open lower bound.
+  const jittered = Math.ceil(ttl * (1 - jitter * random));
   return Math.min(ttl, Math.max(1, jittered));
 }
 

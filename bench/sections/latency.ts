@@ -1,11 +1,409 @@
-/** Placeholder until the section is written against src/cache.ts. */
-import type { Section } from '../section.js';
+/**
+ * Latency per tier: each tiercache path against the bare code a user would write
+ * without it, measured in the same process, interleaved round by round (see
+ * measure.ts), over the same 1,000 keys. Targets come from DESIGN.md, "Numbers the
+ * design must reach".
+ */
+import { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
+import pg from 'pg';
+import { msgpackCodec, TieredCache } from '../../src/index.js';
+import { postgresStore } from '../../src/postgres.js';
+import { redisStore } from '../../src/redis.js';
+import { type Comparison, compare, measure, type Plan, type SubjectFigures } from '../measure.js';
+import { progress } from '../progress.js';
+import { duration, rate, type Table } from '../report.js';
+import type { Section, SectionContext } from '../section.js';
 import { SkipSection } from '../services.js';
+
+const KEYS = Array.from({ length: 1_000 }, (_, i) => `user:${i}`);
+
+/** A small, typical row: what a data-access layer caches. */
+function valueFor(key: string): Record<string, unknown> {
+  const id = Number(key.slice(5));
+  return {
+    id,
+    name: `User ${id}`,
+    email: `user${id}@example.com`,
+    roles: ['reader', id % 7 === 0 ? 'admin' : 'member'],
+    score: id * 1.5,
+    active: id % 3 !== 0,
+    updatedAt: 1_700_000_000_000 + id,
+  };
+}
+const load = async (key: string) => valueFor(key);
+const loader = (ctx: { key: string }) => valueFor(ctx.key);
+
+// The bare baseline decodes with a fresh instance of the library's default value codec:
+// plain msgpackr with the options tiercache ships, so it tracks any change to them. It
+// reads values it packed itself under parallel keys, because the shipped options
+// (`sequential` records) make a message depend on the packer's earlier messages, so a
+// second Packr cannot read bytes the cache wrote (reported to the lead).
+const bareCodec = msgpackCodec();
+
+const FULL: Plan = { rounds: 7, batchMs: 150, perOpCalls: 2_000, warmupMs: 200, warmupCalls: 500 };
+const QUICK: Plan = { rounds: 5, batchMs: 25, perOpCalls: 300, warmupMs: 50, warmupCalls: 100 };
+
+interface Row {
+  readonly name: string;
+  readonly comparison?: Comparison;
+  readonly alone?: SubjectFigures;
+  readonly target?: number;
+  /** A second target on p50, ms. */
+  readonly p50TargetMs?: number;
+  readonly note?: string;
+  readonly skipped?: string;
+}
+
+const uniq = () => `bench-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 
 export const latencySection: Section = {
   name: 'latency',
-  title: 'latency (waiting for the core API)',
-  async run() {
-    throw new SkipSection('not yet available: waits for src/cache.ts');
+  title: 'latency per tier vs bare baselines (interleaved rounds)',
+  async run(ctx) {
+    const plan = ctx.args.quick ? QUICK : FULL;
+    // Runs per row: compare = 2 × rounds, measure = rounds.
+    const bar = progress('latency', plan.rounds * (2 * 6 + 4));
+    const tick = () => bar.tick();
+    const rows: Row[] = [];
+    const skipped: string[] = [];
+    try {
+      rows.push(...(await l1Rows(plan, tick)));
+      rows.push(...(await guarded('L2 (Redis)', ctx, skipped, () => l2Rows(ctx, plan, tick))));
+      rows.push(...(await guarded('L3 (Postgres)', ctx, skipped, () => l3Rows(ctx, plan, tick))));
+      rows.push(...(await guarded('miss through all tiers', ctx, skipped, () => missRows(ctx, plan, tick))));
+    } finally {
+      bar.stop();
+    }
+    return {
+      figures: figuresOf(rows, plan),
+      tables: [tableOf(rows, plan, ctx.args.quick)],
+      skippedParts: skipped,
+    };
   },
 };
+
+async function guarded(
+  what: string,
+  _ctx: SectionContext,
+  skipped: string[],
+  run: () => Promise<Row[]>,
+): Promise<Row[]> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!(error instanceof SkipSection)) throw error;
+    skipped.push(`${what}: ${error.message}`);
+    return [{ name: what, skipped: error.message }];
+  }
+}
+
+async function l1Rows(plan: Plan, tick: () => void): Promise<Row[]> {
+  const cache = new TieredCache<Record<string, unknown>>({
+    namespace: uniq(),
+    l1: { max: 10_000 },
+    ttl: '1h',
+  });
+  const lru = new LRUCache<string, Record<string, unknown>>({ max: 10_000 });
+  for (const key of KEYS) {
+    await cache.set(key, valueFor(key));
+    lru.set(key, valueFor(key));
+  }
+  // DESIGN's hand-written baseline, verbatim.
+  const byHand = async (k: string) => {
+    let v = lru.get(k);
+    if (v === undefined) {
+      v = await load(k);
+      lru.set(k, v);
+    }
+    return v;
+  };
+  const getOrSet = await compare(
+    { label: 'cache.getOrSet (awaited)', mode: 'batch-async', call: (k) => cache.getOrSet(k, loader) },
+    { label: 'hand-written async lru.get/set', mode: 'batch-async', call: byHand },
+    KEYS,
+    plan,
+    tick,
+  );
+  const awaitedGet = await compare(
+    { label: 'cache.getOrSet (awaited)', mode: 'batch-async', call: (k) => cache.getOrSet(k, loader) },
+    { label: 'await lru.get(k)', mode: 'batch-async', call: (k) => lru.get(k) },
+    KEYS,
+    plan,
+    tick,
+  );
+  const getLocal = await compare(
+    { label: 'cache.getLocal', mode: 'batch-sync', call: (k) => cache.getLocal(k) },
+    { label: 'lru.get', mode: 'batch-sync', call: (k) => lru.get(k) },
+    KEYS,
+    plan,
+    tick,
+  );
+  const stats = cache.stats();
+  await cache.close();
+  if (stats.loader.ok + stats.loader.failed !== 0)
+    throw new Error(
+      `L1 rows: the loader ran ${stats.loader.ok + stats.loader.failed} times; every call should hit`,
+    );
+  return [
+    { name: 'L1 hit: getOrSet vs hand-written async LRU', comparison: getOrSet, target: 1.5 },
+    {
+      name: 'L1 hit: getOrSet vs await lru.get',
+      comparison: awaitedGet,
+      target: 2.0,
+      note: "the issue's looser figure: bare get, awaited the same way",
+    },
+    { name: 'L1 hit: getLocal vs lru.get', comparison: getLocal, target: 1.5 },
+    ...(await l1GetMany(plan, tick)),
+  ];
+}
+
+async function l1GetMany(plan: Plan, tick: () => void): Promise<Row[]> {
+  const cache = new TieredCache<Record<string, unknown>>({
+    namespace: uniq(),
+    l1: { max: 10_000 },
+    ttl: '1h',
+  });
+  await cache.setMany(KEYS.map((key) => ({ key, value: valueFor(key) })));
+  const batches = batchesOf100();
+  const figures = await measure(
+    { label: 'getMany(100) from L1', mode: 'perOp', call: (b) => cache.getMany(batches.get(b) as string[]) },
+    [...batches.keys()],
+    { ...plan, perOpCalls: Math.max(50, plan.perOpCalls / 4) },
+    tick,
+  );
+  await cache.close();
+  return [{ name: 'getMany 100 keys, L1', alone: figures }];
+}
+
+/** Ten disjoint batches of 100 keys, named by index (the harness passes string keys). */
+function batchesOf100(): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (let b = 0; b < 10; b++) out.set(String(b), KEYS.slice(b * 100, b * 100 + 100));
+  return out;
+}
+
+async function l2Rows(ctx: SectionContext, plan: Plan, tick: () => void): Promise<Row[]> {
+  const url = await ctx.services.redis();
+  const namespace = uniq();
+  const store = redisStore({ url, prefix: 'tcbench:' });
+  const cache = new TieredCache<Record<string, unknown>>({
+    namespace,
+    l1: false,
+    stores: [store],
+    ttl: '1h',
+  });
+  const bare = new Redis(url);
+  try {
+    await cache.setMany(KEYS.map((key) => ({ key, value: valueFor(key) })));
+    const baseKey = (key: string) => `${store.prefix}base:${namespace}:${key}`;
+    await bare.mset(KEYS.flatMap((key) => [baseKey(key), Buffer.from(bareCodec.encode(valueFor(key)))]));
+    const hit = await compare(
+      { label: 'getOrSet, L2 hit', mode: 'perOp', call: (k) => cache.getOrSet(k, loader) },
+      {
+        label: 'ioredis getBuffer + msgpackr unpack',
+        mode: 'perOp',
+        call: async (k) => {
+          const bytes = await bare.getBuffer(baseKey(k));
+          return bytes === null ? undefined : bareCodec.decode(bytes);
+        },
+      },
+      KEYS,
+      plan,
+      tick,
+    );
+    const batches = batchesOf100();
+    const many = await measure(
+      {
+        label: 'getMany(100) from L2',
+        mode: 'perOp',
+        call: (b) => cache.getMany(batches.get(b) as string[]),
+      },
+      [...batches.keys()],
+      { ...plan, perOpCalls: Math.max(50, plan.perOpCalls / 4) },
+      tick,
+    );
+    const stats = cache.stats();
+    if (stats.loader.ok + stats.loader.failed !== 0)
+      throw new Error(
+        `L2 rows: the loader ran ${stats.loader.ok + stats.loader.failed} times; every call should hit`,
+      );
+    return [
+      { name: 'L2 hit: getOrSet vs GET + unpack', comparison: hit, target: 1.15 },
+      { name: 'getMany 100 keys, L2', alone: many },
+    ];
+  } finally {
+    await cache.clear().catch(() => {});
+    await cache.close();
+    await bare.del(KEYS.map((key) => `${store.prefix}base:${namespace}:${key}`)).catch(() => {});
+    bare.disconnect();
+  }
+}
+
+async function l3Rows(ctx: SectionContext, plan: Plan, tick: () => void): Promise<Row[]> {
+  const url = await ctx.services.postgres();
+  const schema = `tcbench_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const store = postgresStore({ connectionString: url, schema, sweepIntervalMs: 0 });
+  const cache = new TieredCache<Record<string, unknown>>({
+    namespace: uniq(),
+    l1: false,
+    stores: [store],
+    ttl: '1h',
+  });
+  const pool = new pg.Pool({ connectionString: url, allowExitOnIdle: true });
+  pool.on('error', () => {});
+  try {
+    await cache.setMany(KEYS.map((key) => ({ key, value: valueFor(key) })));
+    const namespace = (await pool.query(`SELECT key FROM ${store.qualifiedTable} LIMIT 1`)).rows[0]
+      ?.key as string;
+    const prefix = namespace.slice(0, namespace.indexOf(':') + 1);
+    // The bare baseline: a named (prepared) primary-key lookup of the same row.
+    const select = {
+      name: 'tcbench_pk_select',
+      text: `SELECT value FROM ${store.qualifiedTable} WHERE key = $1`,
+    };
+    const hit = await compare(
+      { label: 'getOrSet, L3 hit', mode: 'perOp', call: (k) => cache.getOrSet(k, loader) },
+      {
+        label: 'pg prepared PK SELECT',
+        mode: 'perOp',
+        call: async (k) => (await pool.query({ ...select, values: [prefix + k] })).rows[0],
+      },
+      KEYS,
+      plan,
+      tick,
+    );
+    const batches = batchesOf100();
+    const many = await measure(
+      {
+        label: 'getMany(100) from L3',
+        mode: 'perOp',
+        call: (b) => cache.getMany(batches.get(b) as string[]),
+      },
+      [...batches.keys()],
+      { ...plan, perOpCalls: Math.max(50, plan.perOpCalls / 4) },
+      tick,
+    );
+    const stats = cache.stats();
+    if (stats.loader.ok + stats.loader.failed !== 0)
+      throw new Error(
+        `L3 rows: the loader ran ${stats.loader.ok + stats.loader.failed} times; every call should hit`,
+      );
+    return [
+      { name: 'L3 hit: getOrSet vs PK SELECT', comparison: hit, target: 1.15, p50TargetMs: 1.5 },
+      { name: 'getMany 100 keys, L3', alone: many },
+    ];
+  } finally {
+    await cache.close();
+    await pool.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`).catch(() => {});
+    await pool.end();
+  }
+}
+
+async function missRows(ctx: SectionContext, plan: Plan, tick: () => void): Promise<Row[]> {
+  const redisUrl = await ctx.services.redis();
+  const pgUrl = await ctx.services.postgres();
+  const schema = `tcbench_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const store = postgresStore({ connectionString: pgUrl, schema, sweepIntervalMs: 0 });
+  const cache = new TieredCache<Record<string, unknown>>({
+    namespace: uniq(),
+    l1: { max: 10_000 },
+    stores: [redisStore({ url: redisUrl, prefix: 'tcbench:' }), store],
+    ttl: '1h',
+  });
+  let n = 0;
+  try {
+    await store.ensureSchema();
+    // Every call a key never seen: L1, L2 and L3 miss, the loader runs, all tiers are written.
+    const figures = await measure(
+      { label: 'getOrSet miss → loader', mode: 'perOp', call: () => cache.getOrSet(`miss:${n++}`, loader) },
+      KEYS,
+      { ...plan, perOpCalls: Math.max(100, plan.perOpCalls / 2) },
+      tick,
+    );
+    const stats = cache.stats();
+    if (stats.loader.ok + stats.loader.failed !== n)
+      throw new Error(`miss row: ${n} calls but ${stats.loader.ok + stats.loader.failed} loader calls`);
+    return [{ name: 'miss: L1 → L2 → L3 → loader', alone: figures, note: 'includes writing L1 + L2 + L3' }];
+  } finally {
+    await cache.clear().catch(() => {});
+    await cache.close();
+    const pool = new pg.Pool({ connectionString: pgUrl });
+    await pool.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`).catch(() => {});
+    await pool.end();
+  }
+}
+
+function mark(ok: boolean): string {
+  return ok ? '✓' : '✗';
+}
+
+function tableOf(rows: readonly Row[], plan: Plan, quick: boolean): Table {
+  const out: string[][] = [];
+  for (const row of rows) {
+    if (row.skipped) {
+      out.push([row.name, 'skipped', '', '', '', '', '', '', '']);
+      continue;
+    }
+    const s = row.comparison?.subject ?? row.alone;
+    if (!s) continue;
+    const b = row.comparison?.baseline;
+    let verdict = '';
+    let target = '';
+    if (row.comparison && row.target !== undefined) {
+      let ok = row.comparison.ratio <= row.target;
+      target = `≤ ${row.target.toFixed(2)}x`;
+      if (row.p50TargetMs !== undefined) {
+        ok &&= s.p50 <= row.p50TargetMs * 1e6;
+        target += `, p50 ≤ ${row.p50TargetMs} ms`;
+      }
+      verdict = mark(ok);
+    }
+    out.push([
+      row.name,
+      duration(s.nsPerOp),
+      duration(s.p99),
+      rate(s.opsPerSec),
+      b ? duration(b.nsPerOp) : '',
+      b ? rate(b.opsPerSec) : '',
+      row.comparison ? `${row.comparison.ratio.toFixed(2)}x` : '',
+      target,
+      verdict,
+    ]);
+  }
+  return {
+    title: `Latency (median of ${plan.rounds} interleaved rounds${quick ? ', --quick' : ''})`,
+    header: ['path', 'time/op', 'p99', 'ops/s', 'baseline', 'base ops/s', 'ratio', 'target', ''],
+    rows: out,
+    notes: [
+      'time/op: L1 rows = mean of 1,000-call batches (sub-µs: timed per batch); other rows = p50 of individually timed calls',
+      'ratio = median over rounds of subject ÷ baseline, paired by round; p99 over every individually timed call; ops/s = calls ÷ time (sequential, one caller)',
+      'baselines: hand-written async lru get/set (DESIGN); bare lru.get; ioredis getBuffer + msgpackr unpack of the same value; prepared pg PK SELECT of the same row',
+      ...rows.filter((r) => r.note).map((r) => `${r.name}: ${r.note}`),
+    ],
+  };
+}
+
+function figuresOf(rows: readonly Row[], plan: Plan): Record<string, unknown> {
+  return {
+    plan,
+    keys: KEYS.length,
+    rows: rows.map((row) => ({
+      name: row.name,
+      skipped: row.skipped,
+      target: row.target,
+      p50TargetMs: row.p50TargetMs,
+      note: row.note,
+      ratio: row.comparison?.ratio,
+      ratios: row.comparison?.ratios,
+      met:
+        row.comparison && row.target !== undefined
+          ? row.comparison.ratio <= row.target &&
+            (row.p50TargetMs === undefined || row.comparison.subject.p50 <= row.p50TargetMs * 1e6)
+          : undefined,
+      subject: row.comparison?.subject ?? row.alone,
+      baseline: row.comparison?.baseline,
+    })),
+    unit: 'ns',
+  };
+}

@@ -85,8 +85,10 @@ export class InvalidDecoratorTargetError extends TierCacheError {
   readonly member: string;
   constructor(decorator: string, member: string, what: string) {
     super(
-      `${decorator} can only decorate async methods, but ${member} is ${what}. ` +
-        'Declare the method `async` (a plain method that returns a Promise is not accepted).',
+      `${decorator} can only decorate async methods, but ${member} is ${what}.` +
+        (what === 'not async'
+          ? ' Declare it `async`: a plain method that returns a Promise is not accepted.'
+          : ''),
     );
     this.decorator = decorator;
     this.member = member;

@@ -37,6 +37,8 @@ export interface PostgresBusOptions {
   readonly reconnectMinMs?: number;
   /** Largest reconnect delay bound in ms. Default 5000. */
   readonly reconnectMaxMs?: number;
+  /** Longest one attempt to connect and LISTEN may take, in ms. Default 5000. */
+  readonly connectTimeoutMs?: number;
 }
 
 /**
@@ -133,8 +135,13 @@ export function decodePayload(payload: string): BusMessage | undefined {
  *   `onResync()` once more (messages sent while down were lost).
  * - Payloads are JSON text, split to stay under the 8000-byte NOTIFY limit.
  *
- * `start()` rejects if the first connection fails, and keeps trying in the background:
- * once connected it reports `onResync()` like any reconnect.
+ * `start()` rejects (a `TierCacheError`) if the first connection fails, reports the link
+ * down (`onLinkChange(false)`) and keeps trying in the background: once connected it
+ * reports `onResync()` and the link up, like any reconnect. One attempt to connect and
+ * LISTEN is cut off after `connectTimeoutMs`.
+ *
+ * The listening connection keeps the process alive until `close()`, as any open
+ * subscription does; the heartbeat and reconnect timers do not.
  *
  * @throws InvalidOptionError naming the option when an option is invalid.
  * @example
@@ -158,6 +165,7 @@ interface Resolved {
   readonly heartbeatTimeoutMs: number;
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;
+  readonly connectTimeoutMs: number;
 }
 
 function positive(option: string, value: unknown, fallback: number): number {
@@ -199,6 +207,7 @@ function resolve(options: PostgresBusOptions): Resolved {
     heartbeatTimeoutMs: positive('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 600),
     reconnectMinMs,
     reconnectMaxMs,
+    connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs, 5000),
   });
 }
 
@@ -255,14 +264,23 @@ class PgBus implements InvalidationBus {
     try {
       await this.connect();
     } catch (error) {
-      // Keep trying: the cache works without a bus meanwhile, and learns of the link
-      // through onResync once it is up.
+      // Keep trying in the background. Until the link is up no invalidation can arrive,
+      // so tell the cache the link is down (it bypasses L1); the first successful
+      // connection reports onResync and the link up, as any reconnect does.
       this.scheduleReconnect();
-      throw error;
+      try {
+        listener.onLinkChange?.(false);
+      } catch {}
+      throw new TierCacheError(
+        `postgresBus could not listen on ${this.channel}: ${errorText(error)}; it keeps retrying in the background`,
+        { cause: error },
+      );
     }
   }
 
   async publish(message: BusMessage): Promise<void> {
+    if (this.closed) throw new TierCacheError('postgresBus.publish() called after close()');
+    if (this.listener === undefined) throw new TierCacheError('postgresBus.publish() called before start()');
     const payloads = encodePayloads(message);
     await this.pool.query(
       'SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, i) ORDER BY i',
@@ -294,15 +312,28 @@ class PgBus implements InvalidationBus {
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, new Error('the listening connection ended')));
     client.on('notification', (notification) => this.receive(notification));
+    // A server that accepts the TCP connection and then says nothing would hang connect()
+    // or LISTEN for the OS's TCP timeout: cut it off.
+    let timedOut = false;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      streamOf(client)?.destroy();
+    }, this.options.connectTimeoutMs);
+    deadline.unref();
     try {
       await client.connect();
       await client.query(`LISTEN ${pg.escapeIdentifier(this.channel)}`);
     } catch (error) {
       if (this.client === client) this.client = undefined;
       this.status = 'down';
-      this.lastError = errorText(error);
+      const failure = timedOut
+        ? new Error(`connecting and LISTEN took over ${this.options.connectTimeoutMs} ms`, { cause: error })
+        : error;
+      this.lastError = errorText(failure);
       await this.endClient(client, false);
-      throw error;
+      throw failure;
+    } finally {
+      clearTimeout(deadline);
     }
     if (this.client !== client || this.closed) {
       // Lost or closed while connecting: lost() or close() has taken over.
@@ -421,11 +452,14 @@ class PgBus implements InvalidationBus {
       if (await Promise.race([ended, timeout])) return;
     }
     // A hung link never answers a Terminate message: drop the socket.
-    const stream = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection
-      ?.stream;
-    stream?.destroy();
+    streamOf(client)?.destroy();
     client.end().catch(() => {});
   }
+}
+
+/** The client's socket; pg does not expose it, and only destroying it unblocks a hung link. */
+function streamOf(client: pg.Client): { destroy(): void } | undefined {
+  return (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
 }
 
 function errorText(error: unknown): string {

@@ -1,7 +1,8 @@
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BusListener, BusMessage, InvalidationBus } from '../../src/bus/bus.js';
-import { InvalidKeyError, InvalidOptionError } from '../../src/errors.js';
+import { InvalidKeyError, InvalidOptionError, TierCacheError } from '../../src/errors.js';
 import {
   encodePayloads,
   MAX_NOTIFY_PAYLOAD_BYTES,
@@ -9,6 +10,7 @@ import {
   postgresChannel,
 } from '../../src/postgres.js';
 import {
+  freePort,
   type OwnServer,
   postgresUrlForTests,
   startPostgresServer,
@@ -243,17 +245,84 @@ describe('postgresBus on the shared server', () => {
     }
   });
 
-  it('start() rejects when the server cannot be reached, reports down, and close() stops retrying', async () => {
+  it('start() rejects when the server cannot be reached, reports the link down, and close() stops retrying', async () => {
     const b = postgresBus({
       connectionString: 'postgres://postgres@127.0.0.1:1/none',
       reconnectMinMs: 10,
       reconnectMaxMs: 20,
     });
-    await expect(b.start('ns', 'b', recorder().listener)).rejects.toThrow();
+    const rb = recorder();
+    const failure = b.start('ns', 'b', rb.listener);
+    await expect(failure).rejects.toBeInstanceOf(TierCacheError);
+    await expect(failure).rejects.toThrow(/keeps retrying/);
+    expect(rb.links).toEqual([false]);
     expect(b.health().status).not.toBe('up');
     expect(b.health().lastError).toBeTruthy();
     await b.close();
     expect(b.health().status).toBe('down');
+    await expect(b.publish({ origin: 'b', op: 'delete', keys: ['k'] })).rejects.toThrow(/after close/);
+  });
+
+  it('publish() before start() fails clearly', async () => {
+    const b = bus({ connectionString: url });
+    await expect(b.publish({ origin: 'b', op: 'delete', keys: ['k'] })).rejects.toThrow(/before start/);
+  });
+
+  it('a server that accepts and never answers: start() gives up after connectTimeoutMs', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    const b = postgresBus({
+      connectionString: `postgres://postgres@127.0.0.1:${port}/x`,
+      connectTimeoutMs: 200,
+    });
+    try {
+      await expect(b.start('ns', 'b', recorder().listener)).rejects.toThrow(/took over 200 ms/);
+    } finally {
+      await b.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('a bus that could not start connects once the server is reachable, then resyncs and delivers', async () => {
+    const ns = uniqueNamespace('pgbus-late');
+    const port = await freePort();
+    const target = new URL(url);
+    const b = bus({
+      connectionString: `postgres://postgres@127.0.0.1:${port}${target.pathname}`,
+      reconnectMinMs: 20,
+      reconnectMaxMs: 100,
+    });
+    const rb = recorder();
+    await expect(b.start(ns, 'b', rb.listener)).rejects.toThrow(TierCacheError);
+    // Now a TCP proxy on that port to the real server: the bus finds it on a retry.
+    const sockets = new Set<Socket>();
+    const proxy = createServer((inbound) => {
+      const outbound = connect(Number(target.port || 5432), target.hostname);
+      sockets.add(inbound).add(outbound);
+      inbound.on('error', () => outbound.destroy());
+      outbound.on('error', () => inbound.destroy());
+      inbound.pipe(outbound).pipe(inbound);
+    });
+    await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+    try {
+      await until('the late connection', () => b.health().status === 'up');
+      await until('onResync on the late connection', () => rb.resyncs === 1);
+      expect(rb.links).toEqual([false, true]);
+      const a = bus({ connectionString: url });
+      await a.start(ns, 'a', recorder().listener);
+      await a.publish({ origin: 'a', op: 'delete', keys: ['late'] });
+      await until('the message through the late bus', () => rb.keys().includes('late'));
+    } finally {
+      await b.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 
   it.each([
@@ -262,6 +331,7 @@ describe('postgresBus on the shared server', () => {
     ['heartbeatTimeoutMs', { connectionString: 'postgres://x', heartbeatTimeoutMs: -5 }],
     ['reconnectMaxMs', { connectionString: 'postgres://x', reconnectMinMs: 100, reconnectMaxMs: 10 }],
     ['connectionString', { connectionString: '' }],
+    ['connectTimeoutMs', { connectionString: 'postgres://x', connectTimeoutMs: 1.5 }],
   ])('rejects an invalid %s with InvalidOptionError naming it', (option, options) => {
     let error: unknown;
     try {

@@ -1,11 +1,157 @@
-/** Placeholder until the section is written against src/cache.ts. */
+/**
+ * Stampede: many concurrent misses of one key. In one process single-flight must make
+ * exactly one loader call (DESIGN target). Across processes on one Redis each process
+ * runs its own loader until a distributed lock (a Redis lease) exists, so up to one call
+ * per process is expected; the 'with lock' column waits for that feature.
+ */
+
+import { TieredCache } from '../../src/index.js';
+import { redisStore } from '../../src/redis.js';
+import { nextMessage } from '../children.js';
+import { isMessage } from '../fixtures/protocol.js';
+import { int, type Table } from '../report.js';
 import type { Section } from '../section.js';
 import { SkipSection } from '../services.js';
+import { startWorkers, stopWorkers } from '../workers.js';
+
+const IN_PROCESS = 1_000;
+const PROCESSES = 4;
+const PER_PROCESS = 250;
+/** How long the loader takes: long enough that every caller arrives while it runs. */
+const LOADER_MS = 50;
+
+interface Trial {
+  readonly scenario: string;
+  readonly callers: string;
+  readonly loaderCalls: number[];
+  readonly wrongValues: number;
+  readonly target: string;
+  readonly met: boolean | undefined;
+  readonly withLock: string;
+}
+
+const uniq = (label: string) => `bench-${label}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+async function inProcess(
+  stores: 'none' | 'redis',
+  redisUrl: string | undefined,
+  trials: number,
+): Promise<Trial> {
+  const cache = new TieredCache<string>({
+    namespace: uniq('stampede'),
+    l1: { max: 10_000 },
+    stores: stores === 'redis' && redisUrl ? [redisStore({ url: redisUrl, prefix: 'tcbench:' })] : [],
+    ttl: '10m',
+  });
+  const calls: number[] = [];
+  let wrong = 0;
+  try {
+    for (let t = 0; t < trials; t++) {
+      const key = `hot:${t}`;
+      let n = 0;
+      const loader = async () => {
+        n++;
+        await new Promise((resolve) => setTimeout(resolve, LOADER_MS));
+        return `value-of-${key}`;
+      };
+      const values = await Promise.all(Array.from({ length: IN_PROCESS }, () => cache.getOrSet(key, loader)));
+      wrong += values.filter((v) => v !== `value-of-${key}`).length;
+      calls.push(n);
+    }
+  } finally {
+    await cache.clear().catch(() => {});
+    await cache.close();
+  }
+  return {
+    scenario: `one process, ${stores === 'redis' ? 'L1 + Redis' : 'L1 only'}`,
+    callers: `1 × ${int(IN_PROCESS)}`,
+    loaderCalls: calls,
+    wrongValues: wrong,
+    target: 'exactly 1',
+    met: calls.every((c) => c === 1) && wrong === 0,
+    withLock: '–',
+  };
+}
+
+async function acrossProcesses(redisUrl: string, trials: number): Promise<Trial> {
+  const namespace = uniq('stampede-mp');
+  const workers = await startWorkers(PROCESSES, redisUrl, namespace, false);
+  const calls: number[] = [];
+  let wrong = 0;
+  try {
+    for (let t = 0; t < trials; t++) {
+      const key = `hot:${t}`;
+      const answers = workers.map((w, i) =>
+        nextMessage(w, isMessage('stampeded', key), 30_000, `stampede worker ${i}`),
+      );
+      // Sent back to back: the workers start within IPC latency (well under LOADER_MS) of each other.
+      for (const w of workers)
+        w.send({ type: 'stampede', key, concurrency: PER_PROCESS, loaderMs: LOADER_MS });
+      const results = await Promise.all(answers);
+      calls.push(results.reduce((sum, r) => sum + r.loaderCalls, 0));
+      wrong += results.reduce((sum, r) => sum + r.wrong, 0);
+    }
+  } finally {
+    await stopWorkers(workers);
+    const cleaner = new TieredCache({
+      namespace,
+      l1: false,
+      stores: [redisStore({ url: redisUrl, prefix: 'tcbench:' })],
+    });
+    await cleaner.clear().catch(() => {});
+    await cleaner.close();
+  }
+  return {
+    scenario: `${PROCESSES} processes, one Redis`,
+    callers: `${PROCESSES} × ${PER_PROCESS}`,
+    loaderCalls: calls,
+    wrongValues: wrong,
+    target: `≤ ${PROCESSES} (1 per process)`,
+    met: calls.every((c) => c <= PROCESSES) && wrong === 0,
+    withLock: 'n/a: no distributed lock yet',
+  };
+}
 
 export const stampedeSection: Section = {
   name: 'stampede',
-  title: 'stampede (waiting for the core API)',
-  async run() {
-    throw new SkipSection('not yet available: waits for src/cache.ts');
+  title: 'concurrent misses of one key → loader calls',
+  async run(ctx) {
+    const trials = ctx.args.quick ? 2 : 5;
+    const results: Trial[] = [await inProcess('none', undefined, trials)];
+    const skipped: string[] = [];
+    let redisUrl: string | undefined;
+    try {
+      redisUrl = await ctx.services.redis();
+    } catch (error) {
+      if (!(error instanceof SkipSection)) throw error;
+      skipped.push(`stampede with Redis: ${error.message}`);
+    }
+    if (redisUrl) {
+      results.push(await inProcess('redis', redisUrl, trials));
+      ctx.log(`  starting ${PROCESSES} worker processes…`);
+      results.push(await acrossProcesses(redisUrl, trials));
+    }
+    const table: Table = {
+      title: `Stampede: concurrent getOrSet misses of one key, loader takes ${LOADER_MS} ms (${trials} trials)`,
+      header: ['scenario', 'callers', 'loader calls per trial', 'wrong values', 'target', '', 'with lock'],
+      rows: results.map((r) => [
+        r.scenario,
+        r.callers,
+        r.loaderCalls.join(', '),
+        String(r.wrongValues),
+        r.target,
+        r.met === undefined ? '' : r.met ? '✓' : '✗',
+        r.withLock,
+      ]),
+      notes: [
+        'one process: single-flight must make exactly one loader call (DESIGN)',
+        'across processes: each process runs its own loader until a Redis lease exists; up to 1 per process is expected',
+      ],
+    };
+    return {
+      figures: { loaderMs: LOADER_MS, trials, results },
+      tables: [table],
+      skippedParts: skipped,
+    };
   },
 };

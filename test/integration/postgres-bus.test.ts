@@ -1,9 +1,11 @@
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
+import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BusListener, BusMessage, InvalidationBus } from '../../src/bus/bus.js';
+import type { BusListener, BusMessage, BusOp, InvalidationBus } from '../../src/bus/bus.js';
 import { InvalidKeyError, InvalidOptionError, TierCacheError } from '../../src/errors.js';
 import {
+  decodePayload,
   encodePayloads,
   MAX_NOTIFY_PAYLOAD_BYTES,
   postgresBus,
@@ -425,5 +427,31 @@ describe('postgresBus link failures (a private server)', () => {
     await until('onResync after reconnecting', () => rb.resyncs >= 2);
     await a.publish({ origin: 'a', op: 'delete', keys: ['after-hang'] });
     await until('a message after the hang', () => rb.keys().includes('after-hang'));
+  });
+});
+
+describe('bus payload chunking (no server)', () => {
+  it('any keys within the core limit split into payloads under the limit that decode back to the same keys', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.string({ unit: 'binary', maxLength: 1024 }), { maxLength: 60 }),
+        fc.string({ maxLength: 40 }),
+        fc.constantFrom<BusOp>('set', 'delete', 'clear'),
+        (keys, origin, op) => {
+          const payloads = encodePayloads({ origin, op, keys });
+          expect(payloads.length).toBeGreaterThan(0);
+          const decoded = payloads.map((payload) => {
+            expect(Buffer.byteLength(payload)).toBeLessThanOrEqual(MAX_NOTIFY_PAYLOAD_BYTES);
+            // What Postgres would deliver is this text, so it must decode on its own.
+            const message = decodePayload(payload);
+            expect(message?.origin).toBe(origin);
+            expect(message?.op).toBe(op);
+            return message?.keys ?? [];
+          });
+          expect(decoded.flat()).toEqual(keys);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

@@ -1,5 +1,9 @@
 import type { Clock } from '../../src/clock.js';
+import { EntryCodec } from '../../src/codec.js';
+import type { Entry } from '../../src/entry.js';
 import type { StoreTier, StoreWrite } from '../../src/tiers/store.js';
+
+const codec = new EntryCodec();
 
 /** One call a {@link ByteStore} received, for assertions on the tier walk. */
 export interface ByteStoreCall {
@@ -54,6 +58,17 @@ export class ByteStore implements StoreTier {
 
   async close(): Promise<void> {
     this.closed = true;
+  }
+
+  /** The entry held at `key` (decoded with the default codec), ignoring expiry; `undefined` if absent. */
+  entry(key: string): Entry | undefined {
+    const item = this.data.get(key);
+    return item === undefined ? undefined : codec.decode(item.value);
+  }
+
+  /** Puts an entry straight into the store, as another instance's write would. */
+  put(key: string, entry: Entry): void {
+    this.data.set(key, { value: codec.encode(entry), expiresAt: entry.expiresAt });
   }
 
   /** Calls of one kind, in order. */

@@ -249,7 +249,10 @@ class PgStore implements PostgresStore {
   private readonly options: Resolved;
   private readonly pool: pg.Pool;
   private readonly ownsPool: boolean;
+  // Operations skip the schema step once this is true: from the start with
+  // `ensureSchema: false`, else after the first successful ensureSchema().
   private schemaReady: boolean;
+  private schemaCreated = false;
   private schemaPromise: Promise<void> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<SweepResult> | undefined;
@@ -322,9 +325,11 @@ class PgStore implements PostgresStore {
   }
 
   ensureSchema(): Promise<void> {
-    if (this.schemaReady) return Promise.resolve();
+    // With `ensureSchema: false` operations never call this, but an explicit call still creates.
+    if (this.schemaCreated) return Promise.resolve();
     this.schemaPromise ??= this.createSchema().then(
       () => {
+        this.schemaCreated = true;
         this.schemaReady = true;
       },
       (error: unknown) => {

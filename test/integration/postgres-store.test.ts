@@ -238,6 +238,10 @@ describe('postgresStore', () => {
         `${pg.escapeIdentifier(schema)}.not_created`,
       ]);
       expect(exists.rows[0]?.t).toBeNull();
+      // An explicit call still creates it (for a migration step or a start-up hook).
+      await bare.ensureSchema();
+      await bare.setMany([{ key: 'k', value: bytes('v'), expiresAt: Date.now() + HOUR }]);
+      expect(text(await bare.get('k'))).toBe('v');
     } finally {
       await bare.close();
     }

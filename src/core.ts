@@ -273,12 +273,19 @@ export class Core {
     const storeKey = this.prefix + local;
     // The entry's own expiresAt travels with it: the upper stores get its remaining life, never a fresh TTL.
     const writes = [{ key: storeKey, value: bytes ?? this.codec.encode(entry), expiresAt: entry.expiresAt }];
+    // The caller releases `token` as soon as this returns, and a released fence record is
+    // dropped and no longer bumped: the write below outlives it, so it holds its own.
+    const hold = this.fences.acquire(local);
     this.background(
       (async () => {
-        await this.eachStore(this.guards.slice(0, at), [storeKey], 'sets', (guard) =>
-          guard.write([storeKey], (store) => store.setMany(writes)),
-        );
-        if (!this.fences.holds(token)) await this.deleteStores([storeKey]);
+        try {
+          await this.eachStore(this.guards.slice(0, at), [storeKey], 'sets', (guard) =>
+            guard.write([storeKey], (store) => store.setMany(writes)),
+          );
+          if (!this.fences.holds(hold)) await this.deleteStores([storeKey]);
+        } finally {
+          this.fences.release(hold);
+        }
       })(),
     );
   }

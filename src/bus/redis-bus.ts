@@ -93,8 +93,9 @@ export function encodeBusMessage(message: BusMessage): Buffer {
  *
  * Lost messages are never silent: when the subscriber connection drops, or a heartbeat
  * PING goes unanswered past its deadline, the status turns `down` and the listener's
- * `onResync()` runs at once; when the link is back and subscribed again it runs once
- * more, since entries loaded while the link was down may have missed an invalidation.
+ * `onResync()` and `onLinkChange(false)` run at once; when the link is back and
+ * subscribed again, `onResync()` and `onLinkChange(true)`, since entries loaded while
+ * the link was down may have missed an invalidation.
  * Undecodable messages are dropped and counted, never thrown.
  *
  * @throws InvalidOptionError when neither or both of `client` and `url` are given, or a
@@ -220,8 +221,13 @@ class RedisBusImpl implements RedisBus {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#started = undefined;
-        // The cache may run without the bus meanwhile: the late first subscription resyncs.
+        // No invalidation can reach the cache until subscribed: it bypasses L1 meanwhile,
+        // and the late first subscription resyncs and reports the link up.
         this.#everUp = true;
+        this.#status = 'down';
+        try {
+          this.#listener?.onLinkChange?.(false);
+        } catch {}
         reject(
           new TierCacheError(
             `redisBus could not subscribe to ${this.#channel} within ${this.#options.startTimeoutMs} ms` +
@@ -352,7 +358,7 @@ class RedisBusImpl implements RedisBus {
       this.#started = undefined;
     }
     // The first subscription has nothing to make up for; every later one does.
-    if (this.#everUp) this.#resync();
+    if (this.#everUp) this.#linkChanged(true);
     this.#everUp = true;
   }
 
@@ -361,15 +367,18 @@ class RedisBusImpl implements RedisBus {
     this.#lastError = reason;
     if (this.#status !== 'up') return;
     this.#status = 'down';
-    this.#resync();
+    this.#linkChanged(false);
   }
 
-  #resync(): void {
+  /** Tells the listener on both edges: resync (messages may be lost), then the link state. */
+  #linkChanged(up: boolean): void {
     this.#stats.resyncs++;
+    const listener = this.#listener;
     try {
-      this.#listener?.onResync();
+      listener?.onResync();
+      listener?.onLinkChange?.(up);
     } catch (error) {
-      this.#lastError = `listener.onResync threw: ${(error as Error)?.message ?? String(error)}`;
+      this.#lastError = `listener threw: ${(error as Error)?.message ?? String(error)}`;
     }
   }
 }

@@ -41,6 +41,11 @@ class Recorder implements BusListener {
   readonly messages: BusMessage[] = [];
   /** ms since the epoch of each onResync call. */
   readonly resyncs: number[] = [];
+  /** Each onLinkChange call, in order. */
+  readonly links: boolean[] = [];
+  onLinkChange(up: boolean): void {
+    this.links.push(up);
+  }
   onMessage(message: BusMessage): void {
     this.messages.push(message);
   }
@@ -223,6 +228,7 @@ describe('redisBus', () => {
     await admin.client('KILL', 'ID', String(bId));
     await waitFor('B to resync twice (drop, then resubscribed)', () => b.listener.resyncs.length >= 2);
     expect(b.bus.health().status).toBe('up');
+    expect(b.listener.links).toEqual([false, true]);
     expect(a.listener.resyncs).toEqual([]);
     // The subscription is really back: a message sent now reaches B.
     await a.bus.publish({ origin: 'instance-a', op: 'delete', keys: ['after-kill'] });
@@ -246,10 +252,12 @@ describe('redisBus', () => {
       expect(firstResyncMs, 'first resync').toBeLessThan(1_000);
       expect(b.bus.health().lastError).toBeDefined();
       const resyncsWhileDown = b.listener.resyncs.length;
+      expect(b.listener.links).toEqual([false]);
 
       server.signal('SIGCONT');
       await waitFor("B's status to come back up", () => b.bus.health().status === 'up', 10_000);
       expect(b.listener.resyncs.length).toBeGreaterThan(resyncsWhileDown);
+      expect(b.listener.links).toEqual([false, true]);
       await waitFor("A's status to come back up", () => a.bus.health().status === 'up', 10_000);
       await a.bus.publish({ origin: 'instance-a', op: 'set', keys: ['after-stop'] });
       await waitFor('B to receive after SIGCONT', () =>
@@ -266,10 +274,12 @@ describe('redisBus', () => {
     const listener = new Recorder();
     const late = bus({ url: `redis://127.0.0.1:${port}`, startTimeoutMs: 300 });
     await expect(late.start(uniqueNamespace('bus-late'), 'late', listener)).rejects.toThrow(/within 300 ms/);
-    expect(late.health().status).not.toBe('up');
+    expect(late.health().status).toBe('down');
+    expect(listener.links).toEqual([false]);
     const server = await startRedisServer(port);
     await waitFor('the late bus to come up', () => late.health().status === 'up', 10_000);
     expect(listener.resyncs.length).toBe(1);
+    expect(listener.links).toEqual([false, true]);
     await late.close();
     await server.stop();
   });

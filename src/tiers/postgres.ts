@@ -29,8 +29,10 @@ export interface PostgresStoreOptions {
   readonly unlogged?: boolean;
   /**
    * Create the schema, table and indexes if missing, once, before the first operation.
-   * Default `true`. Set `false` when the table is made by migrations (see {@link PostgresStore.ensureSchema}
-   * for the DDL) or the database user may not run DDL.
+   * Default `true`. Set `false` when the table is made by migrations (the columns and
+   * indexes are listed on {@link postgresStore}; or run `store.ensureSchema()` from the
+   * migration step) or the database user may not run DDL. When everything exists already,
+   * `ensureSchema` runs no DDL at all, so a user without CREATE rights can keep the default.
    */
   readonly ensureSchema?: boolean;
   /**

@@ -1,0 +1,100 @@
+/**
+ * Missed invalidations: while the bus link is down no message can reach L1, so the
+ * cache must drop L1 when the link dies and bypass it until the link is back. Run on a
+ * private redis-server that the test pauses (SIGSTOP: a hang the socket never reports).
+ */
+import { performance } from 'node:perf_hooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TieredCache } from '../../src/index.js';
+import { postgresStore } from '../../src/postgres.js';
+import { redisBus, redisStore } from '../../src/redis.js';
+import {
+  type OwnServer,
+  startPostgresServer,
+  startRedisServer,
+  stopAll,
+  uniqueNamespace,
+} from '../support/services.js';
+
+let pgServer: OwnServer;
+let redis: OwnServer;
+const toClose: Array<{ close(): Promise<void> }> = [];
+
+beforeAll(async () => {
+  [pgServer, redis] = await Promise.all([startPostgresServer(), startRedisServer()]);
+});
+
+afterAll(async () => {
+  redis?.signal('SIGCONT');
+  await Promise.allSettled(toClose.map((c) => c.close()));
+  await stopAll();
+});
+
+async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 5_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('bus link down', () => {
+  it('drops L1 within 1 s of a hang and serves no stale L1 value until the link is back', async () => {
+    const namespace = uniqueNamespace('bus-down');
+    const schema = `bus_${Math.random().toString(36).slice(2, 8)}`;
+    const cache = new TieredCache<string>({
+      namespace,
+      stores: [redisStore({ url: redis.url }), postgresStore({ connectionString: pgServer.url, schema })],
+      bus: redisBus({ url: redis.url }),
+      ttl: '10m',
+      guard: { cooldown: 200 },
+    });
+    // Another instance whose writes reach L3 while its messages are lost with the link.
+    const writer = new TieredCache<string>({
+      namespace,
+      l1: false,
+      stores: [postgresStore({ connectionString: pgServer.url, schema })],
+      ttl: '10m',
+    });
+    toClose.push(cache, writer);
+    await cache.ready();
+
+    await writer.set('k', 'v1');
+    expect(await cache.getOrSet('k', () => 'loaded')).toBe('v1');
+    expect(cache.getLocal('k')).toBe('v1');
+
+    const stoppedAt = performance.now();
+    redis.signal('SIGSTOP');
+    try {
+      await waitFor('the bus to detect the hung link', () => cache.health().bus?.status !== 'up', 2_000);
+      const detectedMs = performance.now() - stoppedAt;
+      console.log(`bus link down detected ${detectedMs.toFixed(0)} ms after SIGSTOP`);
+      expect(detectedMs).toBeLessThan(1_000 + 100);
+      expect(cache.getLocal('k')).toBeUndefined();
+      expect(cache.stats().bus.resyncs).toBeGreaterThanOrEqual(1);
+
+      // Read while the link is down: the value must not settle in L1, where the
+      // overwrite below could never reach it.
+      expect(await cache.getOrSet('k', () => 'loaded')).toBe('v1');
+      expect(cache.getLocal('k')).toBeUndefined();
+      await writer.set('k', 'v2');
+      expect(await cache.getOrSet('k', () => 'loaded')).toBe('v2');
+      expect(await cache.get('k')).toBe('v2');
+      expect(cache.health().l1.status).toBe('degraded');
+    } finally {
+      redis.signal('SIGCONT');
+    }
+
+    await waitFor('the bus to come back', () => cache.health().bus?.status === 'up', 5_000);
+    await writer.set('k', 'v3');
+    expect(await cache.getOrSet('k', () => 'loaded')).toBe('v3');
+    // L1 is used again once the link is back.
+    expect(cache.getLocal('k')).toBe('v3');
+    expect(cache.health().l1.status).toBe('up');
+    expect(cache.health().bus?.status).toBe('up');
+  });
+});

@@ -30,6 +30,11 @@ export interface RedisBusOptions {
   readonly heartbeatTimeoutMs?: number;
   /** How long `start()` waits for the first subscription before rejecting, in ms. Default 5000. */
   readonly startTimeoutMs?: number;
+  /**
+   * The subscriber connection's name in `CLIENT LIST` (`CLIENT SETNAME`), to tell
+   * instances apart. Default {@link BUS_SUBSCRIBER_NAME}. Letters, digits, `-_.:` only.
+   */
+  readonly subscriberName?: string;
 }
 
 /** Counters of a {@link RedisBus}, since it started. */
@@ -111,7 +116,14 @@ export function redisBus(options: RedisBusOptions): RedisBus {
   if (options === null || typeof options !== 'object') {
     throw new InvalidOptionError('redisBus options', 'an object with `client` or `url`', options);
   }
-  const { client, url, heartbeatMs = 300, heartbeatTimeoutMs = 400, startTimeoutMs = 5_000 } = options;
+  const {
+    client,
+    url,
+    heartbeatMs = 300,
+    heartbeatTimeoutMs = 400,
+    startTimeoutMs = 5_000,
+    subscriberName = BUS_SUBSCRIBER_NAME,
+  } = options;
   if ((client === undefined) === (url === undefined)) {
     throw new InvalidOptionError('client', 'exactly one of `client` or `url`', client ?? url);
   }
@@ -124,7 +136,15 @@ export function redisBus(options: RedisBusOptions): RedisBus {
   checkMs('heartbeatMs', heartbeatMs, true);
   checkMs('heartbeatTimeoutMs', heartbeatTimeoutMs, false);
   checkMs('startTimeoutMs', startTimeoutMs, false);
-  return new RedisBusImpl({ client, url, heartbeatMs, heartbeatTimeoutMs, startTimeoutMs });
+  // CLIENT SETNAME refuses spaces; keep names greppable in CLIENT LIST.
+  if (typeof subscriberName !== 'string' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(subscriberName)) {
+    throw new InvalidOptionError(
+      'subscriberName',
+      'a name of 1-128 characters from [A-Za-z0-9_.:-]',
+      subscriberName,
+    );
+  }
+  return new RedisBusImpl({ client, url, heartbeatMs, heartbeatTimeoutMs, startTimeoutMs, subscriberName });
 }
 
 function checkMs(option: string, value: unknown, allowZero: boolean): void {
@@ -139,6 +159,7 @@ interface Resolved {
   readonly heartbeatMs: number;
   readonly heartbeatTimeoutMs: number;
   readonly startTimeoutMs: number;
+  readonly subscriberName: string;
 }
 
 class RedisBusImpl implements RedisBus {
@@ -182,7 +203,7 @@ class RedisBusImpl implements RedisBus {
     const { client, url } = this.#options;
     const subscriberOptions = {
       ...redisClientOptions(),
-      connectionName: BUS_SUBSCRIBER_NAME,
+      connectionName: this.#options.subscriberName,
       lazyConnect: false,
       // The bus subscribes itself on every `ready`, so it knows when the subscription
       // (not just the socket) is back before it reports `up`.

@@ -218,14 +218,16 @@ describe('redisBus', () => {
   });
 
   it('CLIENT KILL of the subscriber: resync on the drop and again once resubscribed', async () => {
-    const server = await startRedisServer();
-    const admin = client(server.url);
-    const { a, b } = await pair(() => ({ client: client(server.url) }));
-    const ids = await clientIds(admin, BUS_SUBSCRIBER_NAME);
-    expect(ids).toHaveLength(2);
-    // B's subscriber is the newer connection (higher id).
-    const bId = ids.map(Number).sort((x, y) => x - y)[1] as number;
-    await admin.client('KILL', 'ID', String(bId));
+    const admin = client();
+    const namespace = uniqueNamespace('bus-kill');
+    const a = { bus: bus({ client: client() }), listener: new Recorder() };
+    const subscriberName = `tiercache-bus-sub-${namespace}`;
+    const b = { bus: bus({ client: client(), subscriberName }), listener: new Recorder() };
+    await a.bus.start(namespace, 'instance-a', a.listener);
+    await b.bus.start(namespace, 'instance-b', b.listener);
+    const ids = await clientIds(admin, subscriberName);
+    expect(ids).toHaveLength(1);
+    await admin.client('KILL', 'ID', ids[0] as string);
     await waitFor('B to resync twice (drop, then resubscribed)', () => b.listener.resyncs.length >= 2);
     expect(b.bus.health().status).toBe('up');
     expect(b.listener.links).toEqual([false, true]);
@@ -235,7 +237,8 @@ describe('redisBus', () => {
     await waitFor('B to receive after reconnecting', () => b.listener.messages.length === 1);
     expect(b.listener.messages[0]?.keys).toEqual(['after-kill']);
     expect(b.bus.stats().resyncs).toBe(b.listener.resyncs.length);
-    await server.stop();
+    // Reconnected under the same name.
+    expect(await clientIds(admin, subscriberName)).toHaveLength(1);
   });
 
   it('SIGSTOP of the server: down and resync within 1 s with no socket error, up and resync after SIGCONT', async () => {
@@ -295,6 +298,8 @@ describe('redisBus', () => {
       [{ client: raw, heartbeatMs: Number.POSITIVE_INFINITY }, 'heartbeatMs'],
       [{ client: raw, heartbeatTimeoutMs: 0 }, 'heartbeatTimeoutMs'],
       [{ client: raw, startTimeoutMs: '1s' }, 'startTimeoutMs'],
+      [{ client: raw, subscriberName: 'has space' }, 'subscriberName'],
+      [{ client: raw, subscriberName: '' }, 'subscriberName'],
       [undefined, 'redisBus options'],
     ];
     for (const [options, option] of cases) {

@@ -75,6 +75,12 @@ function checkKey(key: unknown): asserts key is string {
   if (key.length > MAX_KEY_LENGTH) {
     throw new InvalidKeyError(key, `keys must be at most ${MAX_KEY_LENGTH} characters, got ${key.length}`);
   }
+  // Stores see keys as UTF-8: a NUL is refused by Postgres, and a lone surrogate would
+  // encode to U+FFFD, so two different keys would share one row or Redis key.
+  if (key.includes('\u0000')) throw new InvalidKeyError(key, 'keys must not contain NUL characters');
+  if (!(key as string & { isWellFormed(): boolean }).isWellFormed()) {
+    throw new InvalidKeyError(key, 'keys must be well-formed UTF-16 (no lone surrogates)');
+  }
 }
 
 function checkKeys(keys: unknown, argument: string): asserts keys is readonly string[] {

@@ -28,7 +28,10 @@ export class InvalidOptionError extends TierCacheError {
   }
 }
 
-/** A key is not a non-empty string within {@link MAX_KEY_LENGTH} characters. */
+/**
+ * A key is not a non-empty, well-formed string of at most {@link MAX_KEY_LENGTH}
+ * characters without NUL.
+ */
 export class InvalidKeyError extends TierCacheError {
   /** The key received. */
   readonly key: unknown;

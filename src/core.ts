@@ -41,6 +41,8 @@ export class Core {
   readonly #background = new Set<Promise<unknown>>();
   readonly #queued = new Map<BusOp, string[]>();
   #flush: Promise<void> | undefined;
+  /** How long a write waits for its bus message: the shortest store timeout, at most 100 ms by default. */
+  readonly #publishWaitMs: number;
 
   constructor(options: ResolvedOptions) {
     this.options = options;
@@ -67,6 +69,10 @@ export class Core {
           this.stats.store(store.name),
           this.prefix,
         ),
+    );
+    this.#publishWaitMs = Math.min(
+      options.guard.timeout ?? 100,
+      ...options.stores.map((store) => options.guard.timeout ?? store.defaultTimeoutMs ?? 100),
     );
     this.codec = new EntryCodec(options.codec);
     this.loads =
@@ -307,6 +313,10 @@ export class Core {
         this.#flush = undefined;
         const batches = [...this.#queued];
         this.#queued.clear();
+        // A hung or reconnecting link (a paused Redis, an offline queue) would hold every
+        // write and every load for the whole outage: callers wait at most #publishWaitMs.
+        // The message still goes out if the link answers later; a late failure is counted.
+        const waited = setTimeout(resolve, this.#publishWaitMs);
         Promise.all(
           batches.map(async ([batchOp, keys]) => {
             try {
@@ -317,7 +327,10 @@ export class Core {
               this.report(error);
             }
           }),
-        ).then(() => resolve());
+        ).then(() => {
+          clearTimeout(waited);
+          resolve();
+        });
       });
     });
     return this.#flush;

@@ -271,7 +271,10 @@ export class TieredCache<V = unknown> {
     }
     await flight.walked;
     if (flight.found !== undefined) return flight.found.value as V;
-    const stale = newer(l1Stale, flight.stale);
+    let stale = newer(l1Stale, flight.stale);
+    // The flight's stale value was read when it started: a caller joining a long load may
+    // come after that value's expiresAt, and must not be served it.
+    if (stale !== undefined && core.now() >= stale.expiresAt) stale = undefined;
     if (stale === undefined) return (await flight.loaded).value as V;
     if (options.softTimeout === 0) {
       core.stats.l1.staleHits++;
@@ -284,6 +287,8 @@ export class TieredCache<V = unknown> {
     try {
       const loaded = await Promise.race([flight.loaded, soft]);
       if (loaded !== undefined) return loaded.value as V;
+      // The stale value may have expired while this caller waited.
+      if (core.now() >= stale.expiresAt) return (await flight.loaded).value as V;
       core.stats.l1.staleHits++;
       return stale.value as V;
     } finally {

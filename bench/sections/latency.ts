@@ -41,7 +41,7 @@ const loader = (ctx: { key: string }) => valueFor(ctx.key);
 // second Packr cannot read bytes the cache wrote (reported to the lead).
 const bareCodec = msgpackCodec();
 
-const FULL: Plan = { rounds: 7, batchMs: 150, perOpCalls: 2_000, warmupMs: 200, warmupCalls: 500 };
+const FULL: Plan = { rounds: 9, batchMs: 200, perOpCalls: 3_000, warmupMs: 300, warmupCalls: 1_000 };
 const QUICK: Plan = { rounds: 5, batchMs: 25, perOpCalls: 300, warmupMs: 50, warmupCalls: 100 };
 
 interface Row {

@@ -41,14 +41,13 @@ const SCAN_COUNT = 500;
 const RETRY_CAP_MS = 2_000;
 
 /**
- * ioredis options that keep a cache's client from queueing commands while Redis is
- * unreachable: one retry per command, and reconnects with exponential backoff plus
- * jitter capped at 2 s, so a fleet does not reconnect in lockstep. The store uses
- * them for the client it opens from `url`; use them for a client of your own.
- *
- * The offline queue stays on only until the first connection is ready (see
- * {@link redisStore}), so the first commands of a fresh process wait for the
- * connection instead of failing.
+ * ioredis options for a cache's client: one retry per command, and reconnects with
+ * exponential backoff plus jitter capped at 2 s, so a fleet does not reconnect in
+ * lockstep. The store uses them for the client it opens from `url`, and turns the
+ * offline queue off once that client is first ready: the first commands of a fresh
+ * process wait for the connection, later ones fail fast while Redis is unreachable.
+ * For a client of your own, do the same (`client.options.enableOfflineQueue = false`
+ * on `ready`), or pass `enableOfflineQueue: false` and wait for `ready` before use.
  */
 export function redisClientOptions(random: () => number = Math.random): RedisOptions {
   return {
@@ -108,6 +107,15 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
   }
   if (given !== undefined && (typeof given !== 'object' || typeof given.getBuffer !== 'function')) {
     throw new InvalidOptionError('client', 'an ioredis Redis instance', given);
+  }
+  // ioredis prefixes command keys but not SCAN patterns or the keys SCAN returns, so
+  // `clear` would unlink doubly prefixed keys: the store's own `prefix` does this right.
+  if (given?.options?.keyPrefix) {
+    throw new InvalidOptionError(
+      'client',
+      "a client without ioredis' keyPrefix (use the store's `prefix` option instead)",
+      `a client with keyPrefix ${JSON.stringify(given.options.keyPrefix)}`,
+    );
   }
   if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
     throw new InvalidOptionError('url', "a Redis URL ('redis://…' or 'rediss://…')", url);

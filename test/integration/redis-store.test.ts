@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../../src/errors.js';
-import { escapeGlob, redisStore } from '../../src/redis.js';
+import { escapeGlob, redisClientOptions, redisStore } from '../../src/redis.js';
 import { registerStoreConformanceSuite } from '../../src/testing.js';
 import type { StoreWrite } from '../../src/tiers/store.js';
 import { redisUrlForTests, startRedisServer, stopAll, uniqueNamespace } from '../support/services.js';
@@ -210,6 +210,7 @@ describe('redisStore', () => {
   });
 
   it('validates its options with InvalidOptionError naming the option', () => {
+    const withKeyPrefix = new Redis(url, { keyPrefix: 'app:', lazyConnect: true });
     const cases: Array<[unknown, string]> = [
       [{}, 'client'],
       [{ url, client: raw }, 'client'],
@@ -220,6 +221,7 @@ describe('redisStore', () => {
       [{ client: raw, timeoutMs: 0 }, 'timeoutMs'],
       [{ client: raw, timeoutMs: Number.NaN }, 'timeoutMs'],
       [null, 'redisStore options'],
+      [{ client: withKeyPrefix }, 'client'],
     ];
     for (const [options, option] of cases) {
       let thrown: unknown;
@@ -233,6 +235,19 @@ describe('redisStore', () => {
     }
     expect(redisStore({ client: raw }).defaultTimeoutMs).toBe(50);
     expect(redisStore({ client: raw, timeoutMs: 20 }).defaultTimeoutMs).toBe(20);
+    withKeyPrefix.disconnect();
+  });
+
+  it('reconnects with exponential backoff, jittered within [half, full], capped at 2 s', () => {
+    const low = redisClientOptions(() => 0).retryStrategy as (times: number) => number;
+    const high = redisClientOptions(() => 0.999_999).retryStrategy as (times: number) => number;
+    expect([1, 2, 3, 4].map(low)).toEqual([50, 100, 200, 400]);
+    expect([1, 2, 3, 4].map(high)).toEqual([100, 200, 400, 800]);
+    for (const times of [6, 10, 50, 1_000]) {
+      expect(high(times)).toBe(2_000);
+      expect(low(times)).toBe(1_000);
+    }
+    expect(redisClientOptions().maxRetriesPerRequest).toBe(1);
   });
 
   it('escapeGlob escapes every Redis glob metacharacter', () => {

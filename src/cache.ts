@@ -256,7 +256,8 @@ export class TieredCache<V = unknown> {
     else {
       flight = newFlight(entry);
       core.flights.set(local, flight);
-      this.#runFlight(flight, key, local, loader, resolved);
+      // Tracked so close() waits for it: a refresh behind a stale answer has no caller awaiting it.
+      core.background(this.#runFlight(flight, key, local, loader, resolved));
     }
     return this.#await(flight, entry, resolved);
   }
@@ -463,7 +464,7 @@ export class TieredCache<V = unknown> {
         }),
       );
     }
-    if (started.size > 0) this.#runBatch(started, loader, resolved);
+    if (started.size > 0) core.background(this.#runBatch(started, loader, resolved));
     await Promise.all(waits);
     return results;
   }

@@ -232,6 +232,34 @@ describe('grace (stale-while-revalidate)', () => {
     clock.advance(200);
     expect(await cache.getOrSet('k', async () => 'new')).toBe('new');
   });
+
+  it('regression: close() waits for a background batch refresh (getOrSetMany)', async () => {
+    const { cache, clock, stores, errors } = setup(1, { grace: 1_000 });
+    await cache.set('k', 'old');
+    clock.advance(150);
+    const load = deferred<string[]>();
+    expect(await cache.getOrSetMany(['k'], () => load.promise)).toEqual(['old']);
+    const closing = cache.close();
+    expect(await settled(closing)).toBe(false);
+    load.resolve(['new']);
+    await closing;
+    expect(stores[0]?.entry(K)?.value).toBe('new');
+    expect(errors).toEqual([]);
+  });
+
+  it('regression: close() waits for a background refresh before closing the stores', async () => {
+    const { cache, clock, stores, errors } = setup(1, { grace: 1_000 });
+    await cache.set('k', 'old');
+    clock.advance(150);
+    const load = deferred<string>();
+    expect(await cache.getOrSet('k', () => load.promise)).toBe('old');
+    const closing = cache.close();
+    expect(await settled(closing)).toBe(false);
+    load.resolve('new');
+    await closing;
+    expect(stores[0]?.entry(K)?.value).toBe('new');
+    expect(errors).toEqual([]);
+  });
 });
 
 describe('timeouts', () => {

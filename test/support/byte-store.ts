@@ -30,16 +30,19 @@ export class ByteStore implements StoreTier {
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
+    this.#open();
     this.calls.push({ op: 'get', keys: [key] });
     return this.#read(key);
   }
 
   async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    this.#open();
     this.calls.push({ op: 'getMany', keys: [...keys] });
     return keys.map((key) => this.#read(key));
   }
 
   async setMany(writes: readonly StoreWrite[]): Promise<void> {
+    this.#open();
     this.calls.push({ op: 'setMany', keys: writes.map((w) => w.key), writes: [...writes] });
     for (const write of writes) {
       this.data.set(write.key, { value: write.value.slice(), expiresAt: write.expiresAt });
@@ -47,11 +50,13 @@ export class ByteStore implements StoreTier {
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {
+    this.#open();
     this.calls.push({ op: 'deleteMany', keys: [...keys] });
     for (const key of keys) this.data.delete(key);
   }
 
   async clear(prefix: string): Promise<void> {
+    this.#open();
     this.calls.push({ op: 'clear', keys: [prefix] });
     for (const key of [...this.data.keys()]) if (key.startsWith(prefix)) this.data.delete(key);
   }
@@ -74,6 +79,11 @@ export class ByteStore implements StoreTier {
   /** Calls of one kind, in order. */
   callsOf(op: ByteStoreCall['op']): ByteStoreCall[] {
     return this.calls.filter((call) => call.op === op);
+  }
+
+  // Like a real client after quit(): calls after close() fail.
+  #open(): void {
+    if (this.closed) throw new Error(`store ${this.name} is closed`);
   }
 
   #read(key: string): Uint8Array | undefined {

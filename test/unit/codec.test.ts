@@ -44,11 +44,9 @@ const values: fc.Arbitrary<unknown> = fc.oneof(
     noNullPrototype: true,
   }),
   fc.array(fc.oneof(fc.constant(undefined), fc.integer(), fc.string()), { maxLength: 8 }),
-  fc
-    .tuple(fc.string(), fc.bigInt(), fc.date(), fc.uint8Array({ maxLength: 16 }))
-    .map(([s, b, d, u]) => ({
-      nested: { list: [new Map([[s, new Set([b])]]), { d, u: Buffer.from(u) }], gone: undefined },
-    })),
+  fc.tuple(fc.string(), fc.bigInt(), fc.date(), fc.uint8Array({ maxLength: 16 })).map(([s, b, d, u]) => ({
+    nested: { list: [new Map([[s, new Set([b])]]), { d, u: Buffer.from(u) }], gone: undefined },
+  })),
 );
 
 const times = fc

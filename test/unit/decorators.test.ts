@@ -355,6 +355,24 @@ describe.each<Protocol>(['standard', 'legacy'])('%s decorators', (protocol) => {
       expect(await cache.get('n')).toBe(1);
       expect(await cache.get('other')).toBeUndefined();
     });
+    it('stacks over @Cached, whose wrapper returns the cache promise without being an async function', async () => {
+      const cache = newCache();
+      class Repo {
+        loads = 0;
+        async touch(id: number): Promise<number> {
+          this.loads++;
+          return id;
+        }
+      }
+      decorate(protocol, Cached({ cache, key: (id: number) => `t:${id}` }), Repo, 'touch');
+      decorate(protocol, CacheEvict({ cache, key: 'other' }), Repo, 'touch');
+      const repo = new Repo();
+      await cache.set('other', 'x');
+      expect(await repo.touch(1)).toBe(1);
+      expect(await repo.touch(1)).toBe(1);
+      expect(repo.loads).toBe(1);
+      expect(await cache.get('other')).toBeUndefined();
+    });
   });
 
   describe('decoration-time errors', () => {

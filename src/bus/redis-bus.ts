@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { Packr } from 'msgpackr';
 import { InvalidOptionError, TierCacheError } from '../errors.js';
-import { quitClient, redisClientOptions } from '../tiers/redis.js';
+import { failFastOnceReady, quitClient, redisClientOptions } from '../tiers/redis.js';
 import {
   type BusHealth,
   type BusListener,
@@ -223,6 +223,9 @@ class RedisBusImpl implements RedisBus {
         connectionName: 'tiercache-bus-pub',
       });
       this.#ownPublisher = true;
+      // A publish while Redis is unreachable rejects at once rather than waiting in the
+      // offline queue for the whole outage (the cache counts it as a bus error).
+      failFastOnceReady(this.#publisher);
       this.#publisher.on('error', (error: Error) => {
         this.#lastError = `publisher: ${error.message}`;
       });

@@ -66,7 +66,7 @@ export function redisClientOptions(random: () => number = Math.random): RedisOpt
  * issued while disconnected rejects at once (the guard counts it and the breaker
  * opens) instead of piling up in memory for the length of the outage.
  */
-function failFastOnceReady(client: Redis): void {
+export function failFastOnceReady(client: Redis): void {
   const off = () => {
     client.options.enableOfflineQueue = false;
   };

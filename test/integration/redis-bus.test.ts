@@ -208,6 +208,30 @@ describe('redisBus', () => {
     await server.stop();
   });
 
+  it('an own publisher fails fast while Redis is down instead of queueing', async () => {
+    const server = await startRedisServer();
+    const own = bus({ url: server.url });
+    const listener = new Recorder();
+    await own.start(uniqueNamespace('bus-down'), 'x', listener);
+    await own.publish({ origin: 'x', op: 'delete', keys: ['k'] });
+    server.signal('SIGKILL');
+    await waitFor('the bus to see its link drop', () => own.health().status === 'down');
+    // Publish throughout 2.5 s of reconnect backoff: every attempt must reject at once.
+    // (With ioredis' offline queue a publish would wait for the next retry to flush it,
+    // which grows toward seconds as the backoff does.)
+    const windowEnd = Date.now() + 2_500;
+    const slowest: number[] = [];
+    while (Date.now() < windowEnd) {
+      const started = Date.now();
+      await expect(own.publish({ origin: 'x', op: 'delete', keys: ['k'] })).rejects.toThrow();
+      slowest.push(Date.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(Math.max(...slowest), `publish rejection times: ${slowest.join(', ')} ms`).toBeLessThan(150);
+    await own.close();
+    await server.stop();
+  });
+
   it('close() leaves a given client open', async () => {
     const given = client();
     const b = bus({ client: given });

@@ -7,7 +7,7 @@
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import pg from 'pg';
-import { msgpackCodec, TieredCache } from '../../src/index.js';
+import { type CacheStats, msgpackCodec, type StoreTier, TieredCache } from '../../src/index.js';
 import { postgresStore } from '../../src/postgres.js';
 import { redisStore } from '../../src/redis.js';
 import { type Comparison, compare, measure, type Plan, type SubjectFigures } from '../measure.js';
@@ -53,6 +53,30 @@ interface Row {
   readonly p50TargetMs?: number;
   readonly note?: string;
   readonly skipped?: string;
+}
+
+/**
+ * Writes every key through the cache in chunks, then reads them back from the store and
+ * rewrites any that are missing: a large setMany can outlive the store's guard timeout on
+ * a busy machine and be skipped (counted, not thrown), which would turn hits into misses.
+ */
+async function prefill(
+  cache: TieredCache<Record<string, unknown>>,
+  store: StoreTier,
+  namespace: string,
+  keys: readonly string[],
+): Promise<void> {
+  let pending = [...keys];
+  for (let attempt = 0; attempt < 5 && pending.length > 0; attempt++) {
+    for (let i = 0; i < pending.length; i += 100) {
+      await cache.setMany(pending.slice(i, i + 100).map((key) => ({ key, value: valueFor(key) })));
+    }
+    const found = await store.getMany(pending.map((key) => `${namespace}:${key}`));
+    pending = pending.filter((_, i) => found[i] === undefined);
+  }
+  if (pending.length > 0) {
+    throw new Error(`prefill: ${pending.length} keys still missing from ${store.name} after 5 attempts`);
+  }
 }
 
 const uniq = () => `bench-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -195,7 +219,7 @@ async function l2Rows(ctx: SectionContext, plan: Plan, tick: () => void): Promis
   });
   const bare = new Redis(url);
   try {
-    await cache.setMany(KEYS.map((key) => ({ key, value: valueFor(key) })));
+    await prefill(cache, store, namespace, KEYS);
     const baseKey = (key: string) => `${store.prefix}base:${namespace}:${key}`;
     await bare.mset(KEYS.flatMap((key) => [baseKey(key), Buffer.from(bareCodec.encode(valueFor(key)))]));
     const hit = await compare(
@@ -224,12 +248,8 @@ async function l2Rows(ctx: SectionContext, plan: Plan, tick: () => void): Promis
       tick,
     );
     const stats = cache.stats();
-    if (stats.loader.ok + stats.loader.failed !== 0)
-      throw new Error(
-        `L2 rows: the loader ran ${stats.loader.ok + stats.loader.failed} times; every call should hit`,
-      );
     return [
-      { name: 'L2 hit: getOrSet vs GET + unpack', comparison: hit, target: 1.15 },
+      { name: 'L2 hit: getOrSet vs GET + unpack', comparison: hit, target: 1.15, ...missNote(stats) },
       { name: 'getMany 100 keys, L2', alone: many },
     ];
   } finally {
@@ -244,8 +264,9 @@ async function l3Rows(ctx: SectionContext, plan: Plan, tick: () => void): Promis
   const url = await ctx.services.postgres();
   const schema = `tcbench_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
   const store = postgresStore({ connectionString: url, schema, sweepIntervalMs: 0 });
+  const namespace = uniq();
   const cache = new TieredCache<Record<string, unknown>>({
-    namespace: uniq(),
+    namespace,
     l1: false,
     stores: [store],
     ttl: '1h',
@@ -253,10 +274,8 @@ async function l3Rows(ctx: SectionContext, plan: Plan, tick: () => void): Promis
   const pool = new pg.Pool({ connectionString: url, allowExitOnIdle: true });
   pool.on('error', () => {});
   try {
-    await cache.setMany(KEYS.map((key) => ({ key, value: valueFor(key) })));
-    const namespace = (await pool.query(`SELECT key FROM ${store.qualifiedTable} LIMIT 1`)).rows[0]
-      ?.key as string;
-    const prefix = namespace.slice(0, namespace.indexOf(':') + 1);
+    await prefill(cache, store, namespace, KEYS);
+    const prefix = `${namespace}:`;
     // The bare baseline: a named (prepared) primary-key lookup of the same row.
     const select = {
       name: 'tcbench_pk_select',
@@ -285,12 +304,14 @@ async function l3Rows(ctx: SectionContext, plan: Plan, tick: () => void): Promis
       tick,
     );
     const stats = cache.stats();
-    if (stats.loader.ok + stats.loader.failed !== 0)
-      throw new Error(
-        `L3 rows: the loader ran ${stats.loader.ok + stats.loader.failed} times; every call should hit`,
-      );
     return [
-      { name: 'L3 hit: getOrSet vs PK SELECT', comparison: hit, target: 1.15, p50TargetMs: 1.5 },
+      {
+        name: 'L3 hit: getOrSet vs PK SELECT',
+        comparison: hit,
+        target: 1.15,
+        p50TargetMs: 1.5,
+        ...missNote(stats),
+      },
       { name: 'getMany 100 keys, L3', alone: many },
     ];
   } finally {
@@ -332,6 +353,19 @@ async function missRows(ctx: SectionContext, plan: Plan, tick: () => void): Prom
     await pool.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`).catch(() => {});
     await pool.end();
   }
+}
+
+/**
+ * A hit row's calls should all hit; on a loaded machine a store read can outlive its guard
+ * timeout and fall through to the loader. Reported beside the row, not hidden or fatal.
+ */
+function missNote(stats: CacheStats): { note?: string } {
+  const loads = stats.loader.ok + stats.loader.failed;
+  const errors = Object.values(stats.stores).reduce((sum, s) => sum + s.errors, 0);
+  if (loads === 0 && errors === 0) return {};
+  return {
+    note: `${loads} calls missed and ran the loader; ${errors} store errors (guard timeouts under load)`,
+  };
 }
 
 function mark(ok: boolean): string {

@@ -25,6 +25,8 @@ export interface GuardSettings {
 // deleted from it before it is read again; past this many, the whole namespace is
 // cleared from it instead.
 const MAX_MISSED_KEYS = 10_000;
+// Repairs one read waits through before it gives up on the store (a miss, never stale).
+const MAX_REPAIR_ROUNDS = 3;
 
 /**
  * The one guard every store call goes through: a timeout and a circuit breaker
@@ -73,7 +75,15 @@ export class StoreGuard {
    */
   async read<T>(op: (store: StoreTier) => Promise<T>): Promise<T> {
     this.#admit();
-    if (this.#missedAll || this.#missed.size > 0) await this.#repairNow();
+    // A repair already on the wire covers only the keys missed before it started; a key
+    // missed since is owed another round before anything may be read.
+    for (let round = 0; this.#repair !== undefined || this.#missedAll || this.#missed.size > 0; round++) {
+      if (round === MAX_REPAIR_ROUNDS) {
+        this.#counters.errors++;
+        throw new StoreUnavailableError(this.store.name, 'writes keep failing faster than they are repaired');
+      }
+      await this.#repairNow();
+    }
     return this.#call(op);
   }
 
@@ -187,16 +197,18 @@ export class StoreGuard {
 
   #repairNow(): Promise<void> {
     this.#repair ??= (async () => {
+      // Take what is owed now, so a key missed while this repair is on the wire is
+      // recorded afresh (and repaired by the next round), not erased when this one ends.
+      const all = this.#missedAll;
+      const keys = all ? [] : [...this.#missed];
+      this.#missedAll = false;
+      this.#missed.clear();
       try {
-        if (this.#missedAll) {
-          await this.#call((store) => store.clear(this.#namespacePrefix));
-          this.#missedAll = false;
-          this.#missed.clear();
-        } else {
-          const keys = [...this.#missed];
-          await this.#call((store) => store.deleteMany(keys));
-          for (const key of keys) this.#missed.delete(key);
-        }
+        if (all) await this.#call((store) => store.clear(this.#namespacePrefix));
+        else await this.#call((store) => store.deleteMany(keys));
+      } catch (error) {
+        this.#remember(all ? undefined : keys);
+        throw error;
       } finally {
         this.#repair = undefined;
       }

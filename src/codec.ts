@@ -17,14 +17,19 @@ export interface ValueCodec {
  * The default value codec: msgpackr with structured-clone types and self-describing
  * records, so any process decodes any message without shared state. Round-trips
  * Date, Map, Set, BigInt (any size), Buffer and typed arrays, nested objects and arrays,
- * and fields set to `undefined`. Hostile bytes cannot pollute prototypes: msgpackr
- * renames a `__proto__` key to `__proto_`, and maps decode to `Map`.
+ * and fields set to `undefined` (a Buffer comes back as a Buffer when the stored bytes
+ * are a Buffer, as every Node store returns them). Not preserved: `-0` (reads as `0`)
+ * and null-prototype objects (read as plain objects). Hostile bytes cannot pollute
+ * prototypes: msgpackr renames a `__proto__` key to `__proto_`, and maps decode to `Map`.
  */
 export function msgpackCodec(): ValueCodec {
   const packr = new Packr({
     structuredClone: true,
+    // Records, but never `sequential`: with it a Packr writes a shape's field list only
+    // the first time and later values as a bare record number only the writing process
+    // can read - another instance would decode them wrongly or not at all. Without it
+    // every message carries its own record definitions.
     useRecords: true,
-    sequential: true,
     mapsAsObjects: false,
     int64AsType: 'bigint',
     useBigIntExtension: true,

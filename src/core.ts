@@ -285,10 +285,18 @@ export class Core {
     this.background(
       (async () => {
         try {
-          await this.eachStore(this.guards.slice(0, at), [storeKey], 'sets', (guard) =>
+          const above = this.guards.slice(0, at);
+          await this.eachStore(above, [storeKey], 'sets', (guard) =>
             guard.write([storeKey], (store) => store.setMany(writes)),
           );
-          if (!this.fences.holds(hold)) await this.deleteStores([storeKey]);
+          // Undo only what this backfill wrote. The store it read from is not ours to
+          // delete from: a bus resync bumps every fence, and undoing there would wipe
+          // the durable tier's copy of every key being backfilled at that moment.
+          if (!this.fences.holds(hold)) {
+            await this.eachStore(above, [storeKey], 'deletes', (guard) =>
+              guard.write([storeKey], (store) => store.deleteMany([storeKey])),
+            );
+          }
         } finally {
           this.fences.release(hold);
         }

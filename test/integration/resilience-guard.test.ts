@@ -140,4 +140,39 @@ describe('guard repair races', () => {
     await cache.set('b', 'newer');
     expect(await cache.get('b')).toBe('newer');
   });
+
+  it('a bus resync during a backfill does not delete the entry from the store it was read from', async () => {
+    // The bus runs on a Redis of its own, killed to make the link drop mid-backfill.
+    const busRedis = await startRedisServer();
+    const namespace = uniqueNamespace('resync-backfill');
+    const schema = `g_${Math.random().toString(36).slice(2, 8)}`;
+    const chaos = chaosStore(redisStore({ url: redis.url }));
+    const cache = new TieredCache<string>({
+      namespace,
+      stores: [chaos.store, postgresStore({ connectionString: pgServer.url, schema })],
+      bus: redisBus({ url: busRedis.url }),
+      ttl: '10m',
+    });
+    const l3 = new TieredCache<string>({
+      namespace,
+      l1: false,
+      stores: [postgresStore({ connectionString: pgServer.url, schema })],
+      ttl: '10m',
+    });
+    toClose.push(cache, l3);
+    await cache.ready();
+    await l3.set('k', 'durable');
+
+    chaos.holdWrites = true;
+    // An L3 hit: its backfill into Redis is held on the wire.
+    expect(await cache.get('k')).toBe('durable');
+    await waitFor('the backfill to reach Redis', () => chaos.writesHeld === 1);
+    busRedis.signal('SIGKILL');
+    await waitFor('the bus to drop', () => cache.stats().bus.resyncs > 0, 5_000);
+    chaos.holdWrites = false;
+    chaos.releaseWrites();
+    await cache.close();
+    // The resync may undo the backfill into Redis (a miss there is fine), never the row in L3.
+    expect(await l3.get('k')).toBe('durable');
+  });
 });

@@ -10,6 +10,7 @@ import { TieredCache } from '../../src/index.js';
 import { redisBus, redisStore } from '../../src/redis.js';
 import { nextMessage } from '../children.js';
 import { isMessage, sharedNow } from '../fixtures/protocol.js';
+import { cdfPoints, cdfSpec, renderSvg } from '../plot.js';
 import { progress } from '../progress.js';
 import { duration, int, type Table } from '../report.js';
 import type { Section } from '../section.js';
@@ -126,8 +127,23 @@ export const invalidationSection: Section = {
         'a negative time means B dropped the key before A saw its own delete resolve (Redis delivers the PUBLISH before replying)',
       ],
     };
+    const plot = ctx.writeArtifact(
+      'invalidation.svg',
+      await renderSvg(
+        cdfSpec(
+          [
+            ...cdfPoints('from delete() resolved in A', fromResolve),
+            ...cdfPoints('from delete() called in A', fromCall),
+          ],
+          "Invalidation: A's delete → B's L1 drops the key",
+          `${int(deletes)} deletes, Redis bus, two processes`,
+          TARGET_P99_MS,
+        ),
+      ),
+    );
     return {
       figures: {
+        plot,
         deletes,
         warmup: WARMUP,
         unit: 'ms',

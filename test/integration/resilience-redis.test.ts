@@ -196,8 +196,10 @@ describe('Redis SIGKILL under load', () => {
     expect(l3.failed, String(l3.firstError)).toBe(0);
     expect(nowhere.failed, String(nowhere.firstError)).toBe(0);
     expect(load.wrongValues).toBe(0);
-    expect(load.loaderCalls.l1).toBe(0);
-    expect(load.loaderCalls.l3).toBe(0);
+    const pgErrors = r.cache.stats().stores.postgres?.errors;
+    expect(load.loaderCalls, `postgres errors: ${pgErrors}`).toEqual(
+      expect.objectContaining({ l1: 0, l3: 0 }),
+    );
     expect(load.loaderCalls.nowhere).toBe(nowhere.calls);
     expect(l1.maxMs).toBeLessThan(BOUND_MS);
     expect(l3.maxMs).toBeLessThan(BOUND_MS);
@@ -220,7 +222,10 @@ describe('Redis SIGSTOP (a hang) under load', () => {
     expect(l3.failed, String(l3.firstError)).toBe(0);
     expect(nowhere.failed, String(nowhere.firstError)).toBe(0);
     expect(load.wrongValues).toBe(0);
-    expect(load.loaderCalls.l1 + load.loaderCalls.l3).toBe(0);
+    const pgErrors = r.cache.stats().stores.postgres?.errors;
+    expect(load.loaderCalls, `postgres errors: ${pgErrors}`).toEqual(
+      expect.objectContaining({ l1: 0, l3: 0 }),
+    );
     expect(load.loaderCalls.nowhere).toBe(nowhere.calls);
     expect(l1.maxMs).toBeLessThan(BOUND_MS);
     expect(l3.maxMs).toBeLessThan(BOUND_MS);
@@ -286,11 +291,13 @@ describe('Redis restarted empty', () => {
     expect(r.cache.stats().bus.resyncs - resyncsBefore).toBeGreaterThanOrEqual(2);
 
     let loads = 0;
+    // The store's client reconnects on its own backoff (capped at 2 s), apart from the bus's.
+    await waitFor('the store client to reconnect', () => r.store.client.status === 'ready', 10_000);
     await waitFor(
-      'the redis breaker to close',
+      'the redis store to answer again',
       async () => {
         await r.cache.get('probe');
-        return r.cache.health().stores.redis?.breaker === 'closed';
+        return r.cache.health().stores.redis?.status === 'up';
       },
       5_000,
     );
@@ -394,10 +401,16 @@ describe('writes missed during an outage', () => {
     await openBreaker(r);
     await r.cache.setMany(keys.map((key) => ({ key, value: 'new' })));
     r.redis.signal('SIGCONT');
-    await waitFor('half-open', () => r.cache.health().stores.redis?.breaker === 'half-open', 2_000);
-
-    expect(await r.cache.get('k5000')).toBe('new');
-    expect(r.cache.health().stores.redis?.breaker).toBe('closed');
+    // The repair is one SCAN + UNLINK pass over the namespace; it may need more than one
+    // guard timeout (and so more than one probe) on a slow machine.
+    await waitFor(
+      'the breaker to close',
+      async () => {
+        expect(await r.cache.get('k5000')).toBe('new');
+        return r.cache.health().stores.redis?.status === 'up';
+      },
+      5_000,
+    );
     expect(await raw.get(`${r.namespace}:k0`)).toBeNull();
     expect(await raw.get('other-namespace:key')).toBe('untouched');
     expect(await r.cache.get('k0')).toBe('new');

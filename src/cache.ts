@@ -251,6 +251,11 @@ export class TieredCache<V = unknown> {
       return entry.value as V;
     }
     if (core.l1 !== undefined) core.stats.l1.misses++;
+    // Fail-safe throttle: keep serving the stale value without calling the loader.
+    if (entry !== undefined && core.throttled(local, now)) {
+      core.stats.l1.staleHits++;
+      return entry.value as V;
+    }
     let flight = core.flights.get(local);
     if (flight !== undefined) core.stats.loader.coalesced++;
     else {
@@ -326,6 +331,11 @@ export class TieredCache<V = unknown> {
       }
       flight.stale = newer(flight.stale, walk.stale);
       flight.resolveWalked();
+      if (flight.stale !== undefined && core.throttled(local, core.now())) {
+        // Fail-safe throttle, with the stale value found in a store (L1 off or evicted).
+        flight.resolveLoaded(flight.stale);
+        return;
+      }
       try {
         const stale = flight.stale;
         const { value, ttl, cache } = await this.#load(
@@ -368,13 +378,13 @@ export class TieredCache<V = unknown> {
           core.stats.loader.failSafe++;
           core.report(error);
           // Serve the stale value, and keep serving it without calling the loader for
-          // the throttle window - never past the entry's own expiry.
-          const throttled: Entry = {
-            ...stale,
-            staleAt: Math.min(core.now() + options.failSafeThrottle, stale.expiresAt),
-          };
-          if (core.fences.holds(token)) core.l1?.set(local, throttled);
-          flight.resolveLoaded(throttled);
+          // the throttle window - never past the entry's own expiry. The entry stays
+          // stale: get() and has() must not take it for fresh.
+          if (core.fences.holds(token)) {
+            core.throttle(local, Math.min(core.now() + options.failSafeThrottle, stale.expiresAt));
+            core.l1?.set(local, stale);
+          }
+          flight.resolveLoaded(stale);
         } else flight.rejectLoaded(error);
       }
     } finally {

@@ -15,6 +15,9 @@ import type { StoreWrite } from './tiers/store.js';
 // the store walk, the one write path, backfill and the bus. TieredCache (cache.ts) holds
 // the request flows on top of it.
 
+// Most keys under a fail-safe throttle at once.
+const MAX_THROTTLED = 10_000;
+
 export function newer(a: Entry | undefined, b: Entry | undefined): Entry | undefined {
   if (a === undefined) return b;
   if (b === undefined) return a;
@@ -39,6 +42,9 @@ export class Core {
   readonly ready: Promise<void>;
   closed = false;
   readonly #background = new Set<Promise<unknown>>();
+  // Fail-safe throttle, by key: until when a stale value is served without calling the
+  // loader again. Kept apart from the entry, so nothing mistakes that value for fresh.
+  readonly #failSafeUntil = new Map<string, number>();
   readonly #queued = new Map<BusOp, string[]>();
   #flush: Promise<void> | undefined;
   /** How long a write waits for its bus message: the shortest store timeout, at most 100 ms by default. */
@@ -118,6 +124,24 @@ export class Core {
     return makeEntry(value, this.now(), jittered, options.grace, options.tags);
   }
 
+  // ---- fail-safe throttle -------------------------------------------------------------
+
+  throttle(local: string, until: number): void {
+    // Bounded: forgetting throttles costs only extra loader calls.
+    if (this.#failSafeUntil.size >= MAX_THROTTLED) this.#failSafeUntil.clear();
+    this.#failSafeUntil.set(local, until);
+  }
+
+  /** Whether a fail-safe activation still keeps loads of the key away at `now`. */
+  throttled(local: string, now: number): boolean {
+    if (this.#failSafeUntil.size === 0) return false;
+    const until = this.#failSafeUntil.get(local);
+    if (until === undefined) return false;
+    if (now < until) return true;
+    this.#failSafeUntil.delete(local);
+    return false;
+  }
+
   // ---- L1 ---------------------------------------------------------------------------
 
   /** The L1 entry if it is still within its life; drops it if expired. */
@@ -139,6 +163,7 @@ export class Core {
     for (const local of locals) {
       this.fences.bump(local);
       this.flights.forget(local);
+      this.#failSafeUntil.delete(local);
       lru?.delete(local);
     }
   }
@@ -146,6 +171,7 @@ export class Core {
   invalidatePrefix(prefix: string): void {
     this.fences.bumpAll();
     this.flights.forgetAll();
+    this.#failSafeUntil.clear();
     if (prefix === '') this.memory?.lru.clear();
     else this.memory?.deletePrefix(prefix);
   }
@@ -253,6 +279,7 @@ export class Core {
    */
   async store(local: string, entry: Entry, token: FenceToken): Promise<void> {
     if (!this.fences.holds(token)) return;
+    this.#failSafeUntil.delete(local);
     this.l1?.set(local, entry);
     this.stats.l1.sets++;
     if (this.guards.length > 0) {

@@ -391,6 +391,62 @@ describe('fail-safe', () => {
     expect(await cache.get('k')).toBeUndefined();
   });
 
+  it('regression: a fail-safe value is still stale: get, has, getMany and getLocal do not return it', async () => {
+    const { cache, clock } = setup(0, { grace: 1_000, failSafe: { throttle: 50 } });
+    await cache.set('k', 'old');
+    clock.advance(150);
+    const loader = vi.fn(async () => {
+      throw new Error('down');
+    });
+    expect(await cache.getOrSet('k', loader)).toBe('old');
+    await drain();
+    expect(await cache.get('k')).toBeUndefined();
+    expect(await cache.has('k')).toBe(false);
+    expect(await cache.getMany(['k'])).toEqual([undefined]);
+    expect(cache.getLocal('k')).toBeUndefined();
+    // getOrSet keeps serving it within the throttle window, without calling the loader.
+    expect(await cache.getOrSet('k', loader)).toBe('old');
+    await drain();
+    expect(loader).toHaveBeenCalledTimes(1);
+    expect(cache.stats().l1.staleHits).toBe(2);
+  });
+
+  it('regression: the fail-safe throttle holds per key with L1 disabled', async () => {
+    const { cache, clock, stores } = setup(1, { grace: 1_000, failSafe: { throttle: 50 }, l1: false });
+    stores[0]?.put(K, makeEntry('old', clock.now(), 100, 1_000));
+    clock.advance(150);
+    const loader = vi.fn(async () => {
+      throw new Error('down');
+    });
+    expect(await cache.getOrSet('k', loader)).toBe('old');
+    await until('the first load', () => loader.mock.calls.length === 1);
+    await drain();
+    clock.advance(49);
+    expect(await cache.getOrSet('k', loader)).toBe('old');
+    await drain();
+    expect(loader).toHaveBeenCalledTimes(1);
+    clock.advance(1);
+    expect(await cache.getOrSet('k', loader)).toBe('old');
+    await until('the retry after the window', () => loader.mock.calls.length === 2);
+  });
+
+  it('a set or delete ends the fail-safe throttle of the key', async () => {
+    const { cache, clock } = setup(0, { grace: 1_000, failSafe: { throttle: 10_000 } });
+    await cache.set('k', 'old');
+    clock.advance(150);
+    const failing = async () => {
+      throw new Error('down');
+    };
+    expect(await cache.getOrSet('k', failing)).toBe('old');
+    await drain();
+    await cache.set('k', 'newer', { ttl: 10 });
+    clock.advance(10); // 'newer' is stale now; no throttle may keep the loader away
+    const loader = vi.fn(async () => 'loaded');
+    expect(await cache.getOrSet('k', loader)).toBe('newer');
+    await drain();
+    expect(loader).toHaveBeenCalledTimes(1);
+  });
+
   it('regression: a caller joining a load after the stale value expired is not served it', async () => {
     const { cache, clock } = setup(0, { grace: 100 });
     await cache.set('k', 'old'); // stale at 100, expires at 200

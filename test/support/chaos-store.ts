@@ -29,7 +29,10 @@ export class ChaosStore implements StoreTier {
   readonly attempts: Array<{ op: ChaosOp; keys: readonly string[] }> = [];
   #failing = new Set<ChaosOp>();
   #hanging = new Set<ChaosOp>();
-  readonly #holds = new Map<ChaosOp, Array<{ entered: () => void; released: Promise<void> }>>();
+  readonly #holds = new Map<
+    ChaosOp,
+    Array<{ entered: () => void; released: Promise<void>; when: 'before' | 'after' }>
+  >();
 
   constructor(inner: StoreTier, options: { name?: string; defaultTimeoutMs?: number } = {}) {
     this.inner = inner;
@@ -50,7 +53,12 @@ export class ChaosStore implements StoreTier {
     this.#hanging = new Set();
   }
 
-  hold(op: ChaosOp): Gate {
+  /**
+   * Holds the next call of `op`. `'before'` (default): the call waits before it reaches the
+   * inner store, so it lands on release. `'after'`: it lands at once, and its reply waits
+   * for release (a reply slow on the wire).
+   */
+  hold(op: ChaosOp, when: 'before' | 'after' = 'before'): Gate {
     let entered!: () => void;
     let release!: () => void;
     const enteredP = new Promise<void>((resolve) => {
@@ -60,7 +68,7 @@ export class ChaosStore implements StoreTier {
       release = resolve;
     });
     const queue = this.#holds.get(op) ?? [];
-    queue.push({ entered, released });
+    queue.push({ entered, released, when });
     this.#holds.set(op, queue);
     return { entered: enteredP, release };
   }
@@ -101,12 +109,17 @@ export class ChaosStore implements StoreTier {
   async #run<T>(op: ChaosOp, keys: readonly string[], call: () => Promise<T>): Promise<T> {
     this.attempts.push({ op, keys: [...keys] });
     const held = this.#holds.get(op)?.shift();
-    if (held !== undefined) {
+    if (held !== undefined && held.when === 'before') {
       held.entered();
       await held.released;
     }
     if (this.#hanging.has(op)) return new Promise<T>(() => {});
     if (this.#failing.has(op)) throw new Error(`chaos: ${op} failed on command`);
-    return call();
+    const result = await call();
+    if (held !== undefined && held.when === 'after') {
+      held.entered();
+      await held.released;
+    }
+    return result;
   }
 }

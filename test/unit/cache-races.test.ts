@@ -153,6 +153,41 @@ describe('writes on the wire', () => {
     expect(await cache.get('k')).toBe('newer');
   });
 
+  it('a set while a read of a lower store is in flight: the read returns its snapshot and writes nothing back', async () => {
+    const { cache, bytes, chaos, clock } = setup({ stores: 2, chaos: true });
+    const [b1, b2] = bytes as [ByteStore, ByteStore];
+    b2.put(K, makeEntry('old', clock.now(), 1_000, 0));
+    const gate = chaos[1]?.hold('get', 'after'); // the read lands now, its reply comes later
+    const reading = cache.get('k');
+    await gate?.entered;
+    await cache.set('k', 'newer');
+    gate?.release();
+    expect(await reading).toBe('old');
+    await cache.close();
+    expect(b1.entry(K)?.value).toBe('newer');
+    expect(b2.entry(K)?.value).toBe('newer');
+  });
+
+  it.each(['before', 'after'] as const)(
+    'a delete while getOrSet walks the stores (read held %s landing): nothing old is written back',
+    async (when) => {
+      const { cache, bytes, chaos, clock } = setup({ stores: 2, chaos: true });
+      const [b1, b2] = bytes as [ByteStore, ByteStore];
+      b2.put(K, makeEntry('old', clock.now(), 1_000, 0));
+      const gate = chaos[1]?.hold('get', when);
+      const pending = cache.getOrSet('k', async () => 'loaded');
+      await gate?.entered;
+      await cache.delete('k');
+      // 'before': the delete lands first, the walk finds nothing and loads. 'after': the walk
+      // read 'old' before the delete; its callers get it, but it must not be cached.
+      gate?.release();
+      expect(await pending).toBe(when === 'before' ? 'loaded' : 'old');
+      await cache.close();
+      expect(b1.entry(K)?.value ?? 'loaded').toBe('loaded');
+      expect(b2.entry(K)?.value ?? 'loaded').toBe('loaded');
+    },
+  );
+
   it('regression: a delete while a backfill write is on the wire does not resurrect the value', async () => {
     const { cache, bytes, chaos, clock } = setup({ stores: 2, chaos: true });
     const [b1, b2] = bytes as [ByteStore, ByteStore];

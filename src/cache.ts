@@ -461,6 +461,11 @@ export class TieredCache<V = unknown> {
         results[i] = entry.value as V;
         continue;
       }
+      if (entry !== undefined && core.throttled(local, now)) {
+        core.stats.l1.staleHits++;
+        results[i] = entry.value as V;
+        continue;
+      }
       let flight = started.get(local)?.flight ?? core.flights.get(local);
       if (flight === undefined) {
         if (core.l1 !== undefined) core.stats.l1.misses++;
@@ -511,6 +516,10 @@ export class TieredCache<V = unknown> {
         }
         flight.stale = newer(flight.stale, hit?.stale);
         flight.resolveWalked();
+        if (flight.stale !== undefined && core.throttled(locals[i] as string, core.now())) {
+          flight.resolveLoaded(flight.stale);
+          continue;
+        }
         toLoad.push(i);
       }
       if (toLoad.length === 0) return;
@@ -529,6 +538,11 @@ export class TieredCache<V = unknown> {
           const stale = flight.stale;
           if (options.failSafe && stale !== undefined && core.now() < stale.expiresAt) {
             core.stats.loader.failSafe++;
+            const local = locals[i] as string;
+            if (core.fences.holds(tokens[i] as FenceToken)) {
+              core.throttle(local, Math.min(core.now() + options.failSafeThrottle, stale.expiresAt));
+              core.l1?.set(local, stale);
+            }
             flight.resolveLoaded(stale);
           } else flight.rejectLoaded(error);
         }
@@ -545,6 +559,7 @@ export class TieredCache<V = unknown> {
         const token = tokens[i] as FenceToken;
         const cacheable = options.negativeCaching || (value !== null && value !== undefined);
         if (cacheable && core.fences.holds(token)) {
+          core.unthrottle(local);
           core.l1?.set(local, entry);
           core.stats.l1.sets++;
           writes.push({

@@ -132,6 +132,11 @@ export class Core {
     this.#failSafeUntil.set(local, until);
   }
 
+  /** A fresh value was stored: the key's fail-safe throttle is over. */
+  unthrottle(local: string): void {
+    this.#failSafeUntil.delete(local);
+  }
+
   /** Whether a fail-safe activation still keeps loads of the key away at `now`. */
   throttled(local: string, now: number): boolean {
     if (this.#failSafeUntil.size === 0) return false;
@@ -279,7 +284,7 @@ export class Core {
    */
   async store(local: string, entry: Entry, token: FenceToken): Promise<void> {
     if (!this.fences.holds(token)) return;
-    this.#failSafeUntil.delete(local);
+    this.unthrottle(local);
     this.l1?.set(local, entry);
     this.stats.l1.sets++;
     if (this.guards.length > 0) {

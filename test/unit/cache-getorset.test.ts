@@ -677,6 +677,30 @@ describe('getOrSetMany', () => {
     await expect(cache.getOrSetMany(['a', 'b'], failing)).rejects.toThrow('down');
   });
 
+  it.each([
+    ['L1', {}],
+    ['L1 disabled', { l1: false as const }],
+  ])('regression: a batch fail-safe throttles per key like getOrSet (%s)', async (_name, extra) => {
+    const { cache, clock, stores } = setup(1, { grace: 1_000, failSafe: { throttle: 50 }, ...extra });
+    stores[0]?.put(K, makeEntry('old', clock.now(), 100, 1_000));
+    clock.advance(150);
+    const batch = vi.fn(async (): Promise<string[]> => {
+      throw new Error('down');
+    });
+    const single = vi.fn(async () => 'single');
+    expect(await cache.getOrSetMany(['k'], batch, { timeouts: { soft: 1_000 } })).toEqual(['old']);
+    expect(batch).toHaveBeenCalledTimes(1);
+    clock.advance(49);
+    expect(await cache.getOrSetMany(['k'], batch)).toEqual(['old']);
+    expect(await cache.getOrSet('k', single)).toBe('old');
+    await drain();
+    expect(batch).toHaveBeenCalledTimes(1);
+    expect(single).not.toHaveBeenCalled();
+    clock.advance(1);
+    expect(await cache.getOrSetMany(['k'], batch, { timeouts: { soft: 1_000 } })).toEqual(['old']);
+    expect(batch).toHaveBeenCalledTimes(2);
+  });
+
   it('negativeCaching: false leaves empty results uncached', async () => {
     const { cache } = setup(0, { negativeCaching: false });
     await cache.getOrSetMany(['a', 'b'], async () => [null, 1]);

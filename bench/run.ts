@@ -80,6 +80,8 @@ async function main(): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Any other way out (a crash, a closed stdout): workers go too (servers: the helper's own exit hook).
+  process.on('exit', killWorkers);
 
   const ctx: SectionContext = {
     args,

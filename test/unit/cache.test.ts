@@ -175,6 +175,41 @@ describe('tier walk and backfill', () => {
     );
   });
 
+  it('property: get returns the first fresh entry in store order, and getOrSet falls back to the newest stale one', async () => {
+    const state = fc.constantFrom('absent', 'fresh', 'stale', 'expired');
+    await fc.assert(
+      fc.asyncProperty(fc.array(state, { minLength: 1, maxLength: 3 }), fc.boolean(), async (states, l1) => {
+        const { cache, stores, clock } = setup(states.length, {
+          ...(l1 ? {} : { l1: false as const }),
+          grace: 1_000,
+          timeouts: { soft: 1_000 },
+          failSafe: true,
+        });
+        const t0 = clock.now();
+        // Each store's entry is made at a different time, so "newest" is well defined.
+        states.forEach((st, i) => {
+          const created = t0 - 10_000 + i * 10;
+          const ttl = st === 'fresh' ? 20_000 : 5_000;
+          const grace = st === 'expired' ? 0 : 20_000;
+          if (st !== 'absent') stores[i]?.put(`${NS}:k`, makeEntry(`v${i}`, created, ttl, grace));
+        });
+        const firstFresh = states.indexOf('fresh');
+        const expected = firstFresh === -1 ? undefined : `v${firstFresh}`;
+        expect(await cache.get('k')).toBe(expected);
+        const staleIdx = states.map((st, i) => (st === 'stale' ? i : -1)).filter((i) => i >= 0);
+        const newestStale = staleIdx.length > 0 ? `v${Math.max(...staleIdx)}` : undefined;
+        const got = await cache
+          .getOrSet('k', async () => {
+            throw new Error('down');
+          })
+          .catch(() => 'rejected');
+        expect(got).toBe(expected ?? newestStale ?? 'rejected');
+        await cache.close();
+      }),
+      { numRuns: 150 },
+    );
+  });
+
   it('a stale or expired entry in an upper store is skipped for a fresh one below', async () => {
     const { cache, stores, clock } = setup(2);
     const [s1, s2] = stores as [ByteStore, ByteStore];

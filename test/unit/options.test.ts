@@ -49,6 +49,23 @@ describe('constructor options', () => {
     expect(cache).toBeInstanceOf(TieredCache);
   });
 
+  it('parses duration strings: ttl 5m, grace 1h', async () => {
+    const store = new ByteStore('s', clock);
+    const cache = new TieredCache({
+      namespace: 'dur',
+      clock,
+      random: () => 0.9,
+      jitter: 0,
+      ttl: '5m',
+      grace: '1h',
+      stores: [store],
+    });
+    await cache.set('k', 1);
+    const entry = store.entry('dur:k');
+    expect(entry?.staleAt).toBe(clock.now() + 300_000);
+    expect(entry?.expiresAt).toBe(clock.now() + 300_000 + 3_600_000);
+  });
+
   it.each([
     ['ttl', -1],
     ['ttl', Number.NaN],

@@ -618,7 +618,16 @@ export class TieredCache<V = unknown> {
     const entryOptions = Object.keys(rest).length > 0 ? rest : undefined;
     // Validate once, now, so a bad option fails at wrap time rather than on a miss.
     if (entryOptions !== undefined) resolveEntryOptions(entryOptions, this.#core.options.entry);
-    return (...args: A) => this.getOrSet(key(...args), () => fn(...args), entryOptions);
+    return (...args: A) => {
+      let cacheKey: string;
+      try {
+        cacheKey = key(...args);
+      } catch (error) {
+        // The wrapped function returns a promise: a failing key function rejects it, like any other failure.
+        return Promise.reject(error);
+      }
+      return this.getOrSet(cacheKey, () => fn(...args), entryOptions);
+    };
   }
 
   // ---- writes -----------------------------------------------------------------------

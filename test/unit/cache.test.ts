@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { TieredCache } from '../../src/cache.js';
 import { makeEntry } from '../../src/entry.js';
+import { InvalidKeyError } from '../../src/errors.js';
 import type { TieredCacheOptions } from '../../src/options.js';
 import { ByteStore } from '../support/byte-store.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -381,6 +382,30 @@ describe('wrap', () => {
     clock.advance(100);
     expect(await find(1, '!')).toBe('user-1!');
     expect(fn).toHaveBeenCalledTimes(3);
+  });
+});
+
+describe('wrap errors', () => {
+  it('a key function returning a bad key rejects with InvalidKeyError', async () => {
+    const { cache } = setup(0);
+    const fn = cache.wrap(async () => 1, { key: () => '' });
+    await expect(fn()).rejects.toBeInstanceOf(InvalidKeyError);
+  });
+
+  it('regression: a key function that throws makes the call reject, not throw', async () => {
+    const { cache } = setup(0);
+    const fn = cache.wrap(async (id: number) => id, {
+      key: (id) => {
+        if (id < 0) throw new RangeError(`bad id ${id}`);
+        return `id:${id}`;
+      },
+    });
+    let result: Promise<number> | undefined;
+    expect(() => {
+      result = fn(-1);
+    }).not.toThrow();
+    await expect(result).rejects.toThrow('bad id -1');
+    expect(await fn(2)).toBe(2);
   });
 });
 

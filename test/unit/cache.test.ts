@@ -400,7 +400,7 @@ describe('wrap errors', () => {
         return `id:${id}`;
       },
     });
-    let result: Promise<number> | undefined;
+    let result: Promise<unknown> | undefined;
     expect(() => {
       result = fn(-1);
     }).not.toThrow();

@@ -211,7 +211,16 @@ describe('per-call options', () => {
 
 describe('keys', () => {
   const cache = new TieredCache<number>({ namespace: 'keys', clock, stores: [new ByteStore('s', clock)] });
-  const bad: unknown[] = ['', 42, null, undefined, { k: 1 }, 'x'.repeat(MAX_KEY_LENGTH + 1)];
+  const bad: unknown[] = [
+    '',
+    42,
+    null,
+    undefined,
+    { k: 1 },
+    'x'.repeat(MAX_KEY_LENGTH + 1),
+    'a\u0000b',
+    'lone\ud800',
+  ];
 
   it.each(bad.map((key) => [key]))(
     'rejects key %j with InvalidKeyError from every async method',

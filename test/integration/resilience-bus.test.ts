@@ -4,9 +4,10 @@
  * private redis-server that the test pauses (SIGSTOP: a hang the socket never reports).
  */
 import { performance } from 'node:perf_hooks';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TieredCache } from '../../src/index.js';
-import { postgresStore } from '../../src/postgres.js';
+import { type BusListener, TieredCache } from '../../src/index.js';
+import { postgresBus, postgresStore } from '../../src/postgres.js';
 import { redisBus, redisStore } from '../../src/redis.js';
 import {
   type OwnServer,
@@ -96,5 +97,52 @@ describe('bus link down', () => {
     expect(cache.getLocal('k')).toBe('v3');
     expect(cache.health().l1.status).toBe('up');
     expect(cache.health().bus?.status).toBe('up');
+  });
+
+  it('reports the link state and the time of the last message in health()', async () => {
+    const namespace = uniqueNamespace('bus-health');
+    const make = () =>
+      new TieredCache<string>({
+        namespace,
+        stores: [redisStore({ url: redis.url })],
+        bus: redisBus({ url: redis.url }),
+      });
+    const a = make();
+    const b = make();
+    toClose.push(a, b);
+    await Promise.all([a.ready(), b.ready()]);
+    expect(b.health().bus?.status).toBe('up');
+    expect(b.health().bus?.lastMessageAt).toBeUndefined();
+    const before = Date.now();
+    await a.delete('x');
+    await waitFor('b to receive the message', () => b.health().bus?.lastMessageAt !== undefined);
+    expect(b.health().bus?.lastMessageAt).toBeGreaterThanOrEqual(before - 5);
+    expect(b.health().status).toBe('up');
+  });
+
+  it('the Postgres bus reports both link edges to the cache (onLinkChange) when its backend is terminated', async () => {
+    const events: string[] = [];
+    const listener: BusListener = {
+      onMessage: () => {},
+      onResync: () => events.push('resync'),
+      onLinkChange: (up) => events.push(up ? 'up' : 'down'),
+    };
+    const bus = postgresBus({ connectionString: pgServer.url, reconnectMinMs: 10, reconnectMaxMs: 50 });
+    toClose.push(bus);
+    await bus.start(uniqueNamespace('pg-bus-link'), 'me', listener);
+    const admin = new pg.Client({ connectionString: pgServer.url });
+    admin.on('error', () => {});
+    await admin.connect();
+    try {
+      await admin.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tiercache-bus'",
+      );
+    } finally {
+      await admin.end();
+    }
+    await waitFor('the bus to report the link down and up again', () => events.includes('up'), 5_000);
+    expect(events.indexOf('down')).toBeGreaterThanOrEqual(0);
+    expect(events.indexOf('down')).toBeLessThan(events.indexOf('up'));
+    await waitFor('the bus to be up', () => bus.health().status === 'up');
   });
 });

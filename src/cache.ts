@@ -10,7 +10,7 @@ import {
   resolveOptions,
   type TieredCacheOptions,
 } from './options.js';
-import { type FenceToken, type Flight, newFlight } from './single-flight.js';
+import { type FenceToken, type Flight, newFlight, noop } from './single-flight.js';
 import type { CacheStats } from './stats.js';
 import type { StoreWrite } from './tiers/store.js';
 
@@ -400,27 +400,33 @@ export class TieredCache<V = unknown> {
     options: ResolvedEntryOptions,
   ): Promise<T> {
     const core = this.#core;
+    const closing = core.closing.signal;
     const permit = core.loads?.acquire();
     if (permit !== undefined) await permit;
     const controller = new AbortController();
+    let stop!: (error: unknown) => void;
+    const stopped = new Promise<never>((_, reject) => {
+      stop = reject;
+    });
+    stopped.catch(noop);
+    const onClose = () => {
+      controller.abort(closing.reason);
+      stop(closing.reason);
+    };
     let timer: NodeJS.Timeout | undefined;
+    if (options.hardTimeout > 0) {
+      timer = setTimeout(() => {
+        const error = new LoaderTimeoutError(key, options.hardTimeout);
+        core.stats.loader.timeouts++;
+        controller.abort(error);
+        stop(error);
+      }, options.hardTimeout);
+    }
     const started = performance.now();
     try {
-      const loading = run(controller.signal);
-      const result =
-        options.hardTimeout > 0
-          ? await Promise.race([
-              loading,
-              new Promise<never>((_, reject) => {
-                timer = setTimeout(() => {
-                  const error = new LoaderTimeoutError(key, options.hardTimeout);
-                  core.stats.loader.timeouts++;
-                  controller.abort(error);
-                  reject(error);
-                }, options.hardTimeout);
-              }),
-            ])
-          : await loading;
+      if (closing.aborted) throw closing.reason;
+      closing.addEventListener('abort', onClose, { once: true });
+      const result = await Promise.race([run(controller.signal), stopped]);
       core.stats.loader.ok++;
       return result;
     } catch (error) {
@@ -428,6 +434,7 @@ export class TieredCache<V = unknown> {
       throw error;
     } finally {
       clearTimeout(timer);
+      closing.removeEventListener('abort', onClose);
       core.stats.loader.timeMs += performance.now() - started;
       core.loads?.release();
     }
@@ -637,13 +644,17 @@ export class TieredCache<V = unknown> {
    * A load of the key in flight will not overwrite it.
    */
   async set(key: string, value: V, options?: EntryOptions): Promise<void> {
-    await this.setMany([{ key, value, ...(options !== undefined ? { options } : {}) }]);
+    await this.#setMany([{ key, value, ...(options !== undefined ? { options } : {}) }], 'set');
   }
 
   /** Writes many entries: one round trip per store, one bus message. */
-  async setMany(items: ReadonlyArray<SetManyItem<V>>): Promise<void> {
+  setMany(items: ReadonlyArray<SetManyItem<V>>): Promise<void> {
+    return this.#setMany(items, 'setMany');
+  }
+
+  async #setMany(items: ReadonlyArray<SetManyItem<V>>, method: string): Promise<void> {
     const core = this.#core;
-    core.assertOpen('setMany');
+    core.assertOpen(method);
     if (!Array.isArray(items))
       throw new InvalidOptionError('items', 'an array of { key, value, options? }', items);
     const entries = items.map((item, i) => {
@@ -655,11 +666,13 @@ export class TieredCache<V = unknown> {
         entry: core.makeEntry(item.value, resolveEntryOptions(item.options, core.options.entry)),
       };
     });
+    if (entries.length === 0) return;
     const locals = entries.map((e) => e.local);
     core.invalidateLocal(locals);
-    for (const { local, entry } of entries) {
-      core.l1?.set(local, entry);
-      core.stats.l1.sets++;
+    const lru = core.l1;
+    if (lru !== undefined) {
+      for (const { local, entry } of entries) lru.set(local, entry);
+      core.stats.l1.sets += entries.length;
     }
     await core.writeStores(
       entries.map(({ local, entry }) => ({
@@ -675,17 +688,22 @@ export class TieredCache<V = unknown> {
 
   /** Deletes `key` from every tier and every instance's L1. */
   async delete(key: string): Promise<void> {
-    await this.deleteMany([key]);
+    await this.#deleteMany([key], 'delete');
   }
 
   /** Deletes many keys: one round trip per store, one bus message. */
-  async deleteMany(keys: readonly string[]): Promise<void> {
+  deleteMany(keys: readonly string[]): Promise<void> {
+    return this.#deleteMany(keys, 'deleteMany');
+  }
+
+  async #deleteMany(keys: readonly string[], method: string): Promise<void> {
     const core = this.#core;
-    core.assertOpen('deleteMany');
+    core.assertOpen(method);
     checkKeys(keys, 'keys');
+    if (keys.length === 0) return;
     const locals = keys.map((key) => this.#local(key));
     core.invalidateLocal(locals);
-    core.stats.l1.deletes += locals.length;
+    if (core.memory !== undefined) core.stats.l1.deletes += locals.length;
     await core.deleteStores(locals.map((local) => core.prefix + local));
     core.invalidateLocal(locals);
     await core.publish('delete', locals);

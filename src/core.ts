@@ -41,6 +41,8 @@ export class Core {
   readonly clock: ResolvedOptions['clock'];
   readonly ready: Promise<void>;
   closed = false;
+  /** Aborted by `close()`: loads in flight stop waiting for their loader. */
+  readonly closing = new AbortController();
   readonly #background = new Set<Promise<unknown>>();
   // Fail-safe throttle, by key: until when a stale value is served without calling the
   // loader again. Kept apart from the entry, so nothing mistakes that value for fresh.
@@ -399,6 +401,9 @@ export class Core {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A loader that never settles must not hang close(): loads in flight reject with
+    // CacheClosedError and their signals fire; the loaders' own promises are abandoned.
+    this.closing.abort(new CacheClosedError('close'));
     await this.#flush;
     while (this.#background.size > 0) await Promise.all([...this.#background]);
     const closing = [...this.options.stores.map((store) => store.close()), this.options.bus?.close()];

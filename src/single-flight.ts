@@ -159,4 +159,4 @@ export function newFlight(stale: Entry | undefined): Flight {
   return { found: undefined, stale, walked, loaded, resolveWalked, resolveLoaded, rejectLoaded };
 }
 
-function noop(): void {}
+export function noop(): void {}

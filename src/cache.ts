@@ -776,9 +776,15 @@ export class TieredCache<V = unknown> {
    * Waits for background work (refreshes, backfills), then closes the stores and the
    * bus (each closes only clients it created). Further calls reject with
    * CacheClosedError. Closing a view closes the whole cache.
+   *
+   * @param options.timeout how long loads in flight may still run before they are
+   *   aborted (their signal fires, their callers reject with CacheClosedError). Default
+   *   5 s; `0` aborts them at once.
    */
-  close(): Promise<void> {
-    return this.#core.close();
+  async close(options?: { timeout?: Duration }): Promise<void> {
+    const timeout =
+      options?.timeout === undefined ? 5_000 : parseDuration(options.timeout, 'close(options.timeout)', true);
+    return this.#core.close(timeout);
   }
 
   // ---- internals --------------------------------------------------------------------

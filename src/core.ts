@@ -398,14 +398,19 @@ export class Core {
     };
   }
 
-  async close(): Promise<void> {
+  async close(timeoutMs: number): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // A loader that never settles must not hang close(): loads in flight reject with
-    // CacheClosedError and their signals fire; the loaders' own promises are abandoned.
-    this.closing.abort(new CacheClosedError('close'));
+    // Loads in flight get `timeoutMs` to land (a background refresh then reaches the
+    // stores before they close). A loader that never settles must not hang close():
+    // past the timeout, loads reject with CacheClosedError, their signals fire, and
+    // the loaders' own promises are abandoned.
+    const abort = () => this.closing.abort(new CacheClosedError('close'));
+    const timer = timeoutMs === 0 ? undefined : setTimeout(abort, timeoutMs);
+    if (timer === undefined) abort();
     await this.#flush;
     while (this.#background.size > 0) await Promise.all([...this.#background]);
+    clearTimeout(timer);
     const closing = [...this.options.stores.map((store) => store.close()), this.options.bus?.close()];
     const results = await Promise.allSettled(closing);
     for (const result of results) if (result.status === 'rejected') this.report(result.reason);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CacheClosedError, TieredCache } from '../../src/index.js';
 
 describe('close() with a loader that never settles', () => {
-  it('does not hang: the load rejects with CacheClosedError and its signal fires', async () => {
+  it('does not hang: past the timeout the load rejects with CacheClosedError and its signal fires', async () => {
     const cache = new TieredCache<number>({ namespace: 'close-hang' });
     let signal: AbortSignal | undefined;
     const pending = cache.getOrSet('k', (ctx) => {
@@ -10,7 +10,7 @@ describe('close() with a loader that never settles', () => {
       return new Promise<number>(() => {});
     });
     await Promise.resolve();
-    await cache.close();
+    await cache.close({ timeout: 20 });
     await expect(pending).rejects.toBeInstanceOf(CacheClosedError);
     expect(signal?.aborted).toBe(true);
     expect(signal?.reason).toBeInstanceOf(CacheClosedError);
@@ -21,7 +21,7 @@ describe('close() with a loader that never settles', () => {
     const first = cache.getOrSet('a', () => new Promise<number>(() => {}));
     const queued = cache.getOrSet('b', () => 2);
     await Promise.resolve();
-    await cache.close();
+    await cache.close({ timeout: 0 });
     await expect(first).rejects.toBeInstanceOf(CacheClosedError);
     await expect(queued).rejects.toBeInstanceOf(CacheClosedError);
   });
@@ -54,5 +54,11 @@ describe('empty batches', () => {
     await cache.close();
     await expect(cache.set('k', 1)).rejects.toThrow('set()');
     await expect(cache.delete('k')).rejects.toThrow('delete()');
+  });
+
+  it('close() rejects a bad timeout naming it', async () => {
+    const cache = new TieredCache<number>({ namespace: 'close-timeout' });
+    await expect(cache.close({ timeout: -1 })).rejects.toThrow('close(options.timeout)');
+    await cache.close();
   });
 });

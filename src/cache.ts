@@ -832,7 +832,7 @@ export class TieredCache<V = unknown> {
       let found: Array<Uint8Array | undefined>;
       const keys = pending.map((i) => core.prefix + locals[i]);
       try {
-        found = await guard.read((store) => store.getMany(keys));
+        found = await guard.read((store) => store.getMany(keys), keys.length);
       } catch (error) {
         core.storeFailed(error);
         continue;

@@ -25,6 +25,8 @@ export interface GuardSettings {
 // deleted from it before it is read again; past this many, the whole namespace is
 // cleared from it instead.
 const MAX_MISSED_KEYS = 10_000;
+// Keys one call may carry within the plain timeout; larger batches get a multiple.
+const KEYS_PER_TIMEOUT = 100;
 // Repairs one read waits through before it gives up on the store (a miss, never stale).
 const MAX_REPAIR_ROUNDS = 3;
 
@@ -54,6 +56,7 @@ export class StoreGuard {
   readonly #missed = new Set<string>();
   #missedAll = false;
   #repair: Promise<void> | undefined;
+  readonly #deadlines = new Deadlines();
 
   constructor(
     store: StoreTier,
@@ -70,11 +73,22 @@ export class StoreGuard {
   }
 
   /**
-   * Runs a read. Rejects with StoreUnavailableError if the breaker is open, the call
-   * fails or times out, or the store still owes a repair that cannot be made now.
+   * Runs a read of `size` keys. Rejects with StoreUnavailableError if the breaker is
+   * open, the call fails or times out, or the store still owes a repair that cannot be
+   * made now.
    */
-  async read<T>(op: (store: StoreTier) => Promise<T>): Promise<T> {
-    this.#admit();
+  read<T>(op: (store: StoreTier) => Promise<T>, size = 1): Promise<T> {
+    try {
+      this.#admit();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#repair === undefined && !this.#missedAll && this.#missed.size === 0)
+      return this.#call(op, size);
+    return this.#readAfterRepair(op, size);
+  }
+
+  async #readAfterRepair<T>(op: (store: StoreTier) => Promise<T>, size: number): Promise<T> {
     // A repair already on the wire covers only the keys missed before it started; a key
     // missed since is owed another round before anything may be read.
     for (let round = 0; this.#repair !== undefined || this.#missedAll || this.#missed.size > 0; round++) {
@@ -84,7 +98,7 @@ export class StoreGuard {
       }
       await this.#repairNow();
     }
-    return this.#call(op);
+    return this.#call(op, size);
   }
 
   /**
@@ -94,7 +108,7 @@ export class StoreGuard {
   async write(keys: readonly string[] | undefined, op: (store: StoreTier) => Promise<void>): Promise<void> {
     try {
       this.#admit();
-      await this.#call(op);
+      await this.#call(op, keys?.length ?? 1);
     } catch (error) {
       this.#remember(keys);
       throw error;
@@ -137,35 +151,51 @@ export class StoreGuard {
     this.#probing = true;
   }
 
-  async #call<T>(op: (store: StoreTier) => Promise<T>): Promise<T> {
+  /**
+   * One store call under the timeout. A call of more than {@link KEYS_PER_TIMEOUT} keys
+   * gets a proportionally longer timeout, so a large batch is not cut off half-written
+   * merely for being large.
+   */
+  #call<T>(op: (store: StoreTier) => Promise<T>, size: number): Promise<T> {
     const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const result = await Promise.race([
-        op(this.store),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new StoreUnavailableError(this.store.name, `timed out after ${this.#settings.timeoutMs} ms`),
-              ),
-            this.#settings.timeoutMs,
-          );
-        }),
-      ]);
-      this.#latencyMs = performance.now() - started;
-      this.#succeeded();
-      return result;
-    } catch (error) {
-      this.#failed(error);
-      throw error instanceof StoreUnavailableError
-        ? error
-        : new StoreUnavailableError(this.store.name, (error as Error)?.message ?? String(error), {
-            cause: error,
-          });
-    } finally {
-      clearTimeout(timer);
-    }
+    const scale = size > KEYS_PER_TIMEOUT ? Math.ceil(size / KEYS_PER_TIMEOUT) : 1;
+    return new Promise<T>((resolve, reject) => {
+      const fail = (error: unknown) => {
+        this.#failed(error);
+        reject(
+          error instanceof StoreUnavailableError
+            ? error
+            : new StoreUnavailableError(this.store.name, (error as Error)?.message ?? String(error), {
+                cause: error,
+              }),
+        );
+      };
+      const call = this.#deadlines.add(this.#settings.timeoutMs * scale, started, () =>
+        fail(
+          new StoreUnavailableError(
+            this.store.name,
+            `timed out after ${this.#settings.timeoutMs * scale} ms`,
+          ),
+        ),
+      );
+      let pending: Promise<T>;
+      try {
+        pending = op(this.store);
+      } catch (error) {
+        pending = Promise.reject(error);
+      }
+      pending.then(
+        (result) => {
+          if (!this.#deadlines.settle(call)) return;
+          this.#latencyMs = performance.now() - started;
+          this.#succeeded();
+          resolve(result);
+        },
+        (error) => {
+          if (this.#deadlines.settle(call)) fail(error);
+        },
+      );
+    });
   }
 
   #succeeded(): void {
@@ -204,8 +234,9 @@ export class StoreGuard {
       this.#missedAll = false;
       this.#missed.clear();
       try {
-        if (all) await this.#call((store) => store.clear(this.#namespacePrefix));
-        else await this.#call((store) => store.deleteMany(keys));
+        // A namespace clear scans the whole key space: give it the largest allowance.
+        if (all) await this.#call((store) => store.clear(this.#namespacePrefix), MAX_MISSED_KEYS);
+        else await this.#call((store) => store.deleteMany(keys), keys.length);
       } catch (error) {
         this.#remember(all ? undefined : keys);
         throw error;
@@ -215,4 +246,78 @@ export class StoreGuard {
     })();
     return this.#repair;
   }
+}
+
+/** One call waiting on its deadline; `expire` is cleared once it settles. */
+interface PendingCall {
+  readonly deadline: number;
+  expire: (() => void) | undefined;
+}
+
+/**
+ * Timeouts for a guard's calls without a timer per call: a per-call `setTimeout` plus a
+ * `Promise.race` cost more than a Redis GET's own client work. Calls with the guard's
+ * plain timeout join a queue in start order, which is deadline order, watched by one
+ * timer armed for the oldest unsettled call; settled calls are dropped lazily. Calls
+ * with a scaled timeout (large batches, rare) get a timer of their own.
+ */
+class Deadlines {
+  #queue: PendingCall[] = [];
+  #head = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #plain = -1;
+
+  add(timeoutMs: number, now: number, expire: () => void): PendingCall {
+    if (this.#plain === -1) this.#plain = timeoutMs;
+    const call: PendingCall = { deadline: now + timeoutMs, expire };
+    if (timeoutMs !== this.#plain) {
+      const timer = setTimeout(() => this.#expire(call), timeoutMs);
+      timer.unref();
+      return call;
+    }
+    this.#queue.push(call);
+    if (this.#timer === undefined) this.#arm(call.deadline);
+    return call;
+  }
+
+  /** Marks the call settled; false if its deadline already passed (it was failed). */
+  settle(call: PendingCall): boolean {
+    if (call.expire === undefined) return false;
+    call.expire = undefined;
+    return true;
+  }
+
+  #expire(call: PendingCall): void {
+    const expire = call.expire;
+    call.expire = undefined;
+    expire?.();
+  }
+
+  #arm(deadline: number): void {
+    // +1: a timer may fire a fraction of a ms early relative to performance.now().
+    this.#timer = setTimeout(this.#fire, Math.max(0, deadline - performance.now()) + 1);
+    this.#timer.unref();
+  }
+
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    const now = performance.now();
+    const queue = this.#queue;
+    while (this.#head < queue.length) {
+      const call = queue[this.#head] as PendingCall;
+      if (call.expire !== undefined && call.deadline > now) break;
+      this.#head++;
+      this.#expire(call);
+    }
+    if (this.#head === queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+      return;
+    }
+    if (this.#head > 1024) {
+      this.#queue = queue.slice(this.#head);
+      this.#head = 0;
+    }
+    this.#arm((this.#queue[this.#head] as PendingCall).deadline);
+  };
 }

@@ -35,7 +35,9 @@ describe('guard: timeout and fail-open', () => {
   it('a hanging store times out and is skipped; the next store answers', async () => {
     const { cache, b2, s1, clock, errors } = setup();
     b2.put(K, makeEntry('from-s2', clock.now(), 10_000, 0));
-    s1.hang(['get']);
+    // Writes hang too: otherwise the backfill into s1 succeeds at once and, as any
+    // success does, resets the failure count before health() is read.
+    s1.hang(['get', 'setMany']);
     expect(await cache.get('k')).toBe('from-s2');
     expect(errors).toHaveLength(1);
     expect(errors[0]).toBeInstanceOf(StoreUnavailableError);

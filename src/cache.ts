@@ -10,7 +10,7 @@ import {
   resolveOptions,
   type TieredCacheOptions,
 } from './options.js';
-import { type FenceToken, type Flight, newFlight, noop } from './single-flight.js';
+import { type FenceToken, Flight, noop } from './single-flight.js';
 import type { CacheStats } from './stats.js';
 import type { StoreWrite } from './tiers/store.js';
 
@@ -259,10 +259,16 @@ export class TieredCache<V = unknown> {
     let flight = core.flights.get(local);
     if (flight !== undefined) core.stats.loader.coalesced++;
     else {
-      flight = newFlight(entry);
+      flight = new Flight(entry);
       core.flights.set(local, flight);
-      // Tracked so close() waits for it: a refresh behind a stale answer has no caller awaiting it.
-      core.background(this.#runFlight(flight, key, local, loader, resolved));
+      // Counted so close() waits for it: a refresh behind a stale answer has no caller awaiting it.
+      core.beginLoad();
+      this.#runFlight(flight, key, local, loader, resolved);
+    }
+    if (entry === undefined) {
+      // The common case, inlined: no stale value, so wait for the walk; a store hit answers.
+      await flight.walked;
+      if (flight.found !== undefined) return flight.found.value as V;
     }
     return this.#await(flight, entry, resolved);
   }
@@ -387,9 +393,15 @@ export class TieredCache<V = unknown> {
           flight.resolveLoaded(stale);
         } else flight.rejectLoaded(error);
       }
+    } catch (error) {
+      // Never rejects: nobody awaits this promise. Anything unforeseen reaches the callers.
+      flight.resolveWalked();
+      flight.rejectLoaded(error);
+      core.report(error);
     } finally {
       core.fences.release(token);
       core.flights.end(local, flight);
+      core.endLoad();
     }
   }
 
@@ -476,7 +488,7 @@ export class TieredCache<V = unknown> {
       let flight = started.get(local)?.flight ?? core.flights.get(local);
       if (flight === undefined) {
         if (core.l1 !== undefined) core.stats.l1.misses++;
-        flight = newFlight(entry);
+        flight = new Flight(entry);
         core.flights.set(local, flight);
         started.set(local, { key, flight, stale: entry });
       } else if (!started.has(local)) core.stats.loader.coalesced++;
@@ -486,7 +498,10 @@ export class TieredCache<V = unknown> {
         }),
       );
     }
-    if (started.size > 0) core.background(this.#runBatch(started, loader, resolved));
+    if (started.size > 0) {
+      core.beginLoad();
+      this.#runBatch(started, loader, resolved);
+    }
     await Promise.all(waits);
     return results;
   }
@@ -594,11 +609,19 @@ export class TieredCache<V = unknown> {
       } catch (error) {
         core.report(error);
       }
+    } catch (error) {
+      // Never rejects: nobody awaits this promise. Anything unforeseen reaches the callers.
+      for (const flight of flights) {
+        flight.resolveWalked();
+        flight.rejectLoaded(error);
+      }
+      core.report(error);
     } finally {
       for (const token of tokens) core.fences.release(token);
       locals.forEach((local, i) => {
         core.flights.end(local, flights[i] as Flight);
       });
+      core.endLoad();
     }
   }
 

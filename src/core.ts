@@ -44,6 +44,8 @@ export class Core {
   /** Aborted by `close()`: loads in flight stop waiting for their loader. */
   readonly closing = new AbortController();
   readonly #background = new Set<Promise<unknown>>();
+  #loads = 0;
+  #idle: (() => void) | undefined;
   // Fail-safe throttle, by key: until when a stale value is served without calling the
   // loader again. Kept apart from the entry, so nothing mistakes that value for fresh.
   readonly #failSafeUntil = new Map<string, number>();
@@ -108,6 +110,22 @@ export class Core {
       } catch {
         // A logging hook that throws must not break the cache.
       }
+    }
+  }
+
+  /**
+   * Counts a load that `close()` must wait for. A counter, not a tracked promise: a load
+   * runs on every miss and every L2/L3 hit, and a promise chain per call shows there.
+   */
+  beginLoad(): void {
+    this.#loads++;
+  }
+
+  endLoad(): void {
+    if (--this.#loads === 0 && this.#idle !== undefined) {
+      const idle = this.#idle;
+      this.#idle = undefined;
+      idle();
     }
   }
 
@@ -409,7 +427,14 @@ export class Core {
     const timer = timeoutMs === 0 ? undefined : setTimeout(abort, timeoutMs);
     if (timer === undefined) abort();
     await this.#flush;
-    while (this.#background.size > 0) await Promise.all([...this.#background]);
+    while (this.#background.size > 0 || this.#loads > 0) {
+      if (this.#loads > 0) {
+        await new Promise<void>((resolve) => {
+          this.#idle = resolve;
+        });
+      }
+      await Promise.all([...this.#background]);
+    }
     clearTimeout(timer);
     const closing = [...this.options.stores.map((store) => store.close()), this.options.bus?.close()];
     const results = await Promise.allSettled(closing);

@@ -128,35 +128,67 @@ export class Semaphore {
   }
 }
 
-/** A load in flight for one key: its waiters share it. */
-export interface Flight {
+/**
+ * A load in flight for one key: its waiters share it. Most flights end in a store hit,
+ * so the load's promise is made only when a load (or a waiter) needs it.
+ */
+export class Flight {
   /** A fresh entry found in a store (no load needed). */
-  found: Entry | undefined;
+  found: Entry | undefined = undefined;
   /** The newest stale entry within grace, from L1 or a store. */
   stale: Entry | undefined;
   /** Settles once the stores have been walked (found/stale are set). */
   readonly walked: Promise<void>;
+  #resolveWalked!: () => void;
+  #loaded: Promise<Entry> | undefined;
+  #resolve: ((entry: Entry) => void) | undefined;
+  #reject: ((error: unknown) => void) | undefined;
+  #settled = false;
+  #entry: Entry | undefined;
+
+  constructor(stale: Entry | undefined) {
+    this.stale = stale;
+    this.walked = new Promise<void>((resolve) => {
+      this.#resolveWalked = resolve;
+    });
+  }
+
   /** Settles with the loaded (or fail-safe) entry. */
-  readonly loaded: Promise<Entry>;
-  resolveWalked(): void;
-  resolveLoaded(entry: Entry): void;
-  rejectLoaded(error: unknown): void;
+  get loaded(): Promise<Entry> {
+    if (this.#loaded === undefined && this.#entry !== undefined) this.#loaded = Promise.resolve(this.#entry);
+    if (this.#loaded === undefined) {
+      this.#loaded = new Promise<Entry>((resolve, reject) => {
+        this.#resolve = resolve;
+        this.#reject = reject;
+      });
+      // A caller served stale at once does not await the load; its failure is handled here.
+      this.#loaded.catch(noop);
+    }
+    return this.#loaded;
+  }
+
+  resolveWalked(): void {
+    this.#resolveWalked();
+  }
+
+  resolveLoaded(entry: Entry): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    // No promise unless a waiter asked for one: most flights end in a store hit.
+    if (this.#resolve !== undefined) this.#resolve(entry);
+    else this.#entry = entry;
+  }
+
+  rejectLoaded(error: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    if (this.#reject !== undefined) this.#reject(error);
+    else {
+      this.#loaded = Promise.reject(error);
+      this.#loaded.catch(noop);
+    }
+  }
 }
 
-export function newFlight(stale: Entry | undefined): Flight {
-  let resolveWalked!: () => void;
-  let resolveLoaded!: (entry: Entry) => void;
-  let rejectLoaded!: (error: unknown) => void;
-  const walked = new Promise<void>((resolve) => {
-    resolveWalked = resolve;
-  });
-  const loaded = new Promise<Entry>((resolve, reject) => {
-    resolveLoaded = resolve;
-    rejectLoaded = reject;
-  });
-  // A caller served stale at once does not await the load; its failure is handled here.
-  loaded.catch(noop);
-  return { found: undefined, stale, walked, loaded, resolveWalked, resolveLoaded, rejectLoaded };
-}
-
+/** Does nothing: the handler that marks a rejection as handled. */
 export function noop(): void {}

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { makeEntry } from '../../src/entry.js';
-import { Fences, Flights, newFlight, Semaphore } from '../../src/single-flight.js';
+import { Fences, Flight, Flights, Semaphore } from '../../src/single-flight.js';
 
 describe('Fences', () => {
   it('a token holds until its key is bumped, or everything is', () => {
@@ -108,11 +108,31 @@ describe('Semaphore', () => {
   });
 });
 
-describe('newFlight', () => {
+describe('Flight', () => {
   it('a failed load with nobody awaiting is not an unhandled rejection', async () => {
-    const flight = newFlight(makeEntry(1, 0, 1, 0));
+    const flight = new Flight(makeEntry(1, 0, 1, 0));
     flight.rejectLoaded(new Error('nobody listens'));
     await new Promise((resolve) => setImmediate(resolve));
     await expect(flight.loaded).rejects.toThrow('nobody listens');
+  });
+
+  it('a waiter that came first gets the result, and is not left unhandled on failure', async () => {
+    const ok = new Flight(undefined);
+    const waiting = ok.loaded;
+    ok.resolveLoaded(makeEntry('v', 0, 1, 0));
+    await expect(waiting).resolves.toMatchObject({ value: 'v' });
+    const failed = new Flight(undefined);
+    const early = failed.loaded;
+    failed.rejectLoaded(new Error('boom'));
+    await new Promise((resolve) => setImmediate(resolve));
+    await expect(early).rejects.toThrow('boom');
+  });
+
+  it('settles once: a later resolve or reject changes nothing', async () => {
+    const flight = new Flight(undefined);
+    flight.resolveLoaded(makeEntry('first', 0, 1, 0));
+    flight.rejectLoaded(new Error('late'));
+    flight.resolveLoaded(makeEntry('second', 0, 1, 0));
+    await expect(flight.loaded).resolves.toMatchObject({ value: 'first' });
   });
 });

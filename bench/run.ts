@@ -28,6 +28,7 @@ import type { Section, SectionContext } from './section.js';
 import { hitRatioSection } from './sections/hit-ratio.js';
 import { invalidationSection } from './sections/invalidation.js';
 import { latencySection } from './sections/latency.js';
+import { redisDownSection } from './sections/redis-down.js';
 import { stampedeSection } from './sections/stampede.js';
 import { benchServices, SkipSection } from './services.js';
 
@@ -36,6 +37,7 @@ const SECTIONS: Record<SectionName, Section> = {
   latency: latencySection,
   stampede: stampedeSection,
   invalidation: invalidationSection,
+  'redis-down': redisDownSection,
 };
 
 interface Outcome {

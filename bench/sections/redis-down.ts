@@ -187,7 +187,7 @@ function row(label: string, f: KindFigures): string[] {
  * The `redis-down` section. Typed with its own name until the runner lists it in
  * SECTION_NAMES (bench/args.ts), at which point it is a plain {@link Section}.
  */
-export const redisDownSection: Omit<Section, 'name'> & { readonly name: 'redis-down' } = {
+export const redisDownSection: Section = {
   name: 'redis-down',
   title: 'Redis paused (SIGSTOP): getOrSet answers for L1 and L3 keys',
   async run(ctx) {

@@ -124,6 +124,7 @@ export function postgresUrlForTests(): Promise<string> {
  * kill, pause or restart a server: never do that to the shared one.
  */
 export async function startRedisServer(port?: number): Promise<OwnServer> {
+  if (!onPath('redis-server')) throw new Error(`cannot start a private Redis: ${HOW_REDIS}`);
   const chosen = port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'tiercache-redis-'));
   const child = spawn(
@@ -143,6 +144,8 @@ export async function startRedisServer(port?: number): Promise<OwnServer> {
  * directory, as the `postgres` user when running as root (Postgres refuses root).
  */
 export async function startPostgresServer(): Promise<OwnServer> {
+  if (!onPath('initdb') || !onPath('pg_ctl'))
+    throw new Error(`cannot start a private PostgreSQL: ${HOW_POSTGRES}`);
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'tiercache-pg-'));
   const data = join(dir, 'data');

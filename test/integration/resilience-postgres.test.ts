@@ -84,21 +84,34 @@ describe('Postgres backends terminated mid-query', () => {
           failed++;
         }
         latencies.push(performance.now() - started);
+        // With the breaker open every step settles in microtasks: yield, or the timer
+        // that ends the load (and the I/O of the recovery) never runs.
+        await new Promise((resolve) => setImmediate(resolve));
       }
     };
     const load = Array.from({ length: 8 }, (_, w) => worker(w));
 
     // Hold the store's queries behind a lock so they are in flight, then kill their backends.
-    await admin.query('BEGIN');
-    await admin.query(`LOCK TABLE ${(store as PostgresStore).qualifiedTable} IN ACCESS EXCLUSIVE MODE`);
-    await waitFor('a store query to wait on the lock', async () =>
-      (await storeBackends()).some((b) => b.state === 'active' && b.wait === 'Lock'),
-    );
-    const { rows } = await admin.query<{ killed: boolean }>(
-      "SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = 'tiercache'",
-    );
-    expect(rows.length).toBeGreaterThan(0);
-    await admin.query('ROLLBACK');
+    // The lock is held on a connection of its own: pg_stat_activity is a snapshot taken
+    // once per transaction, so polling it inside the locking transaction would see nothing new.
+    const locker = new pg.Client({ connectionString: server.url, application_name: 'resilience-locker' });
+    locker.on('error', () => {});
+    await locker.connect();
+    let rows: Array<{ killed: boolean }>;
+    try {
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE ${(store as PostgresStore).qualifiedTable} IN ACCESS EXCLUSIVE MODE`);
+      await waitFor('a store query to wait on the lock', async () =>
+        (await storeBackends()).some((b) => b.state === 'active' && b.wait === 'Lock'),
+      );
+      ({ rows } = await admin.query<{ killed: boolean }>(
+        "SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = 'tiercache'",
+      ));
+      expect(rows.length).toBeGreaterThan(0);
+    } finally {
+      await locker.query('ROLLBACK').catch(() => {});
+      await locker.end().catch(() => {});
+    }
 
     // Let the load run on through the recovery.
     await new Promise((resolve) => setTimeout(resolve, 1_000));

@@ -149,6 +149,8 @@ async function drive(
       } catch (error) {
         load.samples.push({ category, ms: performance.now() - started, ok: false, error });
       }
+      // L1 hits and open-breaker skips settle in microtasks: yield so timers and I/O run.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   };
   const running = Array.from({ length: workers }, (_, w) => worker(w));

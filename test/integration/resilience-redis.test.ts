@@ -11,7 +11,7 @@ import { StoreUnavailableError } from '../../src/errors.js';
 import { TieredCache } from '../../src/index.js';
 import { postgresStore } from '../../src/postgres.js';
 import { redisBus, redisStore } from '../../src/redis.js';
-import type { RedisStore } from '../../src/tiers/redis.js';
+import { type RedisStore, redisClientOptions } from '../../src/tiers/redis.js';
 import {
   type OwnServer,
   startPostgresServer,
@@ -180,6 +180,26 @@ async function seed(r: Rig, count: number): Promise<{ l1: string[]; l3: string[]
   await r.l3Writer.setMany(l3.map((key) => ({ key, value: `v:${key}` })));
   return { l1, l3 };
 }
+
+describe('ioredis settings for an outage', () => {
+  it('reconnects with exponential backoff and jitter, capped, and bounds retries per command', () => {
+    const low = redisClientOptions(() => 0);
+    const high = redisClientOptions(() => 0.999);
+    const delays = (options: typeof low) =>
+      [1, 2, 3, 4, 5, 10, 50].map((n) => options.retryStrategy?.(n) as number);
+    const lows = delays(low);
+    const highs = delays(high);
+    for (let i = 1; i < lows.length; i++) expect(lows[i]).toBeGreaterThanOrEqual(lows[i - 1] as number);
+    expect(lows[3]).toBeGreaterThanOrEqual(4 * (lows[1] as number));
+    // Jitter: two random draws give different delays for the same attempt.
+    lows.forEach((d, i) => {
+      expect(highs[i]).toBeGreaterThan(d);
+    });
+    expect(Math.max(...highs)).toBeLessThanOrEqual(2_000);
+    expect(low.maxRetriesPerRequest).toBeGreaterThanOrEqual(0);
+    expect(low.maxRetriesPerRequest).not.toBeNull();
+  });
+});
 
 describe('Redis SIGKILL under load', () => {
   it('answers L1 and L3 keys without failure within the guard timeout, and loads the rest', async () => {

@@ -89,6 +89,12 @@ export class StoreGuard {
   }
 
   async #readAfterRepair<T>(op: (store: StoreTier) => Promise<T>, size: number): Promise<T> {
+    // A repair may take far longer than one call (a large batch, a namespace clear gets a
+    // scaled timeout). The read waits for it no longer than its own timeout, then skips
+    // the store (a miss, never stale) while the repair goes on.
+    const waitMs =
+      this.#settings.timeoutMs * (size > KEYS_PER_TIMEOUT ? Math.ceil(size / KEYS_PER_TIMEOUT) : 1);
+    const deadline = performance.now() + waitMs;
     // A repair already on the wire covers only the keys missed before it started; a key
     // missed since is owed another round before anything may be read.
     for (let round = 0; this.#repair !== undefined || this.#missedAll || this.#missed.size > 0; round++) {
@@ -96,7 +102,20 @@ export class StoreGuard {
         this.#counters.errors++;
         throw new StoreUnavailableError(this.store.name, 'writes keep failing faster than they are repaired');
       }
-      await this.#repairNow();
+      let timer: NodeJS.Timeout | undefined;
+      const repaired = await Promise.race([
+        this.#repairNow().then(() => true),
+        new Promise<false>((resolve) => {
+          timer = setTimeout(resolve, Math.max(0, deadline - performance.now()), false);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      if (!repaired) {
+        this.#counters.errors++;
+        throw new StoreUnavailableError(
+          this.store.name,
+          `repair of writes missed during an outage still running after ${waitMs} ms`,
+        );
+      }
     }
     return this.#call(op, size);
   }

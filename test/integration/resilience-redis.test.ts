@@ -438,6 +438,35 @@ describe('writes missed during an outage', () => {
     expect(await r.cache.get('k0')).toBe('new');
   });
 
+  it('a read that meets a long repair of a still-hung Redis is answered within the guard timeout', async () => {
+    const r = await rig('long-repair', { l1: false });
+    await r.cache.set('cold', 'v');
+    await openBreaker(r);
+    // Past 10,000 missed keys the repair is a clear of the namespace: a long call.
+    const keys = Array.from({ length: 10_001 }, (_, i) => `k${i}`);
+    await r.cache.setMany(keys.map((key) => ({ key, value: 'new' })));
+    try {
+      // Still hung when the cool-down ends: the next read is the probe, and must repair first.
+      await waitFor('half-open', () => r.cache.health().stores.redis?.breaker === 'half-open', 2_000);
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now();
+        expect(await r.cache.get('cold')).toBe('v');
+        expect(performance.now() - started).toBeLessThan(BOUND_MS);
+      }
+    } finally {
+      r.redis.signal('SIGCONT');
+    }
+    // Once Redis answers, the repair completes and Redis serves again.
+    await waitFor(
+      'the repair to complete',
+      async () => {
+        expect(await r.cache.get('k1')).toBe('new');
+        return r.cache.health().stores.redis?.status === 'up';
+      },
+      10_000,
+    );
+  });
+
   it('repairs a namespace view cleared while Redis was away', async () => {
     const r = await rig('view', { l1: false });
     const view = r.cache.namespace('users');

@@ -185,10 +185,7 @@ function row(label: string, f: KindFigures): string[] {
   ];
 }
 
-/**
- * The `redis-down` section. Typed with its own name until the runner lists it in
- * SECTION_NAMES (bench/args.ts), at which point it is a plain {@link Section}.
- */
+/** The `redis-down` section: `npm run bench -- --only redis-down`. */
 export const redisDownSection: Section = {
   name: 'redis-down',
   title: 'Redis paused (SIGSTOP): getOrSet answers for L1 and L3 keys',

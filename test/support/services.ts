@@ -30,13 +30,24 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...owned].map((server) => server.stop()));
 }
 
-process.once('exit', () => {
+/** Kills every server this module started, synchronously: the last resort on exit. */
+function killOwned(): void {
   for (const server of owned) {
     try {
       process.kill(server.pid, 'SIGKILL');
     } catch {}
   }
-});
+}
+
+process.once('exit', killOwned);
+// A test worker killed after a hook timeout gets SIGTERM and never reaches 'exit'
+// handlers: kill our servers first, then let the signal do what it would have done.
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    killOwned();
+    process.kill(process.pid, signal);
+  });
+}
 
 /** A TCP port nobody listens on right now. */
 export async function freePort(): Promise<number> {

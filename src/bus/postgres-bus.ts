@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { InvalidKeyError, InvalidOptionError, TierCacheError } from '../errors.js';
+import { checkPgConnection, openPgPool } from '../pg-pool.js';
 import {
   type BusHealth,
   type BusListener,
   type BusMessage,
-  type BusOp,
   busChannel,
   type InvalidationBus,
+  toBusMessage,
 } from './bus.js';
 
 /**
@@ -50,7 +51,6 @@ export const MAX_NOTIFY_PAYLOAD_BYTES = 7900;
 // Postgres identifiers (and so channel names) hold at most NAMEDATALEN - 1 bytes: LISTEN
 // would silently truncate a longer name while pg_notify() rejects it.
 const MAX_CHANNEL_BYTES = 63;
-const OPS: ReadonlySet<string> = new Set<BusOp>(['set', 'delete', 'clear']);
 
 /**
  * The Postgres channel for a namespace: {@link busChannel}, or, when that is longer than
@@ -110,13 +110,7 @@ export function decodePayload(payload: string): BusMessage | undefined {
   } catch {
     return undefined;
   }
-  if (parsed === null || typeof parsed !== 'object') return undefined;
-  const { origin, op, keys } = parsed as Record<string, unknown>;
-  if (typeof origin !== 'string' || typeof op !== 'string' || !OPS.has(op) || !Array.isArray(keys)) {
-    return undefined;
-  }
-  if (!keys.every((key) => typeof key === 'string')) return undefined;
-  return { origin, op: op as BusOp, keys: keys as string[] };
+  return toBusMessage(parsed);
 }
 
 /**
@@ -177,22 +171,7 @@ function positive(option: string, value: unknown, fallback: number): number {
 }
 
 function resolve(options: PostgresBusOptions): Resolved {
-  if (options === null || typeof options !== 'object') {
-    throw new InvalidOptionError('postgresBus options', 'an object', options);
-  }
-  const { pool, connectionString } = options;
-  if (pool === undefined && connectionString === undefined) {
-    throw new InvalidOptionError('pool', 'a pg.Pool, or a `connectionString`', pool);
-  }
-  if (pool !== undefined && connectionString !== undefined) {
-    throw new InvalidOptionError('connectionString', 'to be absent when `pool` is given', connectionString);
-  }
-  if (pool !== undefined && (pool === null || typeof (pool as pg.Pool).query !== 'function')) {
-    throw new InvalidOptionError('pool', 'a pg.Pool', pool);
-  }
-  if (connectionString !== undefined && (typeof connectionString !== 'string' || connectionString === '')) {
-    throw new InvalidOptionError('connectionString', 'a non-empty string', connectionString);
-  }
+  checkPgConnection(options, 'postgresBus');
   const reconnectMinMs = positive('reconnectMinMs', options.reconnectMinMs, 50);
   const reconnectMaxMs = positive('reconnectMaxMs', options.reconnectMaxMs, 5000);
   if (reconnectMaxMs < reconnectMinMs) {
@@ -234,21 +213,12 @@ class PgBus implements InvalidationBus {
 
   constructor(options: PostgresBusOptions) {
     this.options = resolve(options);
-    if (options.pool !== undefined) {
-      this.pool = options.pool;
-      this.ownsPool = false;
-      this.clientConfig = { ...(this.pool.options as pg.ClientConfig) };
-    } else {
-      this.pool = new pg.Pool({
-        connectionString: options.connectionString,
-        application_name: 'tiercache',
-        allowExitOnIdle: true,
-      });
-      this.ownsPool = true;
-      // See postgresStore: an idle client's error must not crash the process.
-      this.pool.on('error', () => {});
-      this.clientConfig = { connectionString: options.connectionString };
-    }
+    const { pool, owned } = openPgPool(options);
+    this.pool = pool;
+    this.ownsPool = owned;
+    this.clientConfig = owned
+      ? { connectionString: options.connectionString }
+      : { ...(pool.options as pg.ClientConfig) };
     // keepAlive: let the OS notice a dead peer too, between heartbeats.
     this.clientConfig = { ...this.clientConfig, application_name: 'tiercache-bus', keepAlive: true };
   }

@@ -6,9 +6,9 @@ import {
   type BusHealth,
   type BusListener,
   type BusMessage,
-  type BusOp,
   busChannel,
   type InvalidationBus,
+  toBusMessage,
 } from './bus.js';
 
 /** Options of {@link redisBus}. Give exactly one of `client` or `url`. */
@@ -64,7 +64,6 @@ export const BUS_SUBSCRIBER_NAME = 'tiercache-bus-sub';
 // Plain maps and arrays on the wire: any tiercache version (and any msgpack library)
 // reads a message without shared record definitions.
 const wire = new Packr({ useRecords: false, mapsAsObjects: true });
-const OPS: ReadonlySet<string> = new Set<BusOp>(['set', 'delete', 'clear']);
 
 /**
  * The message these bytes hold, or `undefined` when they are not one. Builds a fresh
@@ -78,12 +77,7 @@ export function decodeBusMessage(bytes: Uint8Array): BusMessage | undefined {
   } catch {
     return undefined;
   }
-  if (raw === null || typeof raw !== 'object') return undefined;
-  const { origin, op, keys } = raw as Record<string, unknown>;
-  if (typeof origin !== 'string' || typeof op !== 'string' || !OPS.has(op) || !Array.isArray(keys))
-    return undefined;
-  if (!keys.every((key) => typeof key === 'string')) return undefined;
-  return { origin, op: op as BusOp, keys: keys as string[] };
+  return toBusMessage(raw);
 }
 
 /** A message as bytes, as {@link decodeBusMessage} reads them. */

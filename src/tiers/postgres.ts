@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { InvalidOptionError } from '../errors.js';
+import { checkPgConnection, openPgPool } from '../pg-pool.js';
 import type { StoreTier, StoreWrite } from './store.js';
 
 /**
@@ -108,22 +109,7 @@ interface Resolved {
 }
 
 function resolve(options: PostgresStoreOptions): Resolved {
-  if (options === null || typeof options !== 'object') {
-    throw new InvalidOptionError('postgresStore options', 'an object', options);
-  }
-  const { pool, connectionString } = options;
-  if (pool === undefined && connectionString === undefined) {
-    throw new InvalidOptionError('pool', 'a pg.Pool, or a `connectionString`', pool);
-  }
-  if (pool !== undefined && connectionString !== undefined) {
-    throw new InvalidOptionError('connectionString', 'to be absent when `pool` is given', connectionString);
-  }
-  if (pool !== undefined && (pool === null || typeof (pool as pg.Pool).query !== 'function')) {
-    throw new InvalidOptionError('pool', 'a pg.Pool', pool);
-  }
-  if (connectionString !== undefined && (typeof connectionString !== 'string' || connectionString === '')) {
-    throw new InvalidOptionError('connectionString', 'a non-empty string', connectionString);
-  }
+  checkPgConnection(options, 'postgresStore');
   const schema = identifier('schema', options.schema ?? 'public');
   // Postgres reserves the pg_ prefix for system schemas and refuses to create one.
   if (/^pg_/i.test(schema)) {
@@ -275,22 +261,9 @@ class PgStore implements PostgresStore {
   constructor(options: PostgresStoreOptions) {
     this.options = resolve(options);
     this.defaultTimeoutMs = this.options.timeoutMs;
-    if (options.pool !== undefined) {
-      this.pool = options.pool;
-      this.ownsPool = false;
-    } else {
-      // allowExitOnIdle: idle connections do not keep a script alive, like the sweep timer.
-      this.pool = new pg.Pool({
-        connectionString: options.connectionString,
-        application_name: 'tiercache',
-        allowExitOnIdle: true,
-      });
-      this.ownsPool = true;
-      // An idle client whose backend dies makes the pool emit `error`; unhandled, that
-      // would crash the process. The pool already drops the client; the next query
-      // opens a new connection, and a failing query reaches the cache's guard.
-      this.pool.on('error', () => {});
-    }
+    const { pool, owned } = openPgPool(options);
+    this.pool = pool;
+    this.ownsPool = owned;
     this.schemaReady = !this.options.ensureSchema;
 
     const { escapeIdentifier } = pg;

@@ -7,6 +7,7 @@ import { TieredCache } from '../../src/index.js';
 import { postgresStore } from '../../src/postgres.js';
 import { redisBus, redisStore } from '../../src/redis.js';
 import { postgresUrlForTests, redisUrlForTests, uniqueNamespace } from '../support/services.js';
+import { waitFor } from '../support/wait.js';
 
 const schema = `tc_aside_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
 const prefix = `${uniqueNamespace('aside')}|`;
@@ -39,14 +40,6 @@ function instance(namespace: string): TieredCache<User> {
   });
   caches.push(cache);
   return cache;
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
 }
 
 const ada: User = { id: 'u1', name: 'Ada', email: 'ada@example.com' };
@@ -84,7 +77,7 @@ describe('examples/cache-aside', () => {
     expect(cacheB.stats().stores.redis?.hits).toBe(1);
 
     await a.renameUser('u1', 'Ada Lovelace');
-    await until("the delete reaching B's L1", () => cacheB.getLocal('user:u1') === undefined);
+    await waitFor("the delete reaching B's L1", () => cacheB.getLocal('user:u1') === undefined);
     expect(await b.getUser('u1')).toEqual({ ...ada, name: 'Ada Lovelace' });
 
     await b.createUser({ id: 'u2', name: 'Grace', email: 'grace@example.com' });

@@ -13,6 +13,7 @@ import {
   startRedisServer,
   uniqueNamespace,
 } from '../support/services.js';
+import { waitFor } from '../support/wait.js';
 
 const schema = `tc_example_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
 let admin: pg.Pool;
@@ -24,14 +25,6 @@ let b: Instance;
 async function reads(): Promise<number> {
   const [qa, qb] = await Promise.all([a.productQueries(), b.productQueries()]);
   return qa.reads + qb.reads;
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
 }
 
 beforeAll(async () => {
@@ -82,7 +75,7 @@ describe('examples/product-repository: two instances, L1 + Redis + Postgres', ()
     expect(await a.updatePrice(2, 1_999)).toBe(true);
     expect((await a.productQueries()).writes).toBe(writesBefore + 1);
     // The bus drops B's L1 copy; no test waits a fixed time for it.
-    await until("the eviction reaching B's L1", async () => (await b.peekLocal(2)) === null);
+    await waitFor("the eviction reaching B's L1", async () => (await b.peekLocal(2)) === null);
 
     expect(await b.findById(2)).toEqual({ ...SEED[1], priceCents: 1_999 });
     expect(await b.findById(2)).toEqual({ ...SEED[1], priceCents: 1_999 });
@@ -118,7 +111,7 @@ describe('examples/product-repository: two instances, L1 + Redis + Postgres', ()
 
     // Once an instance sees its bus down it bypasses L1 (no invalidation could reach it),
     // so from then on reads come from L3: still no query to the products table.
-    await until('B to report its bus down', async () => (await b.health()).bus?.status !== 'up');
+    await waitFor('B to report its bus down', async () => (await b.health()).bus?.status !== 'up');
     const l3Before = (await b.stats()).stores.postgres?.hits ?? 0;
     expect(await b.findById(4)).toEqual(SEED[3]);
     expect(await b.findById(2)).toEqual({ ...SEED[1], priceCents: 1_999 });

@@ -6,20 +6,12 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Instance, spawnInstance } from '../fixtures/redis-instance/spawn.js';
 import { redisUrlForTests, uniqueNamespace } from '../support/services.js';
+import { waitFor } from '../support/wait.js';
 
 const url = await redisUrlForTests();
 let admin: Redis;
 let a: Instance;
 let b: Instance;
-
-/** Polls `check` until it holds or `timeoutMs` passes; the failure names what it waited for. */
-async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 2_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 beforeAll(async () => {
   const namespace = uniqueNamespace('mp');
@@ -38,7 +30,7 @@ describe('two processes on one Redis', () => {
     expect(await b.get('del:1')).toBe('v1'); // from L2, now in B's L1
     expect(await b.local('del:1')).toBe('v1');
     await a.delete('del:1');
-    await eventually("B's L1 to drop del:1", async () => (await b.local('del:1')) === undefined);
+    await waitFor("B's L1 to drop del:1", async () => (await b.local('del:1')) === undefined, 2_000);
     expect(await b.get('del:1')).toBeUndefined();
   });
 
@@ -47,7 +39,7 @@ describe('two processes on one Redis', () => {
     expect(await b.get('set:1')).toBe('old');
     expect(await b.local('set:1')).toBe('old');
     await a.set('set:1', 'new');
-    await eventually("B's L1 to drop its old set:1", async () => (await b.local('set:1')) !== 'old');
+    await waitFor("B's L1 to drop its old set:1", async () => (await b.local('set:1')) !== 'old', 2_000);
     expect(await b.get('set:1')).toBe('new');
     expect(await b.local('set:1')).toBe('new');
   });
@@ -71,9 +63,10 @@ describe('two processes on one Redis', () => {
     expect(await b.get('clr:1')).toBe('x');
     expect(await b.get('clr:2')).toBe('y');
     await a.clear();
-    await eventually(
+    await waitFor(
       "B's L1 to drop clr:1 and clr:2",
       async () => (await b.local('clr:1')) === undefined && (await b.local('clr:2')) === undefined,
+      2_000,
     );
     expect(await b.get('clr:1')).toBeUndefined();
   });
@@ -84,7 +77,7 @@ describe('two processes on one Redis', () => {
     expect(await b.get('users:1')).toBe('u1');
     expect(await b.get('orders:1')).toBe('o1');
     await a.clear('users');
-    await eventually("B's L1 to drop users:1", async () => (await b.local('users:1')) === undefined);
+    await waitFor("B's L1 to drop users:1", async () => (await b.local('users:1')) === undefined, 2_000);
     expect(await b.local('orders:1')).toBe('o1');
   });
 
@@ -100,7 +93,7 @@ describe('two processes on one Redis', () => {
     expect(id, `B's subscriber (${b.subscriberName}) in CLIENT LIST`).toBeDefined();
     await admin.client('KILL', 'ID', id as string);
 
-    await eventually(
+    await waitFor(
       'B to resync after the kill and report its bus up again',
       async () =>
         (await b.stats()).bus.resyncs >= resyncsBefore + 1 && (await b.health()).bus?.status === 'up',
@@ -112,9 +105,10 @@ describe('two processes on one Redis', () => {
     expect(await b.get('kill:1')).toBe('k');
     expect(await b.local('kill:1')).toBe('k');
     await a.delete('kill:1');
-    await eventually(
+    await waitFor(
       "B's L1 to drop kill:1 after the reconnect",
       async () => (await b.local('kill:1')) === undefined,
+      2_000,
     );
   });
 
@@ -126,7 +120,7 @@ describe('two processes on one Redis', () => {
       expect(await b.get(key)).toBe(i);
       const started = Date.now();
       await a.delete(key);
-      await eventually(`B's L1 to drop ${key}`, async () => (await b.local(key)) === undefined);
+      await waitFor(`B's L1 to drop ${key}`, async () => (await b.local(key)) === undefined, 2_000);
       latencies.push(Date.now() - started);
     }
     latencies.sort((x, y) => x - y);

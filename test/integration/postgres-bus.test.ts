@@ -19,6 +19,7 @@ import {
   stopAll,
   uniqueNamespace,
 } from '../support/services.js';
+import { waitFor } from '../support/wait.js';
 
 /** A listener that records what it gets. */
 function recorder() {
@@ -45,18 +46,6 @@ function recorder() {
     },
     keys: () => messages.flatMap((message) => message.keys),
   };
-}
-
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 5_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 let url: string;
@@ -87,12 +76,12 @@ describe('postgresBus on the shared server', () => {
     await b.start(ns, 'instance-b', rb.listener);
     expect(a.health().status).toBe('up');
     await a.publish({ origin: 'instance-a', op: 'delete', keys: ['user:1', 'user:2'] });
-    await until('b receiving the delete', () => rb.messages.length === 1);
+    await waitFor('b receiving the delete', () => rb.messages.length === 1);
     expect(rb.messages[0]).toEqual({ origin: 'instance-a', op: 'delete', keys: ['user:1', 'user:2'] });
     // a sees its own message on the channel (lastMessageAt) but does not deliver it; b's
     // reply proves a's link is delivering, so the absence is not a timing accident.
     await b.publish({ origin: 'instance-b', op: 'clear', keys: ['user:'] });
-    await until('a receiving the clear', () => ra.messages.length === 1);
+    await waitFor('a receiving the clear', () => ra.messages.length === 1);
     expect(ra.messages).toEqual([{ origin: 'instance-b', op: 'clear', keys: ['user:'] }]);
     expect(rb.messages.length).toBe(1);
     expect(b.health().lastMessageAt).toBeGreaterThan(0);
@@ -116,7 +105,7 @@ describe('postgresBus on the shared server', () => {
     const d = bus({ connectionString: url });
     await d.start(ns2, 'd', recorder().listener);
     await d.publish({ origin: 'd', op: 'set', keys: ['marker'] });
-    await until('b and c receiving', () => rb.messages.length >= 1 && rc.messages.length >= 1);
+    await waitFor('b and c receiving', () => rb.messages.length >= 1 && rc.messages.length >= 1);
     expect(rb.keys()).toEqual(['for-ns1']);
     expect(rc.keys()).toEqual(['marker']);
   });
@@ -134,7 +123,7 @@ describe('postgresBus on the shared server', () => {
     for (const payload of payloads)
       expect(Buffer.byteLength(payload)).toBeLessThanOrEqual(MAX_NOTIFY_PAYLOAD_BYTES);
     await a.publish({ origin: 'a', op: 'delete', keys });
-    await until('b receiving 5,000 keys', () => rb.keys().length >= 5000, 15_000);
+    await waitFor('b receiving 5,000 keys', () => rb.keys().length >= 5000, 15_000);
     expect(rb.keys()).toEqual(keys);
     expect(rb.messages.every((message) => message.op === 'delete' && message.origin === 'a')).toBe(true);
   });
@@ -150,7 +139,7 @@ describe('postgresBus on the shared server', () => {
     const worst = '\u0001'.repeat(1024);
     const astral = '😀'.repeat(512); // 1024 UTF-16 units, 2048 bytes
     await a.publish({ origin: 'a', op: 'delete', keys: [worst, astral, 'short'] });
-    await until('b receiving the long keys', () => rb.keys().length === 3);
+    await waitFor('b receiving the long keys', () => rb.keys().length === 3);
     expect(rb.keys()).toEqual([worst, astral, 'short']);
 
     const tooLong = '\u0001'.repeat(1400);
@@ -170,7 +159,7 @@ describe('postgresBus on the shared server', () => {
     await a.start(ns, 'a', recorder().listener);
     await b.start(ns, 'b', rb.listener);
     await a.publish({ origin: 'a', op: 'delete', keys: ['x'] });
-    await until('b receiving on a hashed channel', () => rb.messages.length === 1);
+    await waitFor('b receiving on a hashed channel', () => rb.messages.length === 1);
   });
 
   it('accepts a pool: publishes through it and listens with its settings, leaving it open on close()', async () => {
@@ -186,7 +175,7 @@ describe('postgresBus on the shared server', () => {
       await b.start(ns, 'b', rb.listener);
       await a.publish({ origin: 'a', op: 'delete', keys: ['from-pool'] });
       await b.publish({ origin: 'b', op: 'delete', keys: ['to-pool'] });
-      await until('both receiving', () => ra.messages.length === 1 && rb.messages.length === 1);
+      await waitFor('both receiving', () => ra.messages.length === 1 && rb.messages.length === 1);
     } finally {
       await a.close();
     }
@@ -211,7 +200,7 @@ describe('postgresBus on the shared server', () => {
         "SELECT pg_notify($1, json_build_object('origin', 'db', 'op', 'delete', 'keys', json_build_array('user:7'))::text)",
         [channel],
       );
-      await until('b receiving the trigger-style message', () => rb.messages.length === 1);
+      await waitFor('b receiving the trigger-style message', () => rb.messages.length === 1);
       expect(rb.messages[0]).toEqual({ origin: 'db', op: 'delete', keys: ['user:7'] });
       expect(b.health().lastError).toMatch(/malformed/);
       expect(b.health().status).toBe('up');
@@ -239,7 +228,7 @@ describe('postgresBus on the shared server', () => {
       expect(await channelListeners()).toBe(1);
       await b.close();
       await b.close();
-      await until('the listening session to end', async () => (await channelListeners()) === 0);
+      await waitFor('the listening session to end', async () => (await channelListeners()) === 0);
       expect(b.health().status).toBe('down');
       expect(rb.resyncs).toBe(0);
     } finally {
@@ -313,13 +302,13 @@ describe('postgresBus on the shared server', () => {
     });
     await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
     try {
-      await until('the late connection', () => b.health().status === 'up');
-      await until('onResync on the late connection', () => rb.resyncs === 1);
+      await waitFor('the late connection', () => b.health().status === 'up');
+      await waitFor('onResync on the late connection', () => rb.resyncs === 1);
       expect(rb.links).toEqual([false, true]);
       const a = bus({ connectionString: url });
       await a.start(ns, 'a', recorder().listener);
       await a.publish({ origin: 'a', op: 'delete', keys: ['late'] });
-      await until('the message through the late bus', () => rb.keys().includes('late'));
+      await waitFor('the message through the late bus', () => rb.keys().includes('late'));
     } finally {
       await b.close();
       for (const socket of sockets) socket.destroy();
@@ -384,17 +373,17 @@ describe('postgresBus link failures (a private server)', () => {
       )
     ).rows[0]!.pid;
     await a.publish({ origin: 'a', op: 'delete', keys: ['before'] });
-    await until('the first message', () => rb.messages.length === 1);
+    await waitFor('the first message', () => rb.messages.length === 1);
 
     await admin.query('SELECT pg_terminate_backend($1)', [pid]);
-    await until('onResync after the kill', () => rb.resyncs >= 1);
-    await until('the bus to be up again', () => b.health().status === 'up');
-    await until('onResync after reconnecting', () => rb.resyncs >= 2);
+    await waitFor('onResync after the kill', () => rb.resyncs >= 1);
+    await waitFor('the bus to be up again', () => b.health().status === 'up');
+    await waitFor('onResync after reconnecting', () => rb.resyncs >= 2);
     expect(rb.links).toEqual([false, true]);
     expect(b.health().lastError).toMatch(/terminat/i);
 
     await a.publish({ origin: 'a', op: 'delete', keys: ['after'] });
-    await until('a message after the reconnect', () => rb.keys().includes('after'));
+    await waitFor('a message after the reconnect', () => rb.keys().includes('after'));
     expect(rb.keys()).toEqual(['before', 'after']);
   });
 
@@ -414,7 +403,7 @@ describe('postgresBus link failures (a private server)', () => {
     process.kill(pid, 'SIGSTOP');
     const stoppedAt = Date.now();
     try {
-      await until('the hang to be detected', () => rb.resyncs >= 1, 3_000);
+      await waitFor('the hang to be detected', () => rb.resyncs >= 1, 3_000);
       const detectedIn = Date.now() - stoppedAt;
       expect(b.health().status).not.toBe('up');
       expect(b.health().lastError).toMatch(/heartbeat/);
@@ -423,10 +412,10 @@ describe('postgresBus link failures (a private server)', () => {
     } finally {
       process.kill(pid, 'SIGCONT');
     }
-    await until('the bus to be up again', () => b.health().status === 'up');
-    await until('onResync after reconnecting', () => rb.resyncs >= 2);
+    await waitFor('the bus to be up again', () => b.health().status === 'up');
+    await waitFor('onResync after reconnecting', () => rb.resyncs >= 2);
     await a.publish({ origin: 'a', op: 'delete', keys: ['after-hang'] });
-    await until('a message after the hang', () => rb.keys().includes('after-hang'));
+    await waitFor('a message after the hang', () => rb.keys().includes('after-hang'));
   });
 });
 

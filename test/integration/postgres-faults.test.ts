@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresStore, postgresStore } from '../../src/postgres.js';
 import { type OwnServer, startPostgresServer } from '../support/services.js';
+import { waitFor } from '../support/wait.js';
 
 // Faults on a private server of this file's own: never kill sessions on the shared one.
 const HOUR = 3_600_000;
@@ -47,11 +48,12 @@ describe('postgresStore under faults', () => {
     // Each idle pooled client now gets an error event (57P01). An `error` with no
     // listener on the pool would be an uncaught exception, failing this file.
     await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [pids]);
-    const deadline = Date.now() + 5_000;
-    while ((await storeBackends()).some((pid) => pids.includes(pid))) {
-      if (Date.now() > deadline) throw new Error('the terminated backends did not go away within 5 s');
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await waitFor(
+      'the terminated backends to go away',
+      async () => !(await storeBackends()).some((pid) => pids.includes(pid)),
+      5_000,
+      10,
+    );
     // pg removes the broken clients from the pool; reads and writes go on, on new connections.
     let value: Uint8Array | undefined;
     for (let attempt = 0; attempt < 3 && value === undefined; attempt++) {

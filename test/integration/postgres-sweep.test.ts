@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresStore } from '../../src/postgres.js';
 import { postgresUrlForTests } from '../support/services.js';
+import { waitFor } from '../support/wait.js';
 
 const schema = `tc_sweep_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
 const HOUR = 3_600_000;
@@ -18,14 +19,6 @@ const rows = async (table: string): Promise<number> =>
       `SELECT count(*)::int AS n FROM ${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`,
     )
   ).rows[0]?.n;
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 beforeAll(async () => {
   url = await postgresUrlForTests();
@@ -155,7 +148,7 @@ describe('sweep', () => {
     await store.setMany(
       Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: bytes('v'), expiresAt: Date.now() - 1 })),
     );
-    await until('the timer sweeping 10 expired rows', async () => (await rows(table)) === 0);
+    await waitFor('the timer sweeping 10 expired rows', async () => (await rows(table)) === 0);
     await store.close();
     const after = clockCalls;
     // Proving an absence takes a wait: 5 intervals (each at most 24 ms).

@@ -5,6 +5,7 @@ import type { BusListener, BusMessage } from '../../src/bus/bus.js';
 import { busChannel } from '../../src/bus/bus.js';
 import { InvalidOptionError } from '../../src/errors.js';
 import { BUS_SUBSCRIBER_NAME, type RedisBus, redisBus } from '../../src/redis.js';
+import { prototypePollutingMap } from '../support/msgpack.js';
 import {
   freePort,
   redisUrlForTests,
@@ -12,6 +13,7 @@ import {
   stopAll,
   uniqueNamespace,
 } from '../support/services.js';
+import { waitFor } from '../support/wait.js';
 
 const url = await redisUrlForTests();
 const clients: Redis[] = [];
@@ -51,18 +53,6 @@ class Recorder implements BusListener {
   }
   onResync(): void {
     this.resyncs.push(Date.now());
-  }
-}
-
-async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 5_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 
@@ -139,25 +129,8 @@ describe('redisBus', () => {
       pack(null),
       Buffer.alloc(0),
     ];
-    // A raw msgpack map with `__proto__` and `constructor.prototype` keys, built by hand so
-    // no encoder sanitises it: { "__proto__": { "polluted": true }, "origin": "x", ... }.
-    const hostile = Buffer.concat([
-      Buffer.from([0x84]),
-      pack('__proto__'),
-      Buffer.from([0x81]),
-      pack('polluted'),
-      Buffer.from([0xc3]),
-      pack('constructor'),
-      Buffer.from([0x81]),
-      pack('prototype'),
-      Buffer.from([0x81]),
-      pack('polluted2'),
-      Buffer.from([0xc3]),
-      pack('origin'),
-      pack('hostile'),
-      pack('op'),
-      pack('delete'),
-    ]);
+    // `__proto__` and `constructor.prototype` keys beside an origin and an op (and no keys).
+    const hostile = prototypePollutingMap({ origin: 'hostile', op: 'delete' });
     for (const payload of bad) await raw.publish(channel, payload);
     await raw.publish(channel, hostile);
     await raw.publish(channel, pack({ origin: 'good', op: 'delete', keys: ['ok'] }));

@@ -5,6 +5,7 @@ import { escapeGlob, redisClientOptions, redisStore } from '../../src/redis.js';
 import { registerStoreConformanceSuite } from '../../src/testing.js';
 import type { StoreWrite } from '../../src/tiers/store.js';
 import { redisUrlForTests, startRedisServer, stopAll, uniqueNamespace } from '../support/services.js';
+import { waitFor } from '../support/wait.js';
 
 const url = await redisUrlForTests();
 const clients: Redis[] = [];
@@ -182,10 +183,10 @@ describe('redisStore', () => {
       server.signal('SIGKILL');
       // Wait until the client has noticed, then a command must reject promptly: no
       // unbounded offline queue, no waiting for the next reconnect.
-      await pollUntil(
+      await waitFor(
         'the client to notice the dead server',
-        5_000,
         async () => store.client.status !== 'ready',
+        5_000,
       );
       const started = Date.now();
       await expect(store.get('k')).rejects.toThrow();
@@ -193,14 +194,20 @@ describe('redisStore', () => {
 
       const again = await startRedisServer(server.port);
       // Backoff is capped at ~2 s, so the client is back within a few seconds.
-      await pollUntil('the store to reconnect', 8_000, async () => {
-        try {
-          await store.setMany([{ key: 'k2', value: bytes('v2'), expiresAt: hour() }]);
-          return true;
-        } catch {
-          return false;
-        }
-      });
+      // Each poll is a write: every 20 ms, not at the default rate.
+      await waitFor(
+        'the store to reconnect',
+        async () => {
+          try {
+            await store.setMany([{ key: 'k2', value: bytes('v2'), expiresAt: hour() }]);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        8_000,
+        20,
+      );
       expect(Buffer.from((await store.get('k2')) as Uint8Array).toString()).toBe('v2');
       await store.close();
       await again.stop();
@@ -255,11 +262,3 @@ describe('redisStore', () => {
     expect(escapeGlob('plain:key')).toBe('plain:key');
   });
 });
-
-async function pollUntil(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

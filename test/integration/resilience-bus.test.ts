@@ -16,6 +16,7 @@ import {
   stopAll,
   uniqueNamespace,
 } from '../support/services.js';
+import { waitFor } from '../support/wait.js';
 
 let pgServer: OwnServer;
 let redis: OwnServer;
@@ -30,18 +31,6 @@ afterAll(async () => {
   await Promise.allSettled(toClose.map((c) => c.close()));
   await stopAll();
 });
-
-async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 5_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 describe('bus link down', () => {
   it('drops L1 within 1 s of a hang and serves no stale L1 value until the link is back', async () => {

@@ -16,6 +16,7 @@ import {
   stopAll,
   uniqueNamespace,
 } from '../support/services.js';
+import { waitFor } from '../support/wait.js';
 
 let redis: OwnServer;
 let pgServer: OwnServer;
@@ -92,14 +93,6 @@ function chaosStore(real: StoreTier): Chaos {
   return chaos;
 }
 
-async function waitFor(what: string, check: () => boolean, timeoutMs = 2_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
-
 describe('guard repair races', () => {
   it('a read never joins a repair that does not cover a key missed after it started', async () => {
     const chaos = chaosStore(redisStore({ url: redis.url }));
@@ -122,7 +115,7 @@ describe('guard repair races', () => {
     // A read starts the repair of `a`; it is held on the wire.
     chaos.holdDeletes = true;
     const first = cache.get('x');
-    await waitFor('the repair to reach the store', () => chaos.deletesHeld === 1);
+    await waitFor('the repair to reach the store', () => chaos.deletesHeld === 1, 2_000);
     // A read of `a` while its repair is on the wire waits for it.
     const readA = cache.get('a');
     // Meanwhile a write of `b` is refused too: `b` is owed a repair the running one does not cover.
@@ -166,7 +159,7 @@ describe('guard repair races', () => {
     chaos.holdWrites = true;
     // An L3 hit: its backfill into Redis is held on the wire.
     expect(await cache.get('k')).toBe('durable');
-    await waitFor('the backfill to reach Redis', () => chaos.writesHeld === 1);
+    await waitFor('the backfill to reach Redis', () => chaos.writesHeld === 1, 2_000);
     busRedis.signal('SIGKILL');
     await waitFor('the bus to drop', () => cache.stats().bus.resyncs > 0, 5_000);
     chaos.holdWrites = false;

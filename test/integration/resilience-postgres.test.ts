@@ -11,9 +11,12 @@ import { TieredCache } from '../../src/index.js';
 import { postgresStore } from '../../src/postgres.js';
 import type { PostgresStore } from '../../src/tiers/postgres.js';
 import { type OwnServer, startPostgresServer, stopAll, uniqueNamespace } from '../support/services.js';
+import { waitFor } from '../support/wait.js';
 
 const PG_TIMEOUT_MS = 200; // postgresStore's documented default guard timeout
 const BOUND_MS = PG_TIMEOUT_MS + 250;
+/** Poll interval of the waits whose every check is itself a cache read. */
+const PROBE_INTERVAL_MS = 10;
 
 let server: OwnServer;
 let admin: pg.Client;
@@ -31,18 +34,6 @@ afterAll(async () => {
   await admin?.end().catch(() => {});
   await stopAll();
 });
-
-async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 5_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 /** The store's backends, as Postgres sees them (it names its pool `tiercache`). */
 async function storeBackends(): Promise<Array<{ pid: number; state: string; wait: string | null }>> {
@@ -141,6 +132,7 @@ describe('Postgres backends terminated mid-query', () => {
         return cache.health().stores.postgres?.status === 'up';
       },
       5_000,
+      PROBE_INTERVAL_MS,
     );
     let loads = 0;
     for (const key of untouched) {

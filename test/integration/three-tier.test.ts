@@ -6,6 +6,7 @@ import { TieredCache } from '../../src/index.js';
 import { postgresBus, postgresStore } from '../../src/postgres.js';
 import { redisBus, redisStore } from '../../src/redis.js';
 import { postgresUrlForTests, redisUrlForTests, uniqueNamespace } from '../support/services.js';
+import { waitFor } from '../support/wait.js';
 
 // L1 + Redis (L2) + Postgres (L3), real servers, this file's own Redis prefix and schema.
 const schema = `tc_three_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
@@ -16,18 +17,6 @@ let pgUrl: string;
 let redis: Redis;
 let admin: pg.Pool;
 const caches: TieredCache<unknown>[] = [];
-
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 5_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** One application instance: its own L1, its own clients to the shared Redis and Postgres. */
 function instance<V>(
@@ -117,7 +106,7 @@ describe('three tiers: L1 + Redis + Postgres', () => {
     expect(loads).toBe(0);
     // L1 is filled as the hit returns; L2 in the background.
     expect(b.getLocal('user:1')).toEqual({ name: 'Ada' });
-    await until(
+    await waitFor(
       'the L3 hit to be backfilled into Redis',
       async () => (await redis.exists(`${prefix}${ns}:user:1`)) === 1,
     );
@@ -138,7 +127,7 @@ describe('three tiers: L1 + Redis + Postgres', () => {
     await wipeRedisPrefix();
     const b = instance<string>(ns);
     expect(await b.get('k')).toBe('v');
-    await until('the backfill into Redis', async () => (await redis.exists(`${prefix}${ns}:k`)) === 1);
+    await waitFor('the backfill into Redis', async () => (await redis.exists(`${prefix}${ns}:k`)) === 1);
     const pttl = await redis.pttl(`${prefix}${ns}:k`);
     expect(pttl).toBeGreaterThan(0);
     expect(pttl).toBeLessThanOrEqual(5_000);
@@ -195,7 +184,7 @@ describe('three tiers: L1 + Redis + Postgres', () => {
       expect(await redis.exists(`${prefix}${ns}:user:1`)).toBe(0);
       expect(await l3Row(`${ns}:user:1`)).toBeUndefined();
       expect(a.getLocal('user:1')).toBeUndefined();
-      await until(
+      await waitFor(
         'the delete to reach B and C’s L1',
         () => b.getLocal('user:1') === undefined && c.getLocal('user:1') === undefined,
       );

@@ -11,6 +11,7 @@ import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from './wait.js';
 
 /** A server this module started; `stop()` is idempotent. */
 export interface OwnServer {
@@ -77,15 +78,6 @@ export function answers(host: string, port: number, timeoutMs = 500): Promise<bo
   });
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`${what} did not come up within ${timeoutMs} ms`);
-}
-
 function onPath(binary: string): boolean {
   try {
     execFileSync('sh', ['-c', `command -v ${binary}`], { stdio: 'ignore' });
@@ -146,7 +138,12 @@ export async function startRedisServer(port?: number): Promise<OwnServer> {
   const server = ownServer(child, `redis://127.0.0.1:${chosen}`, chosen, async () => {
     rmSync(dir, { recursive: true, force: true });
   });
-  await waitFor(`redis-server on port ${chosen}`, () => answers('127.0.0.1', chosen, 200), 10_000);
+  await waitFor(
+    `redis-server on port ${chosen} to come up`,
+    () => answers('127.0.0.1', chosen, 200),
+    10_000,
+    25,
+  );
   return server;
 }
 

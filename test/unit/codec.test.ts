@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { EntryCodec, FORMAT_VERSION, msgpackCodec, type ValueCodec } from '../../src/codec.js';
 import type { Entry } from '../../src/entry.js';
 import { CodecError } from '../../src/errors.js';
+import { prototypePollutingMap } from '../support/msgpack.js';
 
 // Stores hand bytes back as Buffers (ioredis getBuffer, pg bytea): decode what a store returns.
 const viaStore = (bytes: Uint8Array): Buffer => Buffer.from(bytes);
@@ -264,21 +265,7 @@ describe('EntryCodec on hostile bytes', () => {
   const polluted = () => ({}) as Record<string, unknown>;
 
   it('a raw msgpack map with __proto__ and constructor.prototype keys pollutes nothing', () => {
-    // { "__proto__": { "polluted": true }, "constructor": { "prototype": { "polluted2": true } } }, built by hand.
-    const raw = Buffer.concat([
-      Buffer.from([0x82]),
-      pack('__proto__'),
-      Buffer.from([0x81]),
-      pack('polluted'),
-      Buffer.from([0xc3]),
-      pack('constructor'),
-      Buffer.from([0x81]),
-      pack('prototype'),
-      Buffer.from([0x81]),
-      pack('polluted2'),
-      Buffer.from([0xc3]),
-    ]);
-    const decoded = codec.decode(envelope(raw)).value;
+    const decoded = codec.decode(envelope(prototypePollutingMap())).value;
     expect(polluted().polluted).toBeUndefined();
     expect(polluted().polluted2).toBeUndefined();
     expect(Object.getPrototypeOf(decoded)).toBe(Map.prototype);

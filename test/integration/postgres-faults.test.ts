@@ -1,14 +1,12 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresStore, postgresStore } from '../../src/postgres.js';
+import { bytes, text } from '../support/bytes.js';
 import { type OwnServer, startPostgresServer } from '../support/services.js';
 import { waitFor } from '../support/wait.js';
 
 // Faults on a private server of this file's own: never kill sessions on the shared one.
 const HOUR = 3_600_000;
-const bytes = (text: string) => new TextEncoder().encode(text);
-const text = (value: Uint8Array | undefined) =>
-  value === undefined ? undefined : new TextDecoder().decode(value);
 
 let server: OwnServer;
 let admin: pg.Client;

@@ -2,14 +2,12 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../../src/errors.js';
 import { type PostgresStore, postgresStore } from '../../src/postgres.js';
+import { bytes, text } from '../support/bytes.js';
 import { postgresUrlForTests } from '../support/services.js';
 
 // Schema names must be identifiers: no '-' as uniqueNamespace() makes.
 const schema = `tc_store_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
 const HOUR = 3_600_000;
-const bytes = (text: string) => new TextEncoder().encode(text);
-const text = (value: Uint8Array | undefined) =>
-  value === undefined ? undefined : new TextDecoder().decode(value);
 
 let url: string;
 let admin: pg.Pool;

@@ -2,12 +2,12 @@ import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresStore } from '../../src/postgres.js';
+import { bytes } from '../support/bytes.js';
 import { postgresUrlForTests } from '../support/services.js';
 import { waitFor } from '../support/wait.js';
 
 const schema = `tc_sweep_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
 const HOUR = 3_600_000;
-const bytes = (text: string) => new TextEncoder().encode(text);
 
 let url: string;
 let admin: pg.Pool;

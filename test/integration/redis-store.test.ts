@@ -4,6 +4,7 @@ import { InvalidOptionError } from '../../src/errors.js';
 import { escapeGlob, redisClientOptions, redisStore } from '../../src/redis.js';
 import { registerStoreConformanceSuite } from '../../src/testing.js';
 import type { StoreWrite } from '../../src/tiers/store.js';
+import { bytes } from '../support/bytes.js';
 import { redisUrlForTests, startRedisServer, stopAll, uniqueNamespace } from '../support/services.js';
 import { waitFor } from '../support/wait.js';
 
@@ -44,7 +45,6 @@ registerStoreConformanceSuite('redis (own client from url, no prefix)', () => {
 });
 
 const hour = () => Date.now() + 3_600_000;
-const bytes = (text: string) => new TextEncoder().encode(text);
 
 describe('redisStore', () => {
   let raw: Redis;

@@ -1,10 +1,9 @@
 import { spawn } from 'node:child_process';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { postgresStore } from '../../src/postgres.js';
 import { bytes } from '../support/bytes.js';
 import { postgresUrlForTests } from '../support/services.js';
-import { waitFor } from '../support/wait.js';
 
 const schema = `tc_sweep_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
 const HOUR = 3_600_000;
@@ -133,27 +132,42 @@ describe('sweep', () => {
   it('the background timer sweeps at its interval, and stops on close()', async () => {
     const table = nextTable();
     let clockCalls = 0;
-    const store = postgresStore({
-      connectionString: url,
-      schema,
-      table,
-      sweepIntervalMs: 20,
-      clock: {
-        now: () => {
-          clockCalls++;
-          return Date.now();
+    // Only the sweeper's timer runs on a fake clock: pg's own sockets stay real.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const store = postgresStore({
+        connectionString: url,
+        schema,
+        table,
+        sweepIntervalMs: 20,
+        clock: {
+          now: () => {
+            clockCalls++;
+            return Date.now();
+          },
         },
-      },
-    });
-    await store.setMany(
-      Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: bytes('v'), expiresAt: Date.now() - 1 })),
-    );
-    await waitFor('the timer sweeping 10 expired rows', async () => (await rows(table)) === 0);
-    await store.close();
-    const after = clockCalls;
-    // Proving an absence takes a wait: 5 intervals (each at most 24 ms).
-    await new Promise((resolve) => setTimeout(resolve, 120));
-    expect(clockCalls).toBe(after);
+      });
+      await store.setMany(
+        Array.from({ length: 10 }, (_, i) => ({
+          key: `k${i}`,
+          value: bytes('v'),
+          expiresAt: Date.now() - 1,
+        })),
+      );
+      // Each step passes one whole interval (at most 24 ms with jitter); bounded.
+      for (let step = 0; step < 200 && (await rows(table)) > 0; step++) await vi.advanceTimersByTimeAsync(25);
+      expect(await rows(table), 'the timer swept the 10 expired rows').toBe(0);
+      await store.close();
+      const after = clockCalls;
+      // A minute on the fake clock: a sweeper still scheduled would run and re-arm its
+      // timer (a sweep after close() may bail out before reading the clock, so count the
+      // timers too); one-shot timers of pg's own (idle timeout, 10 s) fire and are gone.
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(clockCalls).toBe(after);
+      expect(vi.getTimerCount(), 'timers still scheduled a minute after close()').toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('keeps no process alive: a script that never calls close() exits', async () => {

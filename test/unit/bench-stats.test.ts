@@ -37,12 +37,13 @@ describe('bench stats', () => {
 
   it('measure() times awaited per-op calls', async () => {
     const figures = await measure(
-      { label: 'timer', mode: 'perOp', call: () => new Promise((resolve) => setTimeout(resolve, 1)) },
+      { label: 'timer', mode: 'perOp', call: () => new Promise((resolve) => setTimeout(resolve, 5)) },
       ['a'],
       { rounds: 2, batchMs: 1, perOpCalls: 5, warmupMs: 1, warmupCalls: 1 },
     );
     expect(figures.samples).toBe(10);
-    // A 1 ms timer never fires sooner than 1 ms.
-    expect(figures.p50).toBeGreaterThanOrEqual(1e6);
+    // Node fires timers against a loop clock cached at the start of each turn, so a 5 ms
+    // timer can fire up to ~1 ms early by hrtime - but never 4 ms early.
+    expect(figures.p50).toBeGreaterThanOrEqual(4e6);
   });
 });

@@ -64,11 +64,31 @@ const times = fc
 
 const tags = fc.option(fc.array(fc.string(), { minLength: 1, maxLength: 5 }), { nil: undefined });
 
-const entries: fc.Arbitrary<Entry> = fc.tuple(values, times, tags).map(([value, t, tagList]) => {
-  const entry: Entry = { value, ...t };
-  if (tagList !== undefined) (entry as { tags?: readonly string[] }).tags = tagList;
-  return entry;
-});
+/**
+ * Whether a value holds an own `__proto__` key anywhere. fast-check makes such keys now
+ * and then (about 1 dictionary in 6,000); msgpackr renames them to `__proto_` on purpose,
+ * a documented non-guarantee of the codec, so the round-trip properties leave them out.
+ */
+function hasOwnProtoKey(value: unknown, seen = new Set<unknown>()): boolean {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return false;
+  seen.add(value);
+  if (value instanceof Map) return [...value.values()].some((v) => hasOwnProtoKey(v, seen));
+  if (value instanceof Set) return [...value].some((v) => hasOwnProtoKey(v, seen));
+  if (!Array.isArray(value) && Object.hasOwn(value, '__proto__')) return true;
+  return Object.values(value).some((v) => hasOwnProtoKey(v, seen));
+}
+
+const entries: fc.Arbitrary<Entry> = fc
+  .tuple(
+    values.filter((value) => !hasOwnProtoKey(value)),
+    times,
+    tags,
+  )
+  .map(([value, t, tagList]) => {
+    const entry: Entry = { value, ...t };
+    if (tagList !== undefined) (entry as { tags?: readonly string[] }).tags = tagList;
+    return entry;
+  });
 
 /** Calls `decode` and returns what it produced, or the error if it threw CodecError; anything else fails. */
 function decodeOrCodecError(codec: EntryCodec, bytes: Uint8Array): Entry | CodecError {
@@ -263,6 +283,18 @@ describe('EntryCodec on hostile bytes', () => {
     return Buffer.concat([base.subarray(0, base.length - 1), valueBytes]);
   };
   const polluted = () => ({}) as Record<string, unknown>;
+
+  it('a user value with an own __proto__ key comes back with it renamed __proto_ (documented), polluting nothing', () => {
+    const value = JSON.parse('{"__proto__": {"polluted": true}, "kept": 1}');
+    const round = new EntryCodec().decode(
+      Buffer.from(new EntryCodec().encode({ value, createdAt: 1, staleAt: 2, expiresAt: 3 })),
+    ).value as Record<string, unknown>;
+    expect(Object.hasOwn(round, '__proto__')).toBe(false);
+    expect(round.__proto_).toEqual({ polluted: true });
+    expect(round.kept).toBe(1);
+    expect(Object.getPrototypeOf(round)).toBe(Object.prototype);
+    expect(polluted().polluted).toBeUndefined();
+  });
 
   it('a raw msgpack map with __proto__ and constructor.prototype keys pollutes nothing', () => {
     const decoded = codec.decode(envelope(prototypePollutingMap())).value;

@@ -5,10 +5,10 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
-    redis: 'src/redis.ts',
-    postgres: 'src/postgres.ts',
-    testing: 'src/testing.ts',
-    decorators: 'src/decorators.ts',
+    redis: 'src/redis/index.ts',
+    postgres: 'src/postgres/index.ts',
+    testing: 'src/testing/index.ts',
+    decorators: 'src/decorators/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

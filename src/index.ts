@@ -12,10 +12,9 @@ export {
   type SetManyItem,
   TieredCache,
   type WrapOptions,
-} from './cache.js';
-export type { Clock } from './clock.js';
-export { EntryCodec, FORMAT_VERSION, msgpackCodec, type ValueCodec } from './codec.js';
-export type { Duration, Entry } from './entry.js';
+} from './cache/tiered-cache.js';
+export { EntryCodec, FORMAT_VERSION, msgpackCodec, type ValueCodec } from './entry/codec.js';
+export type { Duration, Entry } from './entry/entry.js';
 export {
   CacheClosedError,
   CodecError,
@@ -26,7 +25,14 @@ export {
   StoreUnavailableError,
   TierCacheError,
 } from './errors.js';
-export type { BreakerState, TierHealth } from './guard.js';
+export type { BreakerState, TierHealth } from './guard/guard.js';
+export type {
+  BusCounters,
+  CacheStats,
+  LoaderCounters,
+  TierCounters,
+  TierStats,
+} from './observability/stats.js';
 export type {
   EntryOptions,
   FailSafeOptions,
@@ -34,6 +40,6 @@ export type {
   L1Options,
   TieredCacheOptions,
   TimeoutOptions,
-} from './options.js';
-export type { BusCounters, CacheStats, LoaderCounters, TierCounters, TierStats } from './stats.js';
-export type { StoreTier, StoreWrite } from './tiers/store.js';
+} from './options/cache-options.js';
+export type { Clock } from './options/clock.js';
+export type { StoreTier, StoreWrite } from './stores/store.js';

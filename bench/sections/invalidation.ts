@@ -8,7 +8,7 @@
  */
 
 import { TieredCache } from '../../src/index.js';
-import { redisBus, redisStore } from '../../src/redis.js';
+import { redisBus, redisStore } from '../../src/redis/index.js';
 import { nextMessage } from '../children.js';
 import { isMessage, sharedNow } from '../fixtures/protocol.js';
 import { cdfPoints, cdfSpec, renderSvg } from '../plot.js';

@@ -12,8 +12,8 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { TieredCache } from '../../src/index.js';
-import { postgresStore } from '../../src/postgres.js';
-import { redisBus, redisStore } from '../../src/redis.js';
+import { postgresStore } from '../../src/postgres/index.js';
+import { redisBus, redisStore } from '../../src/redis/index.js';
 import { startRedisServer } from '../../test/support/services.js';
 import { int, pct, type Table } from '../report.js';
 import type { Section, SectionContext } from '../section.js';

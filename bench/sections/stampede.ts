@@ -6,7 +6,7 @@
  */
 
 import { TieredCache } from '../../src/index.js';
-import { redisStore } from '../../src/redis.js';
+import { redisStore } from '../../src/redis/index.js';
 import { nextMessage } from '../children.js';
 import { isMessage } from '../fixtures/protocol.js';
 import { int, type Table } from '../report.js';

@@ -1,11 +1,11 @@
 /**
  * The L1 replacement policy as tiercache ships it, for trace replay: the core's own
- * MemoryTier (src/tiers/memory.ts), so the lru-cache inside it is built with exactly the
+ * MemoryTier (src/l1/memory-tier.ts), so the lru-cache inside it is built with exactly the
  * core's construction options and a policy change in the core shows up here. Traces
  * carry no time, so entries never go stale: only `max` decides what stays.
  */
-import type { Entry } from '../../src/entry.js';
-import { MemoryTier } from '../../src/tiers/memory.js';
+import type { Entry } from '../../src/entry/entry.js';
+import { MemoryTier } from '../../src/l1/memory-tier.js';
 
 /** The part of a cache a replay needs: a lookup that counts as a use, and an insert. */
 export interface ReplayCache {

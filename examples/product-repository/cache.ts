@@ -3,8 +3,8 @@
 // 'tiercache/postgres'.
 import type pg from 'pg';
 import { TieredCache } from '../../src/index.js';
-import { postgresStore } from '../../src/postgres.js';
-import { redisBus, redisStore } from '../../src/redis.js';
+import { postgresStore } from '../../src/postgres/index.js';
+import { redisBus, redisStore } from '../../src/redis/index.js';
 
 /** Where the cache's tiers live. */
 export interface CacheConfig {

@@ -1,7 +1,7 @@
 // A repository over Postgres whose reads are cached with @Cached and whose writes evict
 // with @CacheEvict. In your project, import from 'tiercache/decorators' and 'tiercache'.
 import pg from 'pg';
-import { Cached, CacheEvict } from '../../src/decorators.js';
+import { Cached, CacheEvict } from '../../src/decorators/index.js';
 import type { TieredCache } from '../../src/index.js';
 import type { Product } from './schema.js';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StoreTier, StoreWrite } from '../tiers/store.js';
+import type { StoreTier, StoreWrite } from '../stores/store.js';
 
 /** What a conformance factory returns: the store under test and how to tidy up after it. */
 export interface StoreUnderTest {

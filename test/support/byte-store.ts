@@ -1,7 +1,7 @@
-import type { Clock } from '../../src/clock.js';
-import { EntryCodec } from '../../src/codec.js';
-import type { Entry } from '../../src/entry.js';
-import type { StoreTier, StoreWrite } from '../../src/tiers/store.js';
+import { EntryCodec } from '../../src/entry/codec.js';
+import type { Entry } from '../../src/entry/entry.js';
+import type { Clock } from '../../src/options/clock.js';
+import type { StoreTier, StoreWrite } from '../../src/stores/store.js';
 
 const codec = new EntryCodec();
 

@@ -1,4 +1,4 @@
-import type { StoreTier, StoreWrite } from '../../src/tiers/store.js';
+import type { StoreTier, StoreWrite } from '../../src/stores/store.js';
 
 /** The store operations a {@link ChaosStore} can disturb. */
 export type ChaosOp = 'get' | 'getMany' | 'setMany' | 'deleteMany' | 'clear';

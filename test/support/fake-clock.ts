@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/clock.js';
+import type { Clock } from '../../src/options/clock.js';
 
 /**
  * A clock that moves only when a test says so. Pass it as the cache's `clock` option;

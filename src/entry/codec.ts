@@ -1,0 +1,149 @@
+import { Packr } from 'msgpackr';
+import { CodecError } from '../errors.js';
+import type { Entry } from './entry.js';
+
+/**
+ * Turns values into bytes and back for the shared tiers. The default is msgpackr;
+ * pass your own (for example JSON, or a schema-aware codec) through the `codec` option.
+ * `decode` may throw on bytes it cannot read: the read is then a miss, counted as a
+ * codec error, never an error in the caller.
+ */
+export interface ValueCodec {
+  encode(value: unknown): Uint8Array;
+  decode(bytes: Uint8Array): unknown;
+}
+
+/**
+ * The default value codec: msgpackr with structured-clone types and self-describing
+ * records, so any process decodes any message without shared state. Round-trips
+ * Date, Map, Set, BigInt (any size), Buffer and typed arrays, nested objects and arrays,
+ * and fields set to `undefined` (a Buffer comes back as a Buffer when the stored bytes
+ * are a Buffer, as every Node store returns them). Not preserved: `-0` (reads as `0`)
+ * and null-prototype objects (read as plain objects). Hostile bytes cannot pollute
+ * prototypes: msgpackr renames a `__proto__` key to `__proto_`, and maps decode to `Map`.
+ */
+export function msgpackCodec(): ValueCodec {
+  const packr = new Packr({
+    structuredClone: true,
+    // Records, but never `sequential`: with it a Packr writes a shape's field list only
+    // the first time and later values as a bare record number only the writing process
+    // can read - another instance would decode them wrongly or not at all. Without it
+    // every message carries its own record definitions.
+    useRecords: true,
+    mapsAsObjects: false,
+    int64AsType: 'bigint',
+    useBigIntExtension: true,
+    moreTypes: true,
+  });
+  return {
+    encode: (value) => packr.pack(value),
+    decode: (bytes) => packr.unpack(bytes),
+  };
+}
+
+// Layout of an encoded entry (format 1), little-endian:
+//   0      u8   magic 0x74 ('t')
+//   1      u8   format version (1)
+//   2      u8   flags: bit 0 = tags present
+//   3..10  f64  createdAt
+//   11..18 f64  staleAt
+//   19..26 f64  expiresAt
+//   27..   [if tags: u32 byte length, then the tags as a msgpack array]  value bytes
+const MAGIC = 0x74;
+/** The envelope format this version writes; other versions read as a miss. */
+export const FORMAT_VERSION = 1;
+const HEADER = 27;
+const FLAG_TAGS = 1;
+
+const tagsPackr = new Packr({ useRecords: false });
+
+/**
+ * Encodes and decodes the {@link Entry} envelope around a {@link ValueCodec}: the
+ * timing lives in a fixed binary header, so a store never parses the value to learn
+ * whether it is fresh, and a user codec only sees values.
+ */
+export class EntryCodec {
+  readonly #values: ValueCodec;
+
+  constructor(values: ValueCodec = msgpackCodec()) {
+    this.#values = values;
+  }
+
+  /** The entry as bytes, ready for every store. */
+  encode(entry: Entry): Uint8Array {
+    const value = this.#values.encode(entry.value);
+    const tags = entry.tags !== undefined ? tagsPackr.pack(entry.tags) : undefined;
+    const extra = tags !== undefined ? 4 + tags.length : 0;
+    const out = new Uint8Array(HEADER + extra + value.length);
+    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    out[0] = MAGIC;
+    out[1] = FORMAT_VERSION;
+    out[2] = tags !== undefined ? FLAG_TAGS : 0;
+    view.setFloat64(3, entry.createdAt, true);
+    view.setFloat64(11, entry.staleAt, true);
+    view.setFloat64(19, entry.expiresAt, true);
+    if (tags !== undefined) {
+      view.setUint32(HEADER, tags.length, true);
+      out.set(tags, HEADER + 4);
+    }
+    out.set(value, HEADER + extra);
+    return out;
+  }
+
+  /**
+   * The entry these bytes hold.
+   * @throws CodecError when the bytes are truncated, corrupt or of another format version.
+   */
+  decode(bytes: Uint8Array): Entry {
+    if (bytes.length < HEADER + 1 || bytes[0] !== MAGIC) {
+      throw new CodecError(`Not a tiercache entry (${bytes.length} bytes)`);
+    }
+    if (bytes[1] !== FORMAT_VERSION) {
+      throw new CodecError(`Unknown entry format version ${bytes[1]} (this version reads ${FORMAT_VERSION})`);
+    }
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const createdAt = view.getFloat64(3, true);
+    const staleAt = view.getFloat64(11, true);
+    const expiresAt = view.getFloat64(19, true);
+    if (
+      !Number.isFinite(createdAt) ||
+      !Number.isFinite(staleAt) ||
+      !Number.isFinite(expiresAt) ||
+      staleAt > expiresAt
+    ) {
+      throw new CodecError('Corrupt entry header: timestamps out of order or not finite');
+    }
+    let offset = HEADER;
+    let tags: readonly string[] | undefined;
+    const flags = bytes[2] as number;
+    if ((flags & FLAG_TAGS) !== 0) {
+      const length = bytes.length >= HEADER + 4 ? view.getUint32(HEADER, true) : Number.NaN;
+      if (!(HEADER + 4 + length < bytes.length))
+        throw new CodecError('Truncated entry: tags overrun the bytes');
+      tags = this.#decodePart(() =>
+        tagsPackr.unpack(bytes.subarray(HEADER + 4, HEADER + 4 + length)),
+      ) as string[];
+      if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) {
+        throw new CodecError('Corrupt entry: tags are not an array of strings');
+      }
+      offset = HEADER + 4 + length;
+    } else if (flags !== 0) {
+      throw new CodecError(`Corrupt entry header: unknown flags ${flags}`);
+    }
+    const value = this.#decodePart(() => this.#values.decode(bytes.subarray(offset)));
+    const entry: Entry = { value, createdAt, staleAt, expiresAt };
+    if (tags !== undefined) (entry as { tags?: readonly string[] }).tags = tags;
+    return entry;
+  }
+
+  #decodePart(decode: () => unknown): unknown {
+    try {
+      return decode();
+    } catch (error) {
+      if (error instanceof CodecError) throw error;
+      throw new CodecError(`Corrupt entry value: ${(error as Error)?.message ?? String(error)}`, {
+        cause: error,
+      });
+    }
+  }
+}

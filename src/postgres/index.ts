@@ -1,0 +1,19 @@
+/**
+ * `tiercache/postgres`: the Postgres L3 store and the Postgres LISTEN/NOTIFY bus.
+ * Importing it loads `pg`; the core entry (`tiercache`) never does.
+ */
+
+export {
+  decodePayload,
+  encodePayloads,
+  MAX_NOTIFY_PAYLOAD_BYTES,
+  type PostgresBusOptions,
+  postgresBus,
+  postgresChannel,
+} from './bus.js';
+export {
+  type PostgresStore,
+  type PostgresStoreOptions,
+  postgresStore,
+  type SweepResult,
+} from './store.js';

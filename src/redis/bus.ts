@@ -1,0 +1,402 @@
+import { Redis } from 'ioredis';
+import { Packr } from 'msgpackr';
+import {
+  type BusHealth,
+  type BusListener,
+  type BusMessage,
+  busChannel,
+  type InvalidationBus,
+  toBusMessage,
+} from '../bus/bus.js';
+import { InvalidOptionError, TierCacheError } from '../errors.js';
+import { failFastOnceReady, quitClient, redisClientOptions } from './store.js';
+
+/** Options of {@link redisBus}. Give exactly one of `client` or `url`. */
+export interface RedisBusOptions {
+  /**
+   * A client of your own: it publishes, and is duplicated (as ioredis requires) for the
+   * subscriber connection, which the bus owns. `close()` leaves it open.
+   */
+  readonly client?: Redis;
+  /** A Redis URL: the bus opens a publisher and a subscriber and quits both on `close()`. */
+  readonly url?: string;
+  /**
+   * How often the subscriber connection is PINGed, in ms; `0` turns the heartbeat off.
+   * Default 300: with the default deadline a dead link is detected within ~700 ms,
+   * even when its socket never errors (a hung server, a silent partition).
+   */
+  readonly heartbeatMs?: number;
+  /** How long a PING may go unanswered before the link is declared down, in ms. Default 400. */
+  readonly heartbeatTimeoutMs?: number;
+  /** How long `start()` waits for the first subscription before rejecting, in ms. Default 5000. */
+  readonly startTimeoutMs?: number;
+  /**
+   * The subscriber connection's name in `CLIENT LIST` (`CLIENT SETNAME`), to tell
+   * instances apart. Default {@link BUS_SUBSCRIBER_NAME}. Letters, digits, `-_.:` only.
+   */
+  readonly subscriberName?: string;
+}
+
+/** Counters of a {@link RedisBus}, since it started. */
+export interface RedisBusStats {
+  /** Messages published. */
+  readonly published: number;
+  /** Messages from other instances delivered to the listener. */
+  readonly delivered: number;
+  /** Messages from this instance, dropped. */
+  readonly ownDropped: number;
+  /** Messages that did not decode to a bus message, dropped. */
+  readonly undecodable: number;
+  /** Times the listener was told to resync (link dropped, found dead, or back). */
+  readonly resyncs: number;
+}
+
+/** A Redis pub/sub invalidation bus, as returned by {@link redisBus}. */
+export interface RedisBus extends InvalidationBus {
+  readonly name: 'redis';
+  /** The bus's counters. */
+  stats(): RedisBusStats;
+}
+
+/** The name the subscriber connection carries in `CLIENT LIST`. */
+export const BUS_SUBSCRIBER_NAME = 'tiercache-bus-sub';
+
+// Plain maps and arrays on the wire: any tiercache version (and any msgpack library)
+// reads a message without shared record definitions.
+const wire = new Packr({ useRecords: false, mapsAsObjects: true });
+
+/**
+ * The message these bytes hold, or `undefined` when they are not one. Builds a fresh
+ * object from checked fields, so nothing of a hostile payload (`__proto__` keys, extra
+ * fields, odd types) reaches the listener.
+ */
+export function decodeBusMessage(bytes: Uint8Array): BusMessage | undefined {
+  let raw: unknown;
+  try {
+    raw = wire.unpack(bytes);
+  } catch {
+    return undefined;
+  }
+  return toBusMessage(raw);
+}
+
+/** A message as bytes, as {@link decodeBusMessage} reads them. */
+export function encodeBusMessage(message: BusMessage): Buffer {
+  return wire.pack({ origin: message.origin, op: message.op, keys: message.keys });
+}
+
+/**
+ * The invalidation bus on Redis pub/sub: messages `{ origin, op, keys }` in msgpack on
+ * the channel `tiercache:v1:<namespace>`, received on a dedicated subscriber connection
+ * (`CLIENT SETNAME tiercache-bus-sub`).
+ *
+ * Lost messages are never silent: when the subscriber connection drops, or a heartbeat
+ * PING goes unanswered past its deadline, the status turns `down` and the listener's
+ * `onResync()` and `onLinkChange(false)` run at once; when the link is back and
+ * subscribed again, `onResync()` and `onLinkChange(true)`, since entries loaded while
+ * the link was down may have missed an invalidation.
+ * Undecodable messages are dropped and counted, never thrown.
+ *
+ * @throws InvalidOptionError when neither or both of `client` and `url` are given, or a
+ *   timing option is not a finite number in range.
+ * @example
+ * ```ts
+ * import { redisBus, redisStore } from 'tiercache/redis';
+ * const url = 'redis://127.0.0.1:6379';
+ * const cache = new TieredCache({ namespace: 'app', stores: [redisStore({ url })], bus: redisBus({ url }) });
+ * ```
+ */
+export function redisBus(options: RedisBusOptions): RedisBus {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidOptionError('redisBus options', 'an object with `client` or `url`', options);
+  }
+  const {
+    client,
+    url,
+    heartbeatMs = 300,
+    heartbeatTimeoutMs = 400,
+    startTimeoutMs = 5_000,
+    subscriberName = BUS_SUBSCRIBER_NAME,
+  } = options;
+  if ((client === undefined) === (url === undefined)) {
+    throw new InvalidOptionError('client', 'exactly one of `client` or `url`', client ?? url);
+  }
+  if (client !== undefined && (typeof client !== 'object' || typeof client.duplicate !== 'function')) {
+    throw new InvalidOptionError('client', 'an ioredis Redis instance', client);
+  }
+  if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
+    throw new InvalidOptionError('url', "a Redis URL ('redis://…' or 'rediss://…')", url);
+  }
+  checkMs('heartbeatMs', heartbeatMs, true);
+  checkMs('heartbeatTimeoutMs', heartbeatTimeoutMs, false);
+  checkMs('startTimeoutMs', startTimeoutMs, false);
+  // CLIENT SETNAME refuses spaces; keep names greppable in CLIENT LIST.
+  if (typeof subscriberName !== 'string' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(subscriberName)) {
+    throw new InvalidOptionError(
+      'subscriberName',
+      'a name of 1-128 characters from [A-Za-z0-9_.:-]',
+      subscriberName,
+    );
+  }
+  return new RedisBusImpl({ client, url, heartbeatMs, heartbeatTimeoutMs, startTimeoutMs, subscriberName });
+}
+
+function checkMs(option: string, value: unknown, allowZero: boolean): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (value === 0 && !allowZero)) {
+    throw new InvalidOptionError(option, `a finite number of ms ${allowZero ? '>= 0' : '> 0'}`, value);
+  }
+}
+
+interface Resolved {
+  readonly client: Redis | undefined;
+  readonly url: string | undefined;
+  readonly heartbeatMs: number;
+  readonly heartbeatTimeoutMs: number;
+  readonly startTimeoutMs: number;
+  readonly subscriberName: string;
+}
+
+class RedisBusImpl implements RedisBus {
+  readonly name = 'redis' as const;
+  readonly #options: Resolved;
+  #publisher: Redis | undefined;
+  #ownPublisher = false;
+  #subscriber: Redis | undefined;
+  #channel: string | undefined;
+  #channelBytes: Buffer | undefined;
+  #instanceId = '';
+  #listener: BusListener | undefined;
+  #status: BusHealth['status'] = 'connecting';
+  #lastMessageAt: number | undefined;
+  #lastError: string | undefined;
+  #everUp = false;
+  #closed = false;
+  /** Bumped on every `ready` of the subscriber: a PONG proves only its own connection alive. */
+  #connection = 0;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #pingInFlight = false;
+  #deadline: NodeJS.Timeout | undefined;
+  #started: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  #stats = { published: 0, delivered: 0, ownDropped: 0, undecodable: 0, resyncs: 0 };
+
+  constructor(options: Resolved) {
+    this.#options = options;
+  }
+
+  start(namespace: string, instanceId: string, listener: BusListener): Promise<void> {
+    if (this.#closed) return Promise.reject(new TierCacheError('Cannot start a closed redisBus'));
+    if (this.#subscriber !== undefined) {
+      return Promise.reject(
+        new TierCacheError('redisBus.start() was already called: a bus serves one cache'),
+      );
+    }
+    this.#channel = busChannel(namespace);
+    this.#channelBytes = Buffer.from(this.#channel);
+    this.#instanceId = instanceId;
+    this.#listener = listener;
+    const { client, url } = this.#options;
+    const subscriberOptions = {
+      ...redisClientOptions(),
+      connectionName: this.#options.subscriberName,
+      lazyConnect: false,
+      // The bus subscribes itself on every `ready`, so it knows when the subscription
+      // (not just the socket) is back before it reports `up`.
+      autoResubscribe: false,
+      // Commands in flight when the link drops reject at once: a PING never outlives its connection.
+      maxRetriesPerRequest: 0,
+      // Backs the heartbeat: a socket that stays silent this long after a PING is
+      // destroyed and replaced, even if the kernel never reports it dead.
+      socketTimeout: this.#options.heartbeatMs > 0 ? this.#options.heartbeatTimeoutMs * 3 : undefined,
+    };
+    if (client !== undefined) {
+      this.#publisher = client;
+      this.#subscriber = client.duplicate(subscriberOptions);
+    } else {
+      this.#publisher = new Redis(url as string, {
+        ...redisClientOptions(),
+        connectionName: 'tiercache-bus-pub',
+      });
+      this.#ownPublisher = true;
+      // A publish while Redis is unreachable rejects at once rather than waiting in the
+      // offline queue for the whole outage (the cache counts it as a bus error).
+      failFastOnceReady(this.#publisher);
+      this.#publisher.on('error', (error: Error) => {
+        this.#lastError = `publisher: ${error.message}`;
+      });
+      this.#subscriber = new Redis(url as string, subscriberOptions);
+    }
+    const subscriber = this.#subscriber;
+    subscriber.on('ready', () => void this.#onReady());
+    subscriber.on('close', () => this.#markDown('subscriber connection closed'));
+    subscriber.on('error', (error: Error) => {
+      this.#lastError = error.message;
+    });
+    subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#onMessage(channel, message));
+    if (this.#options.heartbeatMs > 0) {
+      this.#heartbeat = setInterval(() => this.#ping(), this.#options.heartbeatMs);
+      this.#heartbeat.unref();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#started = undefined;
+        // No invalidation can reach the cache until subscribed: it bypasses L1 meanwhile,
+        // and the late first subscription resyncs and reports the link up.
+        this.#everUp = true;
+        this.#status = 'down';
+        try {
+          this.#listener?.onLinkChange?.(false);
+        } catch {}
+        reject(
+          new TierCacheError(
+            `redisBus could not subscribe to ${this.#channel} within ${this.#options.startTimeoutMs} ms` +
+              `${this.#lastError ? `: ${this.#lastError}` : ''}; it keeps retrying in the background`,
+          ),
+        );
+      }, this.#options.startTimeoutMs);
+      timer.unref();
+      this.#started = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject,
+      };
+    });
+  }
+
+  async publish(message: BusMessage): Promise<void> {
+    if (this.#closed) throw new TierCacheError('redisBus.publish() called after close()');
+    if (this.#publisher === undefined || this.#channel === undefined) {
+      throw new TierCacheError('redisBus.publish() called before start()');
+    }
+    await this.#publisher.publish(this.#channel, encodeBusMessage(message));
+    this.#stats.published++;
+  }
+
+  health(): BusHealth {
+    const health: { status: BusHealth['status']; lastMessageAt?: number; lastError?: string } = {
+      status: this.#status,
+    };
+    if (this.#lastMessageAt !== undefined) health.lastMessageAt = this.#lastMessageAt;
+    if (this.#lastError !== undefined) health.lastError = this.#lastError;
+    return health;
+  }
+
+  stats(): RedisBusStats {
+    return { ...this.#stats };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#heartbeat);
+    clearTimeout(this.#deadline);
+    this.#status = 'down';
+    const closing: Array<Promise<void>> = [];
+    if (this.#subscriber !== undefined) closing.push(quitClient(this.#subscriber));
+    if (this.#publisher !== undefined && this.#ownPublisher) closing.push(quitClient(this.#publisher));
+    await Promise.all(closing);
+  }
+
+  async #onReady(): Promise<void> {
+    const subscriber = this.#subscriber as Redis;
+    const connection = ++this.#connection;
+    this.#pingInFlight = false;
+    try {
+      await subscriber.subscribe(this.#channel as string);
+    } catch (error) {
+      // The connection dropped again before the subscription landed: the next `ready` retries.
+      this.#lastError = `subscribe: ${(error as Error).message}`;
+      return;
+    }
+    if (this.#closed || connection !== this.#connection) return;
+    this.#markUp();
+  }
+
+  #onMessage(channel: Buffer, bytes: Buffer): void {
+    if (this.#closed || !channel.equals(this.#channelBytes as Buffer)) return;
+    const message = decodeBusMessage(bytes);
+    if (message === undefined) {
+      this.#stats.undecodable++;
+      return;
+    }
+    this.#lastMessageAt = Date.now();
+    if (message.origin === this.#instanceId) {
+      this.#stats.ownDropped++;
+      return;
+    }
+    this.#stats.delivered++;
+    try {
+      this.#listener?.onMessage(message);
+    } catch (error) {
+      this.#lastError = `listener.onMessage threw: ${(error as Error)?.message ?? String(error)}`;
+    }
+  }
+
+  #ping(): void {
+    const subscriber = this.#subscriber;
+    if (this.#closed || subscriber === undefined || this.#pingInFlight || subscriber.status !== 'ready')
+      return;
+    // Only a subscribed connection can vouch for the link: before that, `ready` decides.
+    if (this.#status === 'connecting') return;
+    const connection = this.#connection;
+    this.#pingInFlight = true;
+    const timeoutMs = this.#options.heartbeatTimeoutMs;
+    this.#deadline = setTimeout(() => {
+      // Checked after the poll phase: a PONG already in the socket buffer when an
+      // event-loop stall made this timer late is read first, not taken for a dead link.
+      setImmediate(() => {
+        if (this.#pingInFlight && connection === this.#connection) {
+          this.#markDown(`no PONG on the subscriber connection within ${timeoutMs} ms`);
+        }
+      });
+    }, timeoutMs);
+    this.#deadline.unref();
+    subscriber.ping().then(
+      () => {
+        if (connection !== this.#connection) return;
+        clearTimeout(this.#deadline);
+        this.#pingInFlight = false;
+        // Same connection, so the subscription survived: the server was only slow or paused.
+        if (this.#status === 'down' && !this.#closed) this.#markUp();
+      },
+      () => {
+        if (connection !== this.#connection) return;
+        clearTimeout(this.#deadline);
+        this.#pingInFlight = false;
+      },
+    );
+  }
+
+  #markUp(): void {
+    if (this.#closed || this.#status === 'up') return;
+    this.#status = 'up';
+    if (this.#started !== undefined) {
+      this.#started.resolve();
+      this.#started = undefined;
+    }
+    // The first subscription has nothing to make up for; every later one does.
+    if (this.#everUp) this.#linkChanged(true);
+    this.#everUp = true;
+  }
+
+  #markDown(reason: string): void {
+    if (this.#closed) return;
+    this.#lastError = reason;
+    if (this.#status !== 'up') return;
+    this.#status = 'down';
+    this.#linkChanged(false);
+  }
+
+  /** Tells the listener on both edges: resync (messages may be lost), then the link state. */
+  #linkChanged(up: boolean): void {
+    this.#stats.resyncs++;
+    const listener = this.#listener;
+    try {
+      listener?.onResync();
+      listener?.onLinkChange?.(up);
+    } catch (error) {
+      this.#lastError = `listener threw: ${(error as Error)?.message ?? String(error)}`;
+    }
+  }
+}

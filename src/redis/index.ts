@@ -1,0 +1,24 @@
+/**
+ * Public entry `tiercache/redis`: the Redis L2 store and the Redis pub/sub
+ * invalidation bus. Importing it loads `ioredis` (a peer dependency); the core
+ * entry `tiercache` never does.
+ *
+ * @packageDocumentation
+ */
+
+export {
+  BUS_SUBSCRIBER_NAME,
+  decodeBusMessage,
+  encodeBusMessage,
+  type RedisBus,
+  type RedisBusOptions,
+  type RedisBusStats,
+  redisBus,
+} from './bus.js';
+export {
+  escapeGlob,
+  type RedisStore,
+  type RedisStoreOptions,
+  redisClientOptions,
+  redisStore,
+} from './store.js';

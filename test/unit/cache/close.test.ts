@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { CacheClosedError, TieredCache } from '../../../src/index.js';
+
+describe('close() with a loader that never settles', () => {
+  it('does not hang: past the timeout the load rejects with CacheClosedError and its signal fires', async () => {
+    const cache = new TieredCache<number>({ namespace: 'close-hang' });
+    let signal: AbortSignal | undefined;
+    const pending = cache.getOrSet('k', (ctx) => {
+      signal = ctx.signal;
+      return new Promise<number>(() => {});
+    });
+    await Promise.resolve();
+    await cache.close({ timeout: 20 });
+    await expect(pending).rejects.toBeInstanceOf(CacheClosedError);
+    expect(signal?.aborted).toBe(true);
+    expect(signal?.reason).toBeInstanceOf(CacheClosedError);
+  });
+
+  it('rejects a load queued behind the bulkhead when the cache closes', async () => {
+    const cache = new TieredCache<number>({ namespace: 'close-queued', maxConcurrentLoads: 1 });
+    const first = cache.getOrSet('a', () => new Promise<number>(() => {}));
+    const queued = cache.getOrSet('b', () => 2);
+    await Promise.resolve();
+    await cache.close({ timeout: 0 });
+    await expect(first).rejects.toBeInstanceOf(CacheClosedError);
+    await expect(queued).rejects.toBeInstanceOf(CacheClosedError);
+  });
+});
+
+describe('empty batches', () => {
+  it('setMany([]) and deleteMany([]) write nothing and publish nothing', async () => {
+    const published: unknown[] = [];
+    const cache = new TieredCache<number>({
+      namespace: 'empty-batches',
+      bus: {
+        name: 'recording',
+        start: async () => {},
+        publish: async (message) => {
+          published.push(message);
+        },
+        health: () => ({ status: 'up' }),
+        close: async () => {},
+      },
+    });
+    await cache.setMany([]);
+    await cache.deleteMany([]);
+    expect(published).toEqual([]);
+    expect(cache.stats().l1.sets).toBe(0);
+    await cache.close();
+  });
+
+  it('set() on a closed cache names set(), not setMany()', async () => {
+    const cache = new TieredCache<number>({ namespace: 'closed-name' });
+    await cache.close();
+    await expect(cache.set('k', 1)).rejects.toThrow('set()');
+    await expect(cache.delete('k')).rejects.toThrow('delete()');
+  });
+
+  it('close() rejects a bad timeout naming it', async () => {
+    const cache = new TieredCache<number>({ namespace: 'close-timeout' });
+    await expect(cache.close({ timeout: -1 })).rejects.toThrow('close(options.timeout)');
+    await cache.close();
+  });
+});

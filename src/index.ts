@@ -14,7 +14,7 @@ export {
   type WrapOptions,
 } from './cache/tiered-cache.js';
 export { EntryCodec, FORMAT_VERSION, msgpackCodec, type ValueCodec } from './entry/codec.js';
-export type { Duration, Entry } from './entry/entry.js';
+export type { Entry } from './entry/entry.js';
 export {
   CacheClosedError,
   CodecError,
@@ -42,4 +42,5 @@ export type {
   TimeoutOptions,
 } from './options/cache-options.js';
 export type { Clock } from './options/clock.js';
+export type { Duration } from './options/duration.js';
 export type { StoreTier, StoreWrite } from './stores/store.js';

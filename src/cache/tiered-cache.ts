@@ -1,5 +1,5 @@
 import type { BusHealth } from '../bus/bus.js';
-import { type Duration, type Entry, parseDuration } from '../entry/entry.js';
+import type { Entry } from '../entry/entry.js';
 import { InvalidKeyError, InvalidOptionError, LoaderTimeoutError, MAX_KEY_LENGTH } from '../errors.js';
 import { type FenceToken, Flight, noop } from '../flow/single-flight.js';
 import { Core, newer } from '../flow/stack.js';
@@ -12,6 +12,7 @@ import {
   resolveOptions,
   type TieredCacheOptions,
 } from '../options/cache-options.js';
+import { type Duration, parseDuration } from '../options/duration.js';
 import type { StoreWrite } from '../stores/store.js';
 
 /** What a loader receives. */

@@ -1,10 +1,10 @@
 import type { InvalidationBus } from '../bus/bus.js';
 import { msgpackCodec, type ValueCodec } from '../entry/codec.js';
-import { type Duration, parseDuration } from '../entry/entry.js';
 import { InvalidOptionError } from '../errors.js';
 import type { StoreTier } from '../stores/store.js';
 import type { Clock } from './clock.js';
 import { coarseClock } from './clock.js';
+import { type Duration, parseDuration } from './duration.js';
 
 /** L1 (in-process lru-cache) settings. */
 export interface L1Options {

@@ -1,14 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  isExpired,
-  isFresh,
-  jitterTtl,
-  MAX_DURATION_MS,
-  makeEntry,
-  parseDuration,
-} from '../../../src/entry/entry.js';
+import { isExpired, isFresh, jitterTtl, makeEntry } from '../../../src/entry/entry.js';
 import { InvalidOptionError } from '../../../src/errors.js';
+import { MAX_DURATION_MS, parseDuration } from '../../../src/options/duration.js';
 
 describe('jitterTtl', () => {
   it('stays in (ttl * (1 - jitter), ttl], an integer >= 1, for any ttl, jitter and random', () => {

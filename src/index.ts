@@ -3,16 +3,16 @@
 
 export type { BusHealth, BusListener, BusMessage, BusOp, InvalidationBus } from './bus/bus.js';
 export { busChannel } from './bus/bus.js';
-export {
-  type BatchLoader,
-  type BatchLoaderContext,
-  type CacheHealth,
-  type Loader,
-  type LoaderContext,
-  type SetManyItem,
-  TieredCache,
-  type WrapOptions,
-} from './cache/tiered-cache.js';
+export { TieredCache } from './cache/tiered-cache.js';
+export type {
+  BatchLoader,
+  BatchLoaderContext,
+  CacheHealth,
+  Loader,
+  LoaderContext,
+  SetManyItem,
+  WrapOptions,
+} from './cache/types.js';
 export { EntryCodec, FORMAT_VERSION, msgpackCodec, type ValueCodec } from './entry/codec.js';
 export type { Entry } from './entry/entry.js';
 export {
@@ -25,7 +25,8 @@ export {
   StoreUnavailableError,
   TierCacheError,
 } from './errors.js';
-export type { BreakerState, TierHealth } from './guard/guard.js';
+export type { BreakerState } from './guard/breaker.js';
+export type { TierHealth } from './guard/guard.js';
 export type {
   BusCounters,
   CacheStats,
@@ -33,14 +34,8 @@ export type {
   TierCounters,
   TierStats,
 } from './observability/stats.js';
-export type {
-  EntryOptions,
-  FailSafeOptions,
-  GuardOptions,
-  L1Options,
-  TieredCacheOptions,
-  TimeoutOptions,
-} from './options/cache-options.js';
+export type { GuardOptions, L1Options, TieredCacheOptions } from './options/cache-options.js';
 export type { Clock } from './options/clock.js';
 export type { Duration } from './options/duration.js';
+export type { EntryOptions, FailSafeOptions, TimeoutOptions } from './options/entry-options.js';
 export type { StoreTier, StoreWrite } from './stores/store.js';

@@ -1,6 +1,6 @@
 import type { TieredCache } from '../cache/tiered-cache.js';
 import { describe, InvalidOptionError, TierCacheError } from '../errors.js';
-import { type EntryOptions, resolveEntryOptions } from '../options/cache-options.js';
+import { type EntryOptions, resolveEntryOptions } from '../options/entry-options.js';
 import { methodKey } from './stable-key.js';
 
 /**

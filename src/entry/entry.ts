@@ -56,3 +56,10 @@ export function isFresh(entry: Entry, now: number): boolean {
 export function isExpired(entry: Entry, now: number): boolean {
   return now >= entry.expiresAt;
 }
+
+/** The newer of two entries (by `createdAt`; `a` on a tie), either of which may be absent. */
+export function newer(a: Entry | undefined, b: Entry | undefined): Entry | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return b.createdAt > a.createdAt ? b : a;
+}

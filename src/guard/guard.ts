@@ -1,10 +1,8 @@
 import { StoreUnavailableError } from '../errors.js';
-import type { TierCounters } from '../observability/stats.js';
 import type { Clock } from '../options/clock.js';
 import type { StoreTier } from '../stores/store.js';
-
-/** A breaker's state, as reported by `health()`. */
-export type BreakerState = 'closed' | 'open' | 'half-open';
+import { Breaker, type BreakerState } from './breaker.js';
+import { Deadlines } from './deadlines.js';
 
 /** Health of one tier, from {@link TieredCache.health}. */
 export interface TierHealth {
@@ -44,13 +42,10 @@ const MAX_REPAIR_ROUNDS = 3;
 export class StoreGuard {
   readonly store: StoreTier;
   readonly #settings: GuardSettings;
-  readonly #clock: Clock;
-  readonly #counters: TierCounters;
+  /** Counts a failed or turned-away call (the recorder's store error). */
+  readonly #countError: () => void;
   readonly #namespacePrefix: string;
-  #state: BreakerState = 'closed';
-  #failures = 0;
-  #openedAt = 0;
-  #probing = false;
+  readonly #breaker: Breaker;
   #lastError: string | undefined;
   #latencyMs: number | undefined;
   readonly #missed = new Set<string>();
@@ -62,13 +57,13 @@ export class StoreGuard {
     store: StoreTier,
     settings: GuardSettings,
     clock: Clock,
-    counters: TierCounters,
+    countError: () => void,
     namespacePrefix: string,
   ) {
     this.store = store;
     this.#settings = settings;
-    this.#clock = clock;
-    this.#counters = counters;
+    this.#countError = countError;
+    this.#breaker = new Breaker(clock, settings.failureThreshold, settings.cooldownMs);
     this.#namespacePrefix = namespacePrefix;
   }
 
@@ -99,7 +94,7 @@ export class StoreGuard {
     // missed since is owed another round before anything may be read.
     for (let round = 0; this.#repair !== undefined || this.#missedAll || this.#missed.size > 0; round++) {
       if (round === MAX_REPAIR_ROUNDS) {
-        this.#counters.errors++;
+        this.#countError();
         throw new StoreUnavailableError(this.store.name, 'writes keep failing faster than they are repaired');
       }
       let timer: NodeJS.Timeout | undefined;
@@ -110,7 +105,7 @@ export class StoreGuard {
         }),
       ]).finally(() => clearTimeout(timer));
       if (!repaired) {
-        this.#counters.errors++;
+        this.#countError();
         throw new StoreUnavailableError(
           this.store.name,
           `repair of writes missed during an outage still running after ${waitMs} ms`,
@@ -135,9 +130,9 @@ export class StoreGuard {
   }
 
   health(): TierHealth {
-    const state = this.#effectiveState();
+    const state = this.#breaker.state;
     const status =
-      state === 'open' ? 'down' : state === 'half-open' || this.#failures > 0 ? 'degraded' : 'up';
+      state === 'open' ? 'down' : state === 'half-open' || this.#breaker.failures > 0 ? 'degraded' : 'up';
     return {
       status,
       breaker: state,
@@ -146,28 +141,14 @@ export class StoreGuard {
     };
   }
 
-  #effectiveState(): BreakerState {
-    if (this.#state === 'open' && this.#clock.now() - this.#openedAt >= this.#settings.cooldownMs) {
-      return 'half-open';
-    }
-    return this.#state;
-  }
-
   #admit(): void {
-    if (this.#state === 'closed') return;
-    if (this.#state === 'open') {
-      if (this.#clock.now() - this.#openedAt < this.#settings.cooldownMs) {
-        this.#counters.errors++;
-        throw new StoreUnavailableError(this.store.name, 'circuit open');
-      }
-      this.#state = 'half-open';
-    }
-    // half-open: one probe at a time; the rest are turned away until it settles.
-    if (this.#probing) {
-      this.#counters.errors++;
-      throw new StoreUnavailableError(this.store.name, 'circuit half-open, probe in flight');
-    }
-    this.#probing = true;
+    const admitted = this.#breaker.admit();
+    if (admitted === 'ok') return;
+    this.#countError();
+    throw new StoreUnavailableError(
+      this.store.name,
+      admitted === 'open' ? 'circuit open' : 'circuit half-open, probe in flight',
+    );
   }
 
   /**
@@ -207,7 +188,7 @@ export class StoreGuard {
         (result) => {
           if (!this.#deadlines.settle(call)) return;
           this.#latencyMs = performance.now() - started;
-          this.#succeeded();
+          this.#breaker.succeeded();
           resolve(result);
         },
         (error) => {
@@ -217,21 +198,10 @@ export class StoreGuard {
     });
   }
 
-  #succeeded(): void {
-    this.#failures = 0;
-    this.#probing = false;
-    this.#state = 'closed';
-  }
-
   #failed(error: unknown): void {
-    this.#counters.errors++;
+    this.#countError();
     this.#lastError = (error as Error)?.message ?? String(error);
-    this.#probing = false;
-    this.#failures++;
-    if (this.#state === 'half-open' || this.#failures >= this.#settings.failureThreshold) {
-      this.#state = 'open';
-      this.#openedAt = this.#clock.now();
-    }
+    this.#breaker.failed();
   }
 
   #remember(keys: readonly string[] | undefined): void {
@@ -265,78 +235,4 @@ export class StoreGuard {
     })();
     return this.#repair;
   }
-}
-
-/** One call waiting on its deadline; `expire` is cleared once it settles. */
-interface PendingCall {
-  readonly deadline: number;
-  expire: (() => void) | undefined;
-}
-
-/**
- * Timeouts for a guard's calls without a timer per call: a per-call `setTimeout` plus a
- * `Promise.race` cost more than a Redis GET's own client work. Calls with the guard's
- * plain timeout join a queue in start order, which is deadline order, watched by one
- * timer armed for the oldest unsettled call; settled calls are dropped lazily. Calls
- * with a scaled timeout (large batches, rare) get a timer of their own.
- */
-class Deadlines {
-  #queue: PendingCall[] = [];
-  #head = 0;
-  #timer: NodeJS.Timeout | undefined;
-  #plain = -1;
-
-  add(timeoutMs: number, now: number, expire: () => void): PendingCall {
-    if (this.#plain === -1) this.#plain = timeoutMs;
-    const call: PendingCall = { deadline: now + timeoutMs, expire };
-    if (timeoutMs !== this.#plain) {
-      const timer = setTimeout(() => this.#expire(call), timeoutMs);
-      timer.unref();
-      return call;
-    }
-    this.#queue.push(call);
-    if (this.#timer === undefined) this.#arm(call.deadline);
-    return call;
-  }
-
-  /** Marks the call settled; false if its deadline already passed (it was failed). */
-  settle(call: PendingCall): boolean {
-    if (call.expire === undefined) return false;
-    call.expire = undefined;
-    return true;
-  }
-
-  #expire(call: PendingCall): void {
-    const expire = call.expire;
-    call.expire = undefined;
-    expire?.();
-  }
-
-  #arm(deadline: number): void {
-    // +1: a timer may fire a fraction of a ms early relative to performance.now().
-    this.#timer = setTimeout(this.#fire, Math.max(0, deadline - performance.now()) + 1);
-    this.#timer.unref();
-  }
-
-  readonly #fire = (): void => {
-    this.#timer = undefined;
-    const now = performance.now();
-    const queue = this.#queue;
-    while (this.#head < queue.length) {
-      const call = queue[this.#head] as PendingCall;
-      if (call.expire !== undefined && call.deadline > now) break;
-      this.#head++;
-      this.#expire(call);
-    }
-    if (this.#head === queue.length) {
-      this.#queue = [];
-      this.#head = 0;
-      return;
-    }
-    if (this.#head > 1024) {
-      this.#queue = queue.slice(this.#head);
-      this.#head = 0;
-    }
-    this.#arm((this.#queue[this.#head] as PendingCall).deadline);
-  };
 }

@@ -56,56 +56,23 @@ export interface CacheStats {
   readonly hitRatio: number;
 }
 
+/** A tier's counters, all zero. */
 export function tierCounters(): TierCounters {
   return { hits: 0, misses: 0, staleHits: 0, sets: 0, deletes: 0, evictions: 0, errors: 0, codecErrors: 0 };
 }
 
-/** The mutable counters the orchestrator increments; `snapshot()` is what users see. */
-export class StatsRecorder {
-  readonly l1 = tierCounters();
-  readonly stores = new Map<string, TierCounters>();
-  readonly loader: LoaderCounters = { ok: 0, failed: 0, timeouts: 0, timeMs: 0, coalesced: 0, failSafe: 0 };
-  readonly bus: BusCounters = { published: 0, received: 0, resyncs: 0, errors: 0 };
-  /** Cache-aside lookups (`get`, `has`, `getMany`) that no tier answered. */
-  plainMisses = 0;
-
-  constructor(storeNames: readonly string[]) {
-    for (const name of storeNames) this.stores.set(name, tierCounters());
-  }
-
-  store(name: string): TierCounters {
-    return this.stores.get(name) as TierCounters;
-  }
-
-  reset(): void {
-    Object.assign(this.l1, tierCounters());
-    for (const counters of this.stores.values()) Object.assign(counters, tierCounters());
-    Object.assign(this.loader, { ok: 0, failed: 0, timeouts: 0, timeMs: 0, coalesced: 0, failSafe: 0 });
-    Object.assign(this.bus, { published: 0, received: 0, resyncs: 0, errors: 0 });
-    this.plainMisses = 0;
-  }
-
-  snapshot(): CacheStats {
-    const stores: Record<string, TierStats> = {};
-    let storeHits = 0;
-    for (const [name, counters] of this.stores) {
-      stores[name] = withRatio(counters);
-      storeHits += counters.hits + counters.staleHits;
-    }
-    const l1 = withRatio(this.l1);
-    const answered = this.l1.hits + this.l1.staleHits + storeHits;
-    const total = answered + this.loader.ok + this.loader.failed + this.plainMisses;
-    return Object.freeze({
-      l1,
-      stores: Object.freeze(stores),
-      loader: Object.freeze({ ...this.loader }),
-      bus: Object.freeze({ ...this.bus }),
-      hitRatio: total === 0 ? 0 : answered / total,
-    });
-  }
-}
-
-function withRatio(counters: TierCounters): TierStats {
+/** A frozen copy of `counters` with its hit ratio. */
+export function withRatio(counters: TierCounters): TierStats {
   const lookups = counters.hits + counters.misses;
   return Object.freeze({ ...counters, hitRatio: lookups === 0 ? 0 : counters.hits / lookups });
+}
+
+/** Loader counters, all zero. */
+export function loaderCounters(): LoaderCounters {
+  return { ok: 0, failed: 0, timeouts: 0, timeMs: 0, coalesced: 0, failSafe: 0 };
+}
+
+/** Bus counters, all zero. */
+export function busCounters(): BusCounters {
+  return { published: 0, received: 0, resyncs: 0, errors: 0 };
 }

@@ -2,9 +2,22 @@ import type { InvalidationBus } from '../bus/bus.js';
 import { msgpackCodec, type ValueCodec } from '../entry/codec.js';
 import { InvalidOptionError } from '../errors.js';
 import type { StoreTier } from '../stores/store.js';
-import type { Clock } from './clock.js';
-import { coarseClock } from './clock.js';
+import { type Clock, coarseClock } from './clock.js';
 import { type Duration, parseDuration } from './duration.js';
+import {
+  ENTRY_KEY_NAMES,
+  type EntryOptions,
+  type ResolvedEntryOptions,
+  resolveEntryOptions,
+} from './entry-options.js';
+import {
+  booleanOption,
+  checkKnownKeys,
+  clockOption,
+  functionOption,
+  isObject,
+  positiveIntOption,
+} from './validators.js';
 
 /** L1 (in-process lru-cache) settings. */
 export interface L1Options {
@@ -16,28 +29,6 @@ export interface L1Options {
   sizeCalculation?: (value: unknown, key: string) => number;
 }
 
-/** Loader timeouts. */
-export interface TimeoutOptions {
-  /**
-   * How long a caller that has a stale value waits for a refresh before taking the stale
-   * value (the refresh goes on in the background and updates the cache). `0`, the
-   * default, returns the stale value at once: stale-while-revalidate.
-   */
-  soft?: Duration;
-  /** After this the loader's `AbortSignal` fires and callers reject with `LoaderTimeoutError`. Default: none. */
-  hard?: Duration;
-}
-
-/** Fail-safe: when a loader fails and a stale value exists, serve the stale value. */
-export interface FailSafeOptions {
-  /**
-   * After a fail-safe activation the stale value is served without calling the loader
-   * again for this long, per key, so a failing source is retried at most once per
-   * window. Default 10 s. Never extends a value past its `expiresAt`.
-   */
-  throttle?: Duration;
-}
-
 /** The guard every store call goes through: a timeout and a circuit breaker. */
 export interface GuardOptions {
   /** Timeout of one store call. Default: the store's own `defaultTimeoutMs` (Redis 50 ms, Postgres 200 ms), else 100 ms. */
@@ -46,24 +37,6 @@ export interface GuardOptions {
   failureThreshold?: number;
   /** How long an open breaker waits before letting one probe through. Default 5 s. */
   cooldown?: Duration;
-}
-
-/** Options of a single entry, accepted by the constructor (as defaults) and per call. */
-export interface EntryOptions {
-  /** Time to live: how long a value is fresh. */
-  ttl?: Duration;
-  /** Fraction in [0, 1) by which a TTL is shortened at random, once per entry. Default 0.1. */
-  jitter?: number;
-  /** How long after going stale a value may still be served (grace, stale-while-revalidate, fail-safe). Default 0. */
-  grace?: Duration;
-  /** Serve stale values when the loader fails. Default off. */
-  failSafe?: boolean | FailSafeOptions;
-  /** Loader timeouts. */
-  timeouts?: TimeoutOptions;
-  /** Cache `null` and `undefined` loader results. Default true. */
-  negativeCaching?: boolean;
-  /** Tags stored with the entry (carried by every tier; tag invalidation comes later). */
-  tags?: readonly string[];
 }
 
 /** Options of {@link TieredCache}. */
@@ -92,19 +65,6 @@ export interface TieredCacheOptions extends EntryOptions {
   random?: () => number;
 }
 
-/** Per-entry options after validation: plain numbers, no strings. */
-export interface ResolvedEntryOptions {
-  readonly ttl: number;
-  readonly jitter: number;
-  readonly grace: number;
-  readonly failSafe: boolean;
-  readonly failSafeThrottle: number;
-  readonly softTimeout: number;
-  readonly hardTimeout: number;
-  readonly negativeCaching: boolean;
-  readonly tags: readonly string[] | undefined;
-}
-
 export interface ResolvedOptions {
   readonly namespace: string;
   readonly l1: L1Options | false;
@@ -124,14 +84,11 @@ export interface ResolvedOptions {
   readonly entry: ResolvedEntryOptions;
 }
 
-const DEFAULT_TTL = 60_000;
-const DEFAULT_THROTTLE = 10_000;
 const NAMESPACE = /^[A-Za-z0-9_.\-/]{1,128}$/;
 
-const ENTRY_KEYS = ['ttl', 'jitter', 'grace', 'failSafe', 'timeouts', 'negativeCaching', 'tags'];
 /** Every top-level option name of {@link TieredCacheOptions} (the README documents each). */
 export const OPTION_NAMES: readonly string[] = [
-  ...ENTRY_KEYS,
+  ...ENTRY_KEY_NAMES,
   'namespace',
   'l1',
   'stores',
@@ -145,119 +102,9 @@ export const OPTION_NAMES: readonly string[] = [
   'random',
 ];
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function checkKeys(value: Record<string, unknown>, allowed: readonly string[], path: string): void {
-  for (const key of Object.keys(value)) {
-    if (!allowed.includes(key)) {
-      throw InvalidOptionError.unknown(`${path}${key}`, allowed, value[key]);
-    }
-  }
-}
-
-function checkBoolean(value: unknown, option: string): boolean | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'boolean') throw new InvalidOptionError(option, 'a boolean', value);
-  return value;
-}
-
-function checkFunction<F>(value: unknown, option: string): F | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'function') throw new InvalidOptionError(option, 'a function', value);
-  return value as F;
-}
-
-function checkPositiveInt(value: unknown, option: string, allowInfinity = false): number | undefined {
-  if (value === undefined) return undefined;
-  if (allowInfinity && value === Number.POSITIVE_INFINITY) return value;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidOptionError(option, `a positive integer${allowInfinity ? ' or Infinity' : ''}`, value);
-  }
-  return value;
-}
-
-/**
- * Validates per-entry options over a base. Used once at construction, and on the slow
- * path for per-call options (never on an L1 hit).
- */
-export function resolveEntryOptions(
-  input: EntryOptions | undefined,
-  base: ResolvedEntryOptions | undefined,
-  path = '',
-): ResolvedEntryOptions {
-  if (input === undefined) {
-    if (base === undefined) throw new TypeError('unreachable: no base entry options');
-    return base;
-  }
-  if (!isObject(input)) throw new InvalidOptionError(path || 'options', 'an object', input);
-  checkKeys(input, ENTRY_KEYS, path);
-  const ttl = input.ttl === undefined ? (base?.ttl ?? DEFAULT_TTL) : parseDuration(input.ttl, `${path}ttl`);
-  let jitter = base?.jitter ?? 0.1;
-  if (input.jitter !== undefined) {
-    if (typeof input.jitter !== 'number' || !(input.jitter >= 0 && input.jitter < 1)) {
-      throw new InvalidOptionError(`${path}jitter`, 'a number in [0, 1)', input.jitter);
-    }
-    jitter = input.jitter;
-  }
-  const grace =
-    input.grace === undefined ? (base?.grace ?? 0) : parseDuration(input.grace, `${path}grace`, true);
-  let failSafe = base?.failSafe ?? false;
-  let failSafeThrottle = base?.failSafeThrottle ?? DEFAULT_THROTTLE;
-  if (input.failSafe !== undefined) {
-    if (typeof input.failSafe === 'boolean') failSafe = input.failSafe;
-    else if (isObject(input.failSafe)) {
-      checkKeys(input.failSafe, ['throttle'], `${path}failSafe.`);
-      failSafe = true;
-      if (input.failSafe.throttle !== undefined) {
-        failSafeThrottle = parseDuration(input.failSafe.throttle, `${path}failSafe.throttle`);
-      }
-    } else throw new InvalidOptionError(`${path}failSafe`, 'a boolean or { throttle }', input.failSafe);
-  }
-  let softTimeout = base?.softTimeout ?? 0;
-  let hardTimeout = base?.hardTimeout ?? 0;
-  if (input.timeouts !== undefined) {
-    if (!isObject(input.timeouts))
-      throw new InvalidOptionError(`${path}timeouts`, 'an object { soft?, hard? }', input.timeouts);
-    checkKeys(input.timeouts, ['soft', 'hard'], `${path}timeouts.`);
-    if (input.timeouts.soft !== undefined)
-      softTimeout = parseDuration(input.timeouts.soft, `${path}timeouts.soft`, true);
-    if (input.timeouts.hard !== undefined)
-      hardTimeout = parseDuration(input.timeouts.hard, `${path}timeouts.hard`);
-  }
-  if (hardTimeout > 0 && softTimeout >= hardTimeout) {
-    throw new InvalidOptionError(
-      `${path}timeouts.soft`,
-      `less than timeouts.hard (${hardTimeout} ms)`,
-      softTimeout,
-    );
-  }
-  const negativeCaching =
-    checkBoolean(input.negativeCaching, `${path}negativeCaching`) ?? base?.negativeCaching ?? true;
-  let tags = base?.tags;
-  if (input.tags !== undefined) {
-    if (!Array.isArray(input.tags) || !input.tags.every((t) => typeof t === 'string' && t.length > 0)) {
-      throw new InvalidOptionError(`${path}tags`, 'an array of non-empty strings', input.tags);
-    }
-    tags = Object.freeze([...input.tags]);
-  }
-  return Object.freeze({
-    ttl,
-    jitter,
-    grace,
-    failSafe,
-    failSafeThrottle,
-    softTimeout,
-    hardTimeout,
-    negativeCaching,
-    tags,
-  });
-}
-
 function pickEntryOptions(input: TieredCacheOptions): EntryOptions {
   const picked: Record<string, unknown> = {};
-  for (const key of ENTRY_KEYS) {
+  for (const key of ENTRY_KEY_NAMES) {
     const value = (input as unknown as Record<string, unknown>)[key];
     if (value !== undefined) picked[key] = value;
   }
@@ -267,7 +114,7 @@ function pickEntryOptions(input: TieredCacheOptions): EntryOptions {
 /** Validates the constructor's options once, into a frozen resolved object. */
 export function resolveOptions(input: TieredCacheOptions): ResolvedOptions {
   if (!isObject(input)) throw new InvalidOptionError('options', 'an object', input);
-  checkKeys(input, OPTION_NAMES, '');
+  checkKnownKeys(input, OPTION_NAMES);
   if (typeof input.namespace !== 'string' || !NAMESPACE.test(input.namespace)) {
     throw new InvalidOptionError(
       'namespace',
@@ -280,11 +127,11 @@ export function resolveOptions(input: TieredCacheOptions): ResolvedOptions {
   else if (input.l1 !== undefined) {
     if (!isObject(input.l1))
       throw new InvalidOptionError('l1', 'an object { max, maxSize?, sizeCalculation? } or false', input.l1);
-    checkKeys(input.l1, ['max', 'maxSize', 'sizeCalculation'], 'l1.');
-    const max = checkPositiveInt(input.l1.max, 'l1.max');
+    checkKnownKeys(input.l1, ['max', 'maxSize', 'sizeCalculation'], 'l1.');
+    const max = positiveIntOption(input.l1.max, 'l1.max');
     if (max === undefined) throw new InvalidOptionError('l1.max', 'a positive integer', undefined);
-    const maxSize = checkPositiveInt(input.l1.maxSize, 'l1.maxSize');
-    const sizeCalculation = checkFunction<L1Options['sizeCalculation']>(
+    const maxSize = positiveIntOption(input.l1.maxSize, 'l1.maxSize');
+    const sizeCalculation = functionOption<L1Options['sizeCalculation']>(
       input.l1.sizeCalculation,
       'l1.sizeCalculation',
     );
@@ -334,32 +181,29 @@ export function resolveOptions(input: TieredCacheOptions): ResolvedOptions {
         'an object { timeout?, failureThreshold?, cooldown? }',
         input.guard,
       );
-    checkKeys(input.guard, ['timeout', 'failureThreshold', 'cooldown'], 'guard.');
+    checkKnownKeys(input.guard, ['timeout', 'failureThreshold', 'cooldown'], 'guard.');
     guard = {
       timeout:
         input.guard.timeout === undefined ? undefined : parseDuration(input.guard.timeout, 'guard.timeout'),
-      failureThreshold: checkPositiveInt(input.guard.failureThreshold, 'guard.failureThreshold') ?? 5,
+      failureThreshold: positiveIntOption(input.guard.failureThreshold, 'guard.failureThreshold') ?? 5,
       cooldown:
         input.guard.cooldown === undefined ? 5_000 : parseDuration(input.guard.cooldown, 'guard.cooldown'),
     };
   }
-  const clock = input.clock ?? coarseClock;
-  if (!isObject(clock) || typeof clock.now !== 'function') {
-    throw new InvalidOptionError('clock', 'an object { now(): number }', clock);
-  }
+  const clock = clockOption(input.clock, 'clock', coarseClock);
   return Object.freeze({
     namespace: input.namespace,
     l1,
     stores: Object.freeze([...stores]),
     bus,
     maxConcurrentLoads:
-      checkPositiveInt(input.maxConcurrentLoads, 'maxConcurrentLoads', true) ?? Number.POSITIVE_INFINITY,
+      positiveIntOption(input.maxConcurrentLoads, 'maxConcurrentLoads', true) ?? Number.POSITIVE_INFINITY,
     codec,
     guard: Object.freeze(guard),
-    strict: checkBoolean(input.strict, 'strict') ?? false,
-    onError: checkFunction<(error: Error) => void>(input.onError, 'onError'),
+    strict: booleanOption(input.strict, 'strict', false),
+    onError: functionOption<(error: Error) => void>(input.onError, 'onError'),
     clock,
-    random: checkFunction<() => number>(input.random, 'random') ?? Math.random,
+    random: functionOption<() => number>(input.random, 'random') ?? Math.random,
     entry: resolveEntryOptions(pickEntryOptions(input), undefined),
   });
 }

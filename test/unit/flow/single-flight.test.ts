@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { makeEntry } from '../../../src/entry/entry.js';
-import { Fences, Flight, Flights, Semaphore } from '../../../src/flow/single-flight.js';
+import { Fences } from '../../../src/flow/fences.js';
+import { Flight, Flights } from '../../../src/flow/flight.js';
+import { Semaphore } from '../../../src/flow/semaphore.js';
 
 describe('Fences', () => {
   it('a token holds until its key is bumped, or everything is', () => {

@@ -1,0 +1,67 @@
+/**
+ * Fences: per-key bookkeeping for reads that may write back.
+ *
+ * A fence is taken by every operation that reads a lower tier or a loader and then
+ * writes the result into the tiers (a load, a backfill). A `set`, `delete`, `clear` or
+ * bus invalidation of the key bumps the fence; the reader checks it before writing and
+ * skips the write if it moved:
+ *
+ *   // If the key was written or deleted while this read was in flight, its result is a
+ *   // snapshot from before that write and must not be stored over it - callers awaiting
+ *   // the read still receive the value.
+ *
+ * Records exist only while a reader holds them, so idle keys cost nothing.
+ */
+interface FenceRecord {
+  gen: number;
+  refs: number;
+}
+
+/** A reader's hold on one key's fence. */
+export interface FenceToken {
+  readonly key: string;
+  readonly record: FenceRecord;
+  readonly gen: number;
+  readonly clearGen: number;
+  released: boolean;
+}
+
+/** The fences of one cache (shared by its views), by key within the namespace. */
+export class Fences {
+  readonly #records = new Map<string, FenceRecord>();
+  #clearGen = 0;
+
+  acquire(key: string): FenceToken {
+    let record = this.#records.get(key);
+    if (record === undefined) {
+      record = { gen: 0, refs: 0 };
+      this.#records.set(key, record);
+    }
+    record.refs++;
+    return { key, record, gen: record.gen, clearGen: this.#clearGen, released: false };
+  }
+
+  /** Whether nothing wrote, deleted or cleared the key since the token was taken. */
+  holds(token: FenceToken): boolean {
+    return token.record.gen === token.gen && token.clearGen === this.#clearGen;
+  }
+
+  release(token: FenceToken): void {
+    if (token.released) return;
+    token.released = true;
+    if (--token.record.refs === 0 && this.#records.get(token.key) === token.record) {
+      this.#records.delete(token.key);
+    }
+  }
+
+  /** The key was written or deleted: readers in flight must not write back. */
+  bump(key: string): void {
+    const record = this.#records.get(key);
+    if (record !== undefined) record.gen++;
+  }
+
+  /** Everything was cleared (or L1 resynced): no reader in flight may write back. */
+  bumpAll(): void {
+    this.#clearGen++;
+  }
+}

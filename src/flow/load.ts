@@ -1,0 +1,54 @@
+import { LoaderTimeoutError } from '../errors.js';
+import type { ResolvedEntryOptions } from '../options/entry-options.js';
+import { noop } from './flight.js';
+import type { Stack } from './stack.js';
+
+/**
+ * Runs a loader under the bulkhead and the hard timeout, counting it. `key` names the
+ * load in a LoaderTimeoutError. Past the hard timeout, or once `close()` gives up on
+ * loads, the loader's signal fires and the caller rejects; the loader's own promise is
+ * abandoned.
+ */
+export async function runLoader<T>(
+  stack: Stack,
+  key: string,
+  run: (signal: AbortSignal) => Promise<T>,
+  options: ResolvedEntryOptions,
+): Promise<T> {
+  const closing = stack.lifecycle.closing.signal;
+  const permit = stack.loads?.acquire();
+  if (permit !== undefined) await permit;
+  const controller = new AbortController();
+  let stop!: (error: unknown) => void;
+  const stopped = new Promise<never>((_, reject) => {
+    stop = reject;
+  });
+  stopped.catch(noop);
+  const onClose = () => {
+    controller.abort(closing.reason);
+    stop(closing.reason);
+  };
+  let timer: NodeJS.Timeout | undefined;
+  if (options.hardTimeout > 0) {
+    timer = setTimeout(() => {
+      const error = new LoaderTimeoutError(key, options.hardTimeout);
+      stack.recorder.loadTimedOut();
+      controller.abort(error);
+      stop(error);
+    }, options.hardTimeout);
+  }
+  const started = performance.now();
+  let ok = false;
+  try {
+    if (closing.aborted) throw closing.reason;
+    closing.addEventListener('abort', onClose, { once: true });
+    const result = await Promise.race([run(controller.signal), stopped]);
+    ok = true;
+    return result;
+  } finally {
+    clearTimeout(timer);
+    closing.removeEventListener('abort', onClose);
+    stack.recorder.loadSettled(ok, performance.now() - started);
+    stack.loads?.release();
+  }
+}

@@ -1,0 +1,129 @@
+import type { LoaderContext } from '../cache/types.js';
+import type { Entry } from '../entry/entry.js';
+import { parseDuration } from '../options/duration.js';
+import type { ResolvedEntryOptions } from '../options/entry-options.js';
+import { commit } from './commit.js';
+import { Flight } from './flight.js';
+import { runLoader } from './load.js';
+import { awaitFlight, serveFailSafe, settleWalked } from './settle.js';
+import type { Stack } from './stack.js';
+import { walkStores } from './walk.js';
+
+/** A loader as the flows call it: the user's loader, untyped. */
+type AnyLoader = (context: LoaderContext<unknown>) => unknown;
+
+/**
+ * Read-through for one key that L1 did not answer fresh (`entry` is what L1 holds within
+ * its life, if anything): joins the key's flight or starts one, then waits as one of its
+ * waiters.
+ */
+export async function readThrough(
+  stack: Stack,
+  key: string,
+  local: string,
+  entry: Entry | undefined,
+  loader: AnyLoader,
+  options: ResolvedEntryOptions,
+): Promise<unknown> {
+  const { recorder } = stack;
+  // Fail-safe throttle: keep serving the stale value without calling the loader.
+  if (entry !== undefined && stack.throttle.holds(local, stack.now())) {
+    recorder.staleHit(recorder.l1);
+    return entry.value;
+  }
+  let flight = stack.flights.get(local);
+  if (flight !== undefined) recorder.coalesced();
+  else {
+    flight = new Flight(entry);
+    stack.flights.set(local, flight);
+    // Counted so close() waits for it: a refresh behind a stale answer has no caller awaiting it.
+    stack.lifecycle.beginLoad();
+    runFlight(stack, flight, key, local, loader, options);
+  }
+  if (entry === undefined) {
+    // The common case, inlined: no stale value, so wait for the walk; a store hit answers.
+    await flight.walked;
+    if (flight.found !== undefined) return flight.found.value;
+  }
+  return awaitFlight(stack, flight, entry, options);
+}
+
+/** Walks the stores, then loads and commits; settles the flight. Never rejects. */
+async function runFlight(
+  stack: Stack,
+  flight: Flight,
+  key: string,
+  local: string,
+  loader: AnyLoader,
+  options: ResolvedEntryOptions,
+): Promise<void> {
+  const token = stack.fences.acquire(local);
+  try {
+    let found: Awaited<ReturnType<typeof walkStores>>;
+    try {
+      found = await walkStores(stack, [local], [token], true);
+    } catch (error) {
+      // Strict mode: a store failure fails the load's callers.
+      flight.resolveWalked();
+      flight.rejectLoaded(error);
+      return;
+    }
+    if (settleWalked(stack, flight, local, found[0])) return;
+    let loaded: { value: unknown; ttl: number | undefined; cache: boolean };
+    try {
+      loaded = await runLoader(stack, key, (signal) => callLoader(key, signal, flight, loader), options);
+    } catch (error) {
+      if (serveFailSafe(stack, flight, local, token, options)) stack.recorder.error(error);
+      else flight.rejectLoaded(error);
+      return;
+    }
+    const { value, ttl, cache } = loaded;
+    const entry = stack.makeEntry(value, options, ttl);
+    if (cache && (options.negativeCaching || (value !== null && value !== undefined))) {
+      try {
+        await commit(stack, [{ local, entry, token }]);
+      } catch (error) {
+        // Strict mode: the value is loaded but could not be stored.
+        flight.rejectLoaded(error);
+        return;
+      }
+    }
+    flight.resolveLoaded(entry);
+  } catch (error) {
+    // Never rejects: nobody awaits this promise. Anything unforeseen reaches the callers.
+    flight.resolveWalked();
+    flight.rejectLoaded(error);
+    stack.recorder.error(error);
+  } finally {
+    stack.fences.release(token);
+    stack.flights.end(local, flight);
+    stack.lifecycle.endLoad();
+  }
+}
+
+/** Calls the user's loader with its context; what it set through the context comes back with the value. */
+function callLoader(
+  key: string,
+  signal: AbortSignal,
+  flight: Flight,
+  loader: AnyLoader,
+): Promise<{ value: unknown; ttl: number | undefined; cache: boolean }> {
+  const stale = flight.stale;
+  let ttl: number | undefined;
+  let cache = true;
+  const context: LoaderContext<unknown> = {
+    key,
+    signal,
+    staleValue: stale?.value,
+    hasStale: stale !== undefined,
+    setTtl: (value) => {
+      ttl = parseDuration(value, 'setTtl(ttl)');
+    },
+    noCache: () => {
+      cache = false;
+    },
+  };
+  return Promise.resolve()
+    .then(() => loader(context))
+    .then((value) => ({ value, ttl, cache }));
+}

@@ -1,0 +1,96 @@
+import { type Entry, newer } from '../entry/entry.js';
+import type { FenceToken } from './fences.js';
+import type { Stack } from './stack.js';
+
+/** What the walk found for one key. */
+export interface Found {
+  /** The first fresh entry, in store order. */
+  fresh?: Entry;
+  /** Otherwise the newest stale entry still within grace, for grace and fail-safe. */
+  stale?: Entry;
+}
+
+/**
+ * The one store walk, for one key or many: each store in order is asked, in one call,
+ * for the keys no store above it held fresh. A fresh hit is backfilled at once into L1
+ * and the stores above it (with its remaining life), unless the key's fence moved. A
+ * store that fails is skipped (strict mode: the walk throws).
+ *
+ * `single` asks with `get` (one key) rather than `getMany`: the cache's single-key
+ * reads use the store's single-key call.
+ */
+export async function walkStores(
+  stack: Stack,
+  locals: readonly string[],
+  tokens: readonly FenceToken[],
+  single: boolean,
+): Promise<Array<Found | undefined>> {
+  const out: Array<Found | undefined> = new Array(locals.length).fill(undefined);
+  const stores = stack.stores.list;
+  let pending = locals.map((_, i) => i);
+  for (let at = 0; at < stores.length && pending.length > 0; at++) {
+    const { guard, record } = stores[at] as (typeof stores)[number];
+    const keys = pending.map((i) => stack.prefix + locals[i]);
+    let found: Array<Uint8Array | undefined>;
+    try {
+      found = single
+        ? [await guard.read((store) => store.get(keys[0] as string))]
+        : await guard.read((store) => store.getMany(keys), keys.length);
+    } catch (error) {
+      stack.stores.readFailed(error);
+      continue;
+    }
+    const next: number[] = [];
+    const now = stack.now();
+    for (let j = 0; j < pending.length; j++) {
+      const i = pending[j] as number;
+      const bytes = found[j];
+      const entry = stack.decode(bytes, record);
+      if (entry !== undefined && now < entry.staleAt) {
+        stack.recorder.hit(record);
+        out[i] = { fresh: entry };
+        backfill(stack, locals[i] as string, entry, at, bytes, tokens[i] as FenceToken);
+        continue;
+      }
+      stack.recorder.miss(record);
+      if (entry !== undefined && now < entry.expiresAt) {
+        out[i] = { stale: newer(out[i]?.stale, entry) as Entry };
+      }
+      next.push(i);
+    }
+    pending = next;
+  }
+  return out;
+}
+
+/** A fresh entry found in store `at`: write it into L1 and the stores above, with its remaining life. */
+function backfill(
+  stack: Stack,
+  local: string,
+  entry: Entry,
+  at: number,
+  bytes: Uint8Array | undefined,
+  token: FenceToken,
+): void {
+  if (!stack.fences.holds(token)) return;
+  stack.l1?.set(local, entry);
+  if (at === 0) return;
+  // The entry's own expiresAt travels with it: the upper stores get its remaining life, never a fresh TTL.
+  const write = stack.toWrite(local, entry, bytes);
+  // The caller releases `token` as soon as its walk returns, and a released fence record
+  // is dropped and no longer bumped: the write below outlives it, so it holds its own.
+  const hold = stack.fences.acquire(local);
+  stack.lifecycle.background(
+    (async () => {
+      try {
+        await stack.stores.write([write], at);
+        // Undo only what this backfill wrote. The store it read from is not ours to
+        // delete from: a bus resync bumps every fence, and undoing there would wipe
+        // the durable tier's copy of every key being backfilled at that moment.
+        if (!stack.fences.holds(hold)) await stack.stores.delete([write.key], at);
+      } finally {
+        stack.fences.release(hold);
+      }
+    })(),
+  );
+}

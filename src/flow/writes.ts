@@ -1,0 +1,40 @@
+import type { Entry } from '../entry/entry.js';
+import type { Stack } from './stack.js';
+
+/**
+ * Writes entries into every tier, then tells other instances to drop their L1 copies.
+ * Loads of these keys in flight will not write their (older) result over them.
+ */
+export async function writeEntries(
+  stack: Stack,
+  entries: ReadonlyArray<{ readonly local: string; readonly entry: Entry }>,
+): Promise<void> {
+  const locals = entries.map((e) => e.local);
+  stack.invalidateKeys(locals);
+  const l1 = stack.l1;
+  if (l1?.active) {
+    for (const { local, entry } of entries) l1.set(local, entry);
+    stack.recorder.sets(stack.recorder.l1, entries.length);
+  }
+  await stack.stores.write(entries.map(({ local, entry }) => stack.toWrite(local, entry)));
+  // Reads that started while the write was on the wire saw the old value.
+  for (const local of locals) stack.fences.bump(local);
+  await stack.publish('set', locals);
+}
+
+/** Deletes keys from every tier and every instance's L1. */
+export async function deleteKeys(stack: Stack, locals: readonly string[]): Promise<void> {
+  stack.invalidateKeys(locals);
+  if (stack.l1 !== undefined) stack.recorder.deletes(stack.recorder.l1, locals.length);
+  await stack.stores.delete(locals.map((local) => stack.prefix + local));
+  stack.invalidateKeys(locals);
+  await stack.publish('delete', locals);
+}
+
+/** Deletes every key under `prefix` (`''`: the namespace) from every tier and every instance's L1. */
+export async function clearPrefix(stack: Stack, prefix: string): Promise<void> {
+  stack.invalidatePrefix(prefix);
+  await stack.stores.clear(stack.prefix + prefix);
+  stack.invalidatePrefix(prefix);
+  await stack.publish('clear', [prefix]);
+}

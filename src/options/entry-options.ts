@@ -1,0 +1,150 @@
+import { InvalidOptionError } from '../errors.js';
+import { type Duration, parseDuration } from './duration.js';
+import { booleanOption, checkKnownKeys, isObject } from './validators.js';
+
+/** Loader timeouts. */
+export interface TimeoutOptions {
+  /**
+   * How long a caller that has a stale value waits for a refresh before taking the stale
+   * value (the refresh goes on in the background and updates the cache). `0`, the
+   * default, returns the stale value at once: stale-while-revalidate.
+   */
+  soft?: Duration;
+  /** After this the loader's `AbortSignal` fires and callers reject with `LoaderTimeoutError`. Default: none. */
+  hard?: Duration;
+}
+
+/** Fail-safe: when a loader fails and a stale value exists, serve the stale value. */
+export interface FailSafeOptions {
+  /**
+   * After a fail-safe activation the stale value is served without calling the loader
+   * again for this long, per key, so a failing source is retried at most once per
+   * window. Default 10 s. Never extends a value past its `expiresAt`.
+   */
+  throttle?: Duration;
+}
+
+/** Options of a single entry, accepted by the constructor (as defaults) and per call. */
+export interface EntryOptions {
+  /** Time to live: how long a value is fresh. */
+  ttl?: Duration;
+  /** Fraction in [0, 1) by which a TTL is shortened at random, once per entry. Default 0.1. */
+  jitter?: number;
+  /** How long after going stale a value may still be served (grace, stale-while-revalidate, fail-safe). Default 0. */
+  grace?: Duration;
+  /** Serve stale values when the loader fails. Default off. */
+  failSafe?: boolean | FailSafeOptions;
+  /** Loader timeouts. */
+  timeouts?: TimeoutOptions;
+  /** Cache `null` and `undefined` loader results. Default true. */
+  negativeCaching?: boolean;
+  /** Tags stored with the entry (carried by every tier; tag invalidation comes later). */
+  tags?: readonly string[];
+}
+
+/** Per-entry options after validation: plain numbers, no strings. */
+export interface ResolvedEntryOptions {
+  readonly ttl: number;
+  readonly jitter: number;
+  readonly grace: number;
+  readonly failSafe: boolean;
+  readonly failSafeThrottle: number;
+  readonly softTimeout: number;
+  readonly hardTimeout: number;
+  readonly negativeCaching: boolean;
+  readonly tags: readonly string[] | undefined;
+}
+
+const DEFAULT_TTL = 60_000;
+const DEFAULT_THROTTLE = 10_000;
+
+/** The names of {@link EntryOptions}: accepted per call and, as defaults, by the constructor. */
+export const ENTRY_KEY_NAMES: readonly string[] = [
+  'ttl',
+  'jitter',
+  'grace',
+  'failSafe',
+  'timeouts',
+  'negativeCaching',
+  'tags',
+];
+
+/**
+ * Validates per-entry options over a base. Used once at construction, and on the slow
+ * path for per-call options (never on an L1 hit).
+ */
+export function resolveEntryOptions(
+  input: EntryOptions | undefined,
+  base: ResolvedEntryOptions | undefined,
+  path = '',
+): ResolvedEntryOptions {
+  if (input === undefined) {
+    if (base === undefined) throw new TypeError('unreachable: no base entry options');
+    return base;
+  }
+  if (!isObject(input)) throw new InvalidOptionError(path || 'options', 'an object', input);
+  checkKnownKeys(input, ENTRY_KEY_NAMES, path);
+  const ttl = input.ttl === undefined ? (base?.ttl ?? DEFAULT_TTL) : parseDuration(input.ttl, `${path}ttl`);
+  let jitter = base?.jitter ?? 0.1;
+  if (input.jitter !== undefined) {
+    if (typeof input.jitter !== 'number' || !(input.jitter >= 0 && input.jitter < 1)) {
+      throw new InvalidOptionError(`${path}jitter`, 'a number in [0, 1)', input.jitter);
+    }
+    jitter = input.jitter;
+  }
+  const grace =
+    input.grace === undefined ? (base?.grace ?? 0) : parseDuration(input.grace, `${path}grace`, true);
+  let failSafe = base?.failSafe ?? false;
+  let failSafeThrottle = base?.failSafeThrottle ?? DEFAULT_THROTTLE;
+  if (input.failSafe !== undefined) {
+    if (typeof input.failSafe === 'boolean') failSafe = input.failSafe;
+    else if (isObject(input.failSafe)) {
+      checkKnownKeys(input.failSafe, ['throttle'], `${path}failSafe.`);
+      failSafe = true;
+      if (input.failSafe.throttle !== undefined) {
+        failSafeThrottle = parseDuration(input.failSafe.throttle, `${path}failSafe.throttle`);
+      }
+    } else throw new InvalidOptionError(`${path}failSafe`, 'a boolean or { throttle }', input.failSafe);
+  }
+  let softTimeout = base?.softTimeout ?? 0;
+  let hardTimeout = base?.hardTimeout ?? 0;
+  if (input.timeouts !== undefined) {
+    if (!isObject(input.timeouts))
+      throw new InvalidOptionError(`${path}timeouts`, 'an object { soft?, hard? }', input.timeouts);
+    checkKnownKeys(input.timeouts, ['soft', 'hard'], `${path}timeouts.`);
+    if (input.timeouts.soft !== undefined)
+      softTimeout = parseDuration(input.timeouts.soft, `${path}timeouts.soft`, true);
+    if (input.timeouts.hard !== undefined)
+      hardTimeout = parseDuration(input.timeouts.hard, `${path}timeouts.hard`);
+  }
+  if (hardTimeout > 0 && softTimeout >= hardTimeout) {
+    throw new InvalidOptionError(
+      `${path}timeouts.soft`,
+      `less than timeouts.hard (${hardTimeout} ms)`,
+      softTimeout,
+    );
+  }
+  const negativeCaching = booleanOption(
+    input.negativeCaching,
+    `${path}negativeCaching`,
+    base?.negativeCaching ?? true,
+  );
+  let tags = base?.tags;
+  if (input.tags !== undefined) {
+    if (!Array.isArray(input.tags) || !input.tags.every((t) => typeof t === 'string' && t.length > 0)) {
+      throw new InvalidOptionError(`${path}tags`, 'an array of non-empty strings', input.tags);
+    }
+    tags = Object.freeze([...input.tags]);
+  }
+  return Object.freeze({
+    ttl,
+    jitter,
+    grace,
+    failSafe,
+    failSafeThrottle,
+    softTimeout,
+    hardTimeout,
+    negativeCaching,
+    tags,
+  });
+}

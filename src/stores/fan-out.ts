@@ -1,0 +1,102 @@
+import { StoreGuard } from '../guard/guard.js';
+import type { Recorder, TierRecord } from '../observability/recorder.js';
+import type { ResolvedOptions } from '../options/cache-options.js';
+import type { Clock } from '../options/clock.js';
+import type { StoreTier, StoreWrite } from './store.js';
+
+/** One store below L1, behind its guard, with its record in the recorder. */
+export interface GuardedStore {
+  readonly guard: StoreGuard;
+  readonly record: TierRecord;
+}
+
+/**
+ * The stores below L1, in lookup order, each behind its guard. Writes, deletes and
+ * clears fan out to all of them (or to those above a tier, for backfill) in parallel; a
+ * store that fails is reported and skipped, or fails the call in strict mode.
+ */
+export class StoreSet {
+  readonly list: readonly GuardedStore[];
+  readonly #recorder: Recorder;
+  readonly #strict: boolean;
+
+  constructor(options: ResolvedOptions, recorder: Recorder, clock: Clock, namespacePrefix: string) {
+    this.#recorder = recorder;
+    this.#strict = options.strict;
+    this.list = options.stores.map((store) => {
+      const record = recorder.store(store.name);
+      const guard = new StoreGuard(
+        store,
+        {
+          timeoutMs: options.guard.timeout ?? store.defaultTimeoutMs ?? 100,
+          failureThreshold: options.guard.failureThreshold,
+          cooldownMs: options.guard.cooldown,
+        },
+        clock,
+        () => recorder.storeError(record),
+        namespacePrefix,
+      );
+      return { guard, record };
+    });
+  }
+
+  get length(): number {
+    return this.list.length;
+  }
+
+  /** A failed read of a store: reported, and thrown on in strict mode (else the store is skipped). */
+  readFailed(error: unknown): void {
+    this.#recorder.error(error);
+    if (this.#strict) throw error;
+  }
+
+  /** Writes every entry to the stores above `upTo` (all of them by default). */
+  write(writes: readonly StoreWrite[], upTo = this.list.length): Promise<void> {
+    if (writes.length === 0) return Promise.resolve();
+    const keys = writes.map((write) => write.key);
+    return this.#each(upTo, keys, 'sets', (store) => store.setMany(writes));
+  }
+
+  /** Deletes the keys from the stores above `upTo` (all of them by default). */
+  delete(storeKeys: readonly string[], upTo = this.list.length): Promise<void> {
+    if (storeKeys.length === 0) return Promise.resolve();
+    return this.#each(upTo, storeKeys, 'deletes', (store) => store.deleteMany(storeKeys));
+  }
+
+  /**
+   * Deletes every key under `prefix` from every store. A clear that did not land (even a
+   * view's) is repaired by clearing the whole namespace from that store before it is
+   * read again: over-deleting is a miss, under-deleting would be a stale read.
+   */
+  clear(prefix: string): Promise<void> {
+    return this.#each(this.list.length, undefined, 'deletes', (store) => store.clear(prefix));
+  }
+
+  /** Closes every store; failures are reported. */
+  async close(): Promise<void> {
+    const results = await Promise.allSettled(this.list.map(({ guard }) => guard.store.close()));
+    for (const result of results) if (result.status === 'rejected') this.#recorder.error(result.reason);
+  }
+
+  async #each(
+    upTo: number,
+    keys: readonly string[] | undefined,
+    counter: 'sets' | 'deletes',
+    op: (store: StoreTier) => Promise<void>,
+  ): Promise<void> {
+    const count = keys?.length ?? 1;
+    const failures: unknown[] = [];
+    await Promise.all(
+      this.list.slice(0, upTo).map(async ({ guard, record }) => {
+        try {
+          await guard.write(keys, op);
+          this.#recorder[counter](record, count);
+        } catch (error) {
+          this.#recorder.error(error);
+          failures.push(error);
+        }
+      }),
+    );
+    if (this.#strict && failures.length > 0) throw failures[0];
+  }
+}

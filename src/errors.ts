@@ -1,16 +1,24 @@
 /**
  * Base class of every error tiercache throws or rejects with.
- * Catch it with `instanceof TierCacheError` to handle all of them at once.
+ * Catch it with `instanceof TierCacheError` to handle all of them at once, or match
+ * `error.code`: each class has a stable code (`E_...`) that logs and alerts can rely on
+ * across versions, also readable as the class's static `code`.
  */
 export class TierCacheError extends Error {
+  /** The code of errors of this class. */
+  static readonly code: string = 'E_TIERCACHE';
+  /** This error's stable code, the same as its class's static `code`. */
+  readonly code: string;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
+    this.code = (new.target as typeof TierCacheError).code;
   }
 }
 
 /** An option passed to a constructor or a call is unknown, ill-typed or out of range. */
 export class InvalidOptionError extends TierCacheError {
+  static override readonly code: string = 'E_INVALID_OPTION';
   /** The option's path, for example `l1.max` or `timeouts.hard`. */
   readonly option: string;
   /** The value received. */
@@ -33,6 +41,7 @@ export class InvalidOptionError extends TierCacheError {
  * characters without NUL.
  */
 export class InvalidKeyError extends TierCacheError {
+  static override readonly code: string = 'E_INVALID_KEY';
   /** The key received. */
   readonly key: unknown;
   constructor(key: unknown, reason: string) {
@@ -43,6 +52,7 @@ export class InvalidKeyError extends TierCacheError {
 
 /** A loader did not settle within its hard timeout; its `AbortSignal` was fired. */
 export class LoaderTimeoutError extends TierCacheError {
+  static override readonly code: string = 'E_LOADER_TIMEOUT';
   /** The key whose loader timed out. */
   readonly key: string;
   /** The hard timeout in milliseconds. */
@@ -56,6 +66,7 @@ export class LoaderTimeoutError extends TierCacheError {
 
 /** A method was called after {@link TieredCache.close}. */
 export class CacheClosedError extends TierCacheError {
+  static override readonly code: string = 'E_CACHE_CLOSED';
   constructor(method: string) {
     super(`Cannot call ${method}(): the cache is closed`);
   }
@@ -66,6 +77,7 @@ export class CacheClosedError extends TierCacheError {
  * in strict mode; otherwise the store is skipped and the failure is counted.
  */
 export class StoreUnavailableError extends TierCacheError {
+  static override readonly code: string = 'E_STORE_UNAVAILABLE';
   /** The store's name, as in `stats().stores`. */
   readonly store: string;
   constructor(store: string, reason: string, options?: { cause?: unknown }) {
@@ -75,7 +87,9 @@ export class StoreUnavailableError extends TierCacheError {
 }
 
 /** Bytes read from a store could not be decoded into an entry (corrupt, truncated, or of an unknown format). */
-export class CodecError extends TierCacheError {}
+export class CodecError extends TierCacheError {
+  static override readonly code: string = 'E_CODEC';
+}
 
 /** Longest key accepted, in UTF-16 code units. Longer keys throw {@link InvalidKeyError}. */
 export const MAX_KEY_LENGTH = 1024;

@@ -58,9 +58,9 @@ export class PublishBatcher {
   async #send(op: BusOp, keys: string[]): Promise<void> {
     try {
       await this.#bus.publish({ origin: this.#origin, op, keys });
-      this.#recorder.busPublished();
+      this.#recorder.bus('published');
     } catch (error) {
-      this.#recorder.busError();
+      this.#recorder.bus('errors');
       this.#recorder.error(error);
     }
   }

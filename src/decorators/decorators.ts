@@ -1,6 +1,7 @@
 import type { TieredCache } from '../cache/tiered-cache.js';
 import { describe, InvalidOptionError, TierCacheError } from '../errors.js';
 import { type EntryOptions, resolveEntryOptions } from '../options/entry-options.js';
+import { isObject } from '../options/validators.js';
 import { methodKey } from './stable-key.js';
 
 /**
@@ -79,6 +80,7 @@ export interface AsyncMethodDecorator<This, KeyArgs extends unknown[]> {
  * Thrown when the class is defined, not when the method is called.
  */
 export class InvalidDecoratorTargetError extends TierCacheError {
+  static override readonly code: string = 'E_INVALID_DECORATOR_TARGET';
   /** The decorator, for example `@Cached`. */
   readonly decorator: string;
   /** The decorated member's name. */
@@ -128,12 +130,7 @@ export class InvalidDecoratorTargetError extends TierCacheError {
 export function Cached<This = unknown, Args extends unknown[] = unknown[]>(
   options: CachedOptions<This, Args>,
 ): AsyncMethodDecorator<This, Args> {
-  if (!isObject(options))
-    throw new InvalidOptionError('@Cached options', 'an object with a `cache`', options);
-  const { cache, key, ...rest } = options;
-  const source = checkSource('@Cached', cache);
-  if (key !== undefined && typeof key !== 'string') checkFunction('@Cached', 'key', key);
-  const entryOptions = checkEntryOptions(rest);
+  const { source, key, entryOptions } = checkWriting('@Cached', options, false);
   return decorator('@Cached', (original, site) =>
     asyncWrapper(function cached(this: unknown, ...args: unknown[]): Promise<unknown> {
       // Not an `async` function: it returns getOrSet's promise itself, which saves the
@@ -176,8 +173,7 @@ export function Cached<This = unknown, Args extends unknown[] = unknown[]>(
 export function CacheEvict<This = unknown, Args extends unknown[] = unknown[]>(
   options: CacheEvictOptions<This, Args>,
 ): AsyncMethodDecorator<This, Args> {
-  if (!isObject(options))
-    throw new InvalidOptionError('@CacheEvict options', 'an object with a `cache`', options);
+  checkObject('@CacheEvict', options);
   const source = checkSource('@CacheEvict', options.cache);
   const { key, keys, allEntries } = options;
   const given = [key !== undefined, keys !== undefined, allEntries === true].filter(Boolean).length;
@@ -227,18 +223,14 @@ export function CacheEvict<This = unknown, Args extends unknown[] = unknown[]>(
 export function CachePut<This = unknown, Args extends unknown[] = unknown[]>(
   options: CachePutOptions<This, Args>,
 ): AsyncMethodDecorator<This, Args> {
-  if (!isObject(options))
-    throw new InvalidOptionError('@CachePut options', 'an object with a `cache`', options);
-  const { cache, key, ...rest } = options;
-  const source = checkSource('@CachePut', cache);
-  if (typeof key !== 'string') checkFunction('@CachePut', 'key', key);
-  const entryOptions = checkEntryOptions(rest);
+  const { source, key, entryOptions } = checkWriting('@CachePut', options, true);
   return decorator(
     '@CachePut',
     (original) =>
       async function putting(this: unknown, ...args: unknown[]): Promise<unknown> {
         const target = resolve('@CachePut', source, this);
-        const k = typeof key === 'string' ? key : key.apply(this as never, args as never);
+        // checkWriting made sure `key` is there for @CachePut.
+        const k = typeof key === 'string' ? key : key!.apply(this as never, args as never);
         const result = await original.apply(this, args);
         await target.set(k, result, entryOptions);
         return result;
@@ -354,6 +346,33 @@ function evictionKeys<This, Args extends unknown[]>(
   return keys as readonly string[];
 }
 
+function checkObject(decorator: string, options: unknown): asserts options is Record<string, unknown> {
+  if (!isObject(options)) {
+    throw new InvalidOptionError(`${decorator} options`, 'an object with a `cache`', options);
+  }
+}
+
+/**
+ * Validates the options of `@Cached` and `@CachePut` once, when the class is defined:
+ * the cache, the key (a string or a function; required for `@CachePut`) and the entry
+ * options.
+ */
+function checkWriting<This, Args extends unknown[]>(
+  decorator: string,
+  options: CachedOptions<This, Args>,
+  keyRequired: boolean,
+): {
+  source: CacheSource<unknown>;
+  key: CachedOptions<This, Args>['key'];
+  entryOptions: EntryOptions | undefined;
+} {
+  checkObject(decorator, options);
+  const { cache, key, ...rest } = options;
+  const source = checkSource(decorator, cache);
+  if ((keyRequired || key !== undefined) && typeof key !== 'string') checkFunction(decorator, 'key', key);
+  return { source, key, entryOptions: checkEntryOptions(rest) };
+}
+
 function checkSource<This>(decorator: string, cache: unknown): CacheSource<This> {
   if (typeof cache === 'function' || isCache(cache)) return cache as CacheSource<This>;
   throw new InvalidOptionError(`${decorator} cache`, 'a TieredCache or a function returning one', cache);
@@ -389,8 +408,4 @@ function checkEntryOptions(rest: EntryOptions): EntryOptions | undefined {
   if (Object.keys(rest).length === 0) return undefined;
   resolveEntryOptions(rest, undefined);
   return Object.freeze(rest);
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
 }

@@ -8,6 +8,7 @@ import { describe, MAX_KEY_LENGTH, TierCacheError } from '../errors.js';
  * silently wrong. Pass a `key` option to build the key yourself.
  */
 export class UncacheableArgumentError extends TierCacheError {
+  static override readonly code: string = 'E_UNCACHEABLE_ARGUMENT';
   /** The decorated method, as `ClassName.method`. */
   readonly method: string;
   /** The index of the offending argument. */

@@ -53,7 +53,7 @@ export async function readThroughMany(
       flight = new Flight(entry);
       stack.flights.set(local, flight);
       started.set(local, { key: keys[i] as string, local, flight });
-    } else if (!started.has(local)) recorder.coalesced();
+    } else if (!started.has(local)) recorder.loader('coalesced');
     waits.push(
       awaitFlight(stack, flight, entry, options).then((value) => {
         results[i] = value;

@@ -32,7 +32,7 @@ export async function runLoader<T>(
   if (options.hardTimeout > 0) {
     timer = setTimeout(() => {
       const error = new LoaderTimeoutError(key, options.hardTimeout);
-      stack.recorder.loadTimedOut();
+      stack.recorder.loader('timeouts');
       controller.abort(error);
       stop(error);
     }, options.hardTimeout);

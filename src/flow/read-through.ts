@@ -32,7 +32,7 @@ export async function readThrough(
     return entry.value;
   }
   let flight = stack.flights.get(local);
-  if (flight !== undefined) recorder.coalesced();
+  if (flight !== undefined) recorder.loader('coalesced');
   else {
     flight = new Flight(entry);
     stack.flights.set(local, flight);

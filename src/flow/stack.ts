@@ -141,12 +141,12 @@ export class Stack {
   #listener(): BusListener {
     return {
       onMessage: (message) => {
-        this.recorder.busReceived();
+        this.recorder.bus('received');
         if (message.op === 'clear') this.invalidatePrefix(message.keys[0] ?? '');
         else this.invalidateKeys(message.keys);
       },
       onResync: () => {
-        this.recorder.busResync();
+        this.recorder.bus('resyncs');
         this.invalidatePrefix('');
       },
       onLinkChange: (up: boolean) => {

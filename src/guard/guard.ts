@@ -4,6 +4,15 @@ import type { StoreTier } from '../stores/store.js';
 import { Breaker, type BreakerState } from './breaker.js';
 import { Deadlines } from './deadlines.js';
 
+// Keys written or deleted while a store was failing are remembered so they can be
+// deleted from it before it is read again; past this many, the whole namespace is
+// cleared from it instead.
+const MAX_MISSED_KEYS = 10_000;
+// Keys one call may carry within the plain timeout; larger batches get a multiple.
+const KEYS_PER_TIMEOUT = 100;
+// Repairs one read waits through before it gives up on the store (a miss, never stale).
+const MAX_REPAIR_ROUNDS = 3;
+
 /** Health of one tier, from {@link TieredCache.health}. */
 export interface TierHealth {
   readonly status: 'up' | 'degraded' | 'down';
@@ -13,20 +22,15 @@ export interface TierHealth {
   readonly latencyMs?: number;
 }
 
+/** A guard's settings, resolved from the cache's `guard` options and the store's default timeout. */
 export interface GuardSettings {
+  /** Timeout of one call of up to {@link KEYS_PER_TIMEOUT} keys, in ms. */
   readonly timeoutMs: number;
+  /** Consecutive failures that open the breaker. */
   readonly failureThreshold: number;
+  /** How long an open breaker waits before one probe, in ms. */
   readonly cooldownMs: number;
 }
-
-// Keys written or deleted while a store was failing are remembered so they can be
-// deleted from it before it is read again; past this many, the whole namespace is
-// cleared from it instead.
-const MAX_MISSED_KEYS = 10_000;
-// Keys one call may carry within the plain timeout; larger batches get a multiple.
-const KEYS_PER_TIMEOUT = 100;
-// Repairs one read waits through before it gives up on the store (a miss, never stale).
-const MAX_REPAIR_ROUNDS = 3;
 
 /**
  * The one guard every store call goes through: a timeout and a circuit breaker

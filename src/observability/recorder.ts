@@ -88,36 +88,20 @@ export class Recorder {
     this.#loader.timeMs += ms;
   }
 
-  loadTimedOut(): void {
-    this.#loader.timeouts++;
-  }
-
-  /** A caller joined a load already running for its key. */
-  coalesced(): void {
-    this.#loader.coalesced++;
-  }
-
-  /** A stale value was served because the loader failed. */
-  failSafe(): void {
-    this.#loader.failSafe++;
+  /**
+   * A loader event: a load hit its hard timeout (`timeouts`), a caller joined a load
+   * already running for its key (`coalesced`), a stale value was served because the
+   * loader failed (`failSafe`).
+   */
+  loader(event: 'timeouts' | 'coalesced' | 'failSafe'): void {
+    this.#loader[event]++;
   }
 
   // ---- bus --------------------------------------------------------------------------
 
-  busPublished(): void {
-    this.#bus.published++;
-  }
-
-  busReceived(): void {
-    this.#bus.received++;
-  }
-
-  busResync(): void {
-    this.#bus.resyncs++;
-  }
-
-  busError(): void {
-    this.#bus.errors++;
+  /** A bus event: a message published or received, a resync (L1 dropped), a failed publish. */
+  bus(event: keyof BusCounters): void {
+    this.#bus[event]++;
   }
 
   // ---- failures ---------------------------------------------------------------------

@@ -128,49 +128,54 @@ function write(value: unknown, path: string, ancestors: object[]): string {
   if (object instanceof Uint8Array)
     return `Bytes(${Buffer.from(object.buffer, object.byteOffset, object.byteLength).toString('hex')})`;
   ancestors.push(object);
-  let out: string;
+  const out = writeContainer(object, path, ancestors);
+  ancestors.pop();
+  return out;
+}
+
+/** An array, Map, Set or plain object, its members written in a stable order. */
+function writeContainer(object: object, path: string, ancestors: object[]): string {
   if (Array.isArray(object)) {
-    out = '[';
+    let out = '[';
     for (let i = 0; i < object.length; i++) {
       if (i > 0) out += ',';
       out += write(object[i], `${path}[${i}]`, ancestors);
     }
-    out += ']';
-  } else if (object instanceof Map) {
+    return `${out}]`;
+  }
+  if (object instanceof Map) {
     const entries: string[] = [];
     for (const [k, v] of object) {
       const ks = write(k, `${path}.<map key>`, ancestors);
       entries.push(`${ks}=>${write(v, `${path}.get(${ks})`, ancestors)}`);
     }
-    out = `Map{${entries.sort().join(',')}}`;
-  } else if (object instanceof Set) {
+    return `Map{${entries.sort().join(',')}}`;
+  }
+  if (object instanceof Set) {
     const items: string[] = [];
     for (const item of object) items.push(write(item, `${path}.<set item>`, ancestors));
-    out = `Set{${items.sort().join(',')}}`;
-  } else {
-    const proto = Object.getPrototypeOf(object);
-    if (proto !== Object.prototype && proto !== null) {
-      const name = (proto as { constructor?: { name?: string } }).constructor?.name;
-      throw new Unserializable(
-        path,
-        `${name ? `an instance of ${name}` : describe(value)} (not a plain object)`,
-        value,
-      );
-    }
-    for (const symbol of Object.getOwnPropertySymbols(object)) {
-      if (Object.prototype.propertyIsEnumerable.call(object, symbol)) {
-        throw new Unserializable(path, `an object with a symbol key (${String(symbol)})`, value);
-      }
-    }
-    const keys = Object.keys(object).sort();
-    out = '{';
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i] as string;
-      if (i > 0) out += ',';
-      out += `${JSON.stringify(key)}:${write((object as Record<string, unknown>)[key], `${path}.${key}`, ancestors)}`;
-    }
-    out += '}';
+    return `Set{${items.sort().join(',')}}`;
   }
-  ancestors.pop();
-  return out;
+  const proto = Object.getPrototypeOf(object);
+  if (proto !== Object.prototype && proto !== null) {
+    const name = (proto as { constructor?: { name?: string } }).constructor?.name;
+    throw new Unserializable(
+      path,
+      `${name ? `an instance of ${name}` : describe(object)} (not a plain object)`,
+      object,
+    );
+  }
+  for (const symbol of Object.getOwnPropertySymbols(object)) {
+    if (Object.prototype.propertyIsEnumerable.call(object, symbol)) {
+      throw new Unserializable(path, `an object with a symbol key (${String(symbol)})`, object);
+    }
+  }
+  const keys = Object.keys(object).sort();
+  let out = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    if (i > 0) out += ',';
+    out += `${JSON.stringify(key)}:${write((object as Record<string, unknown>)[key], `${path}.${key}`, ancestors)}`;
+  }
+  return `${out}}`;
 }

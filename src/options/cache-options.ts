@@ -17,6 +17,7 @@ import {
   functionOption,
   isObject,
   positiveIntOption,
+  withMethods,
 } from './validators.js';
 
 /** L1 (in-process lru-cache) settings. */
@@ -122,36 +123,76 @@ export function resolveOptions(input: TieredCacheOptions): ResolvedOptions {
       input.namespace,
     );
   }
-  let l1: L1Options | false = { max: 10_000 };
-  if (input.l1 === false) l1 = false;
-  else if (input.l1 !== undefined) {
-    if (!isObject(input.l1))
-      throw new InvalidOptionError('l1', 'an object { max, maxSize?, sizeCalculation? } or false', input.l1);
-    checkKnownKeys(input.l1, ['max', 'maxSize', 'sizeCalculation'], 'l1.');
-    const max = positiveIntOption(input.l1.max, 'l1.max');
-    if (max === undefined) throw new InvalidOptionError('l1.max', 'a positive integer', undefined);
-    const maxSize = positiveIntOption(input.l1.maxSize, 'l1.maxSize');
-    const sizeCalculation = functionOption<L1Options['sizeCalculation']>(
-      input.l1.sizeCalculation,
+  const stores = resolveStores(input.stores);
+  const bus =
+    input.bus === undefined
+      ? undefined
+      : withMethods<InvalidationBus>(
+          input.bus,
+          'bus',
+          ['start', 'publish'],
+          'an InvalidationBus (start, publish, health, close)',
+        );
+  return Object.freeze({
+    namespace: input.namespace,
+    l1: resolveL1(input.l1),
+    stores,
+    bus,
+    maxConcurrentLoads:
+      positiveIntOption(input.maxConcurrentLoads, 'maxConcurrentLoads', true) ?? Number.POSITIVE_INFINITY,
+    codec: withMethods<ValueCodec>(
+      input.codec ?? msgpackCodec(),
+      'codec',
+      ['encode', 'decode'],
+      'an object { encode(value), decode(bytes) }',
+    ),
+    guard: resolveGuard(input.guard),
+    strict: booleanOption(input.strict, 'strict', false),
+    onError: functionOption<(error: Error) => void>(input.onError, 'onError'),
+    clock: clockOption(input.clock, 'clock', coarseClock),
+    random: functionOption<() => number>(input.random, 'random') ?? Math.random,
+    entry: resolveEntryOptions(pickEntryOptions(input), undefined),
+  });
+}
+
+function resolveL1(input: unknown): L1Options | false {
+  if (input === false) return false;
+  if (input === undefined) return { max: 10_000 };
+  if (!isObject(input))
+    throw new InvalidOptionError('l1', 'an object { max, maxSize?, sizeCalculation? } or false', input);
+  checkKnownKeys(input, ['max', 'maxSize', 'sizeCalculation'], 'l1.');
+  const max = positiveIntOption(input.max, 'l1.max');
+  if (max === undefined) throw new InvalidOptionError('l1.max', 'a positive integer', undefined);
+  const maxSize = positiveIntOption(input.maxSize, 'l1.maxSize');
+  const sizeCalculation = functionOption<L1Options['sizeCalculation']>(
+    input.sizeCalculation,
+    'l1.sizeCalculation',
+  );
+  if ((maxSize === undefined) !== (sizeCalculation === undefined)) {
+    throw new InvalidOptionError(
       'l1.sizeCalculation',
+      'to be given together with l1.maxSize',
+      input.sizeCalculation,
     );
-    if ((maxSize === undefined) !== (sizeCalculation === undefined)) {
-      throw new InvalidOptionError(
-        'l1.sizeCalculation',
-        'to be given together with l1.maxSize',
-        input.l1.sizeCalculation,
-      );
-    }
-    l1 = Object.freeze({ max, maxSize, sizeCalculation });
   }
-  const stores = input.stores ?? [];
+  return Object.freeze({ max, maxSize, sizeCalculation });
+}
+
+const STORE_METHODS = ['get', 'getMany', 'setMany', 'deleteMany', 'clear', 'close'];
+
+function resolveStores(input: unknown): readonly StoreTier[] {
+  const stores = input ?? [];
   if (!Array.isArray(stores)) throw new InvalidOptionError('stores', 'an array of stores', stores);
   const names = new Set<string>();
   stores.forEach((store: unknown, i) => {
-    const s = store as Partial<StoreTier> | null;
-    const methods = ['get', 'getMany', 'setMany', 'deleteMany', 'clear', 'close'] as const;
-    if (!isObject(s) || typeof s.name !== 'string' || methods.some((m) => typeof s[m] !== 'function')) {
-      throw new InvalidOptionError(`stores[${i}]`, `a StoreTier (name, ${methods.join(', ')})`, store);
+    const s = withMethods<StoreTier>(
+      store,
+      `stores[${i}]`,
+      STORE_METHODS,
+      `a StoreTier (name, ${STORE_METHODS.join(', ')})`,
+    );
+    if (typeof s.name !== 'string') {
+      throw new InvalidOptionError(`stores[${i}]`, `a StoreTier (name, ${STORE_METHODS.join(', ')})`, store);
     }
     if (names.has(s.name) || s.name === 'l1') {
       throw new InvalidOptionError(
@@ -162,48 +203,18 @@ export function resolveOptions(input: TieredCacheOptions): ResolvedOptions {
     }
     names.add(s.name);
   });
-  const bus = input.bus;
-  if (bus !== undefined) {
-    const b = bus as Partial<InvalidationBus>;
-    if (!isObject(b) || typeof b.start !== 'function' || typeof b.publish !== 'function') {
-      throw new InvalidOptionError('bus', 'an InvalidationBus (start, publish, health, close)', bus);
-    }
+  return Object.freeze([...stores]);
+}
+
+function resolveGuard(input: unknown): ResolvedOptions['guard'] {
+  if (input === undefined) return Object.freeze({ timeout: undefined, failureThreshold: 5, cooldown: 5_000 });
+  if (!isObject(input)) {
+    throw new InvalidOptionError('guard', 'an object { timeout?, failureThreshold?, cooldown? }', input);
   }
-  const codec = input.codec ?? msgpackCodec();
-  if (!isObject(codec) || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
-    throw new InvalidOptionError('codec', 'an object { encode(value), decode(bytes) }', codec);
-  }
-  let guard = { timeout: undefined as number | undefined, failureThreshold: 5, cooldown: 5_000 };
-  if (input.guard !== undefined) {
-    if (!isObject(input.guard))
-      throw new InvalidOptionError(
-        'guard',
-        'an object { timeout?, failureThreshold?, cooldown? }',
-        input.guard,
-      );
-    checkKnownKeys(input.guard, ['timeout', 'failureThreshold', 'cooldown'], 'guard.');
-    guard = {
-      timeout:
-        input.guard.timeout === undefined ? undefined : parseDuration(input.guard.timeout, 'guard.timeout'),
-      failureThreshold: positiveIntOption(input.guard.failureThreshold, 'guard.failureThreshold') ?? 5,
-      cooldown:
-        input.guard.cooldown === undefined ? 5_000 : parseDuration(input.guard.cooldown, 'guard.cooldown'),
-    };
-  }
-  const clock = clockOption(input.clock, 'clock', coarseClock);
+  checkKnownKeys(input, ['timeout', 'failureThreshold', 'cooldown'], 'guard.');
   return Object.freeze({
-    namespace: input.namespace,
-    l1,
-    stores: Object.freeze([...stores]),
-    bus,
-    maxConcurrentLoads:
-      positiveIntOption(input.maxConcurrentLoads, 'maxConcurrentLoads', true) ?? Number.POSITIVE_INFINITY,
-    codec,
-    guard: Object.freeze(guard),
-    strict: booleanOption(input.strict, 'strict', false),
-    onError: functionOption<(error: Error) => void>(input.onError, 'onError'),
-    clock,
-    random: functionOption<() => number>(input.random, 'random') ?? Math.random,
-    entry: resolveEntryOptions(pickEntryOptions(input), undefined),
+    timeout: input.timeout === undefined ? undefined : parseDuration(input.timeout, 'guard.timeout'),
+    failureThreshold: positiveIntOption(input.failureThreshold, 'guard.failureThreshold') ?? 5,
+    cooldown: input.cooldown === undefined ? 5_000 : parseDuration(input.cooldown, 'guard.cooldown'),
   });
 }

@@ -94,36 +94,6 @@ export function resolveEntryOptions(
   }
   const grace =
     input.grace === undefined ? (base?.grace ?? 0) : parseDuration(input.grace, `${path}grace`, true);
-  let failSafe = base?.failSafe ?? false;
-  let failSafeThrottle = base?.failSafeThrottle ?? DEFAULT_THROTTLE;
-  if (input.failSafe !== undefined) {
-    if (typeof input.failSafe === 'boolean') failSafe = input.failSafe;
-    else if (isObject(input.failSafe)) {
-      checkKnownKeys(input.failSafe, ['throttle'], `${path}failSafe.`);
-      failSafe = true;
-      if (input.failSafe.throttle !== undefined) {
-        failSafeThrottle = parseDuration(input.failSafe.throttle, `${path}failSafe.throttle`);
-      }
-    } else throw new InvalidOptionError(`${path}failSafe`, 'a boolean or { throttle }', input.failSafe);
-  }
-  let softTimeout = base?.softTimeout ?? 0;
-  let hardTimeout = base?.hardTimeout ?? 0;
-  if (input.timeouts !== undefined) {
-    if (!isObject(input.timeouts))
-      throw new InvalidOptionError(`${path}timeouts`, 'an object { soft?, hard? }', input.timeouts);
-    checkKnownKeys(input.timeouts, ['soft', 'hard'], `${path}timeouts.`);
-    if (input.timeouts.soft !== undefined)
-      softTimeout = parseDuration(input.timeouts.soft, `${path}timeouts.soft`, true);
-    if (input.timeouts.hard !== undefined)
-      hardTimeout = parseDuration(input.timeouts.hard, `${path}timeouts.hard`);
-  }
-  if (hardTimeout > 0 && softTimeout >= hardTimeout) {
-    throw new InvalidOptionError(
-      `${path}timeouts.soft`,
-      `less than timeouts.hard (${hardTimeout} ms)`,
-      softTimeout,
-    );
-  }
   const negativeCaching = booleanOption(
     input.negativeCaching,
     `${path}negativeCaching`,
@@ -140,11 +110,52 @@ export function resolveEntryOptions(
     ttl,
     jitter,
     grace,
-    failSafe,
-    failSafeThrottle,
-    softTimeout,
-    hardTimeout,
+    ...resolveFailSafe(input.failSafe, base, path),
+    ...resolveTimeouts(input.timeouts, base, path),
     negativeCaching,
     tags,
   });
+}
+
+function resolveFailSafe(
+  input: unknown,
+  base: ResolvedEntryOptions | undefined,
+  path: string,
+): Pick<ResolvedEntryOptions, 'failSafe' | 'failSafeThrottle'> {
+  const failSafeThrottle = base?.failSafeThrottle ?? DEFAULT_THROTTLE;
+  if (input === undefined) return { failSafe: base?.failSafe ?? false, failSafeThrottle };
+  if (typeof input === 'boolean') return { failSafe: input, failSafeThrottle };
+  if (!isObject(input)) throw new InvalidOptionError(`${path}failSafe`, 'a boolean or { throttle }', input);
+  checkKnownKeys(input, ['throttle'], `${path}failSafe.`);
+  return {
+    failSafe: true,
+    failSafeThrottle:
+      input.throttle === undefined
+        ? failSafeThrottle
+        : parseDuration(input.throttle, `${path}failSafe.throttle`),
+  };
+}
+
+function resolveTimeouts(
+  input: unknown,
+  base: ResolvedEntryOptions | undefined,
+  path: string,
+): Pick<ResolvedEntryOptions, 'softTimeout' | 'hardTimeout'> {
+  let softTimeout = base?.softTimeout ?? 0;
+  let hardTimeout = base?.hardTimeout ?? 0;
+  if (input !== undefined) {
+    if (!isObject(input))
+      throw new InvalidOptionError(`${path}timeouts`, 'an object { soft?, hard? }', input);
+    checkKnownKeys(input, ['soft', 'hard'], `${path}timeouts.`);
+    if (input.soft !== undefined) softTimeout = parseDuration(input.soft, `${path}timeouts.soft`, true);
+    if (input.hard !== undefined) hardTimeout = parseDuration(input.hard, `${path}timeouts.hard`);
+  }
+  if (hardTimeout > 0 && softTimeout >= hardTimeout) {
+    throw new InvalidOptionError(
+      `${path}timeouts.soft`,
+      `less than timeouts.hard (${hardTimeout} ms)`,
+      softTimeout,
+    );
+  }
+  return { softTimeout, hardTimeout };
 }

@@ -81,11 +81,25 @@ export function msOption<F extends number | undefined>(
   return value;
 }
 
+/**
+ * `value` if it is an object whose `methods` are all functions (a store, a bus, a codec,
+ * a clock); else an error naming `option` and `expected`.
+ */
+export function withMethods<T>(
+  value: unknown,
+  option: string,
+  methods: readonly string[],
+  expected: string,
+): T {
+  if (!isObject(value) || methods.some((method) => typeof value[method] !== 'function')) {
+    throw new InvalidOptionError(option, expected, value);
+  }
+  return value as T;
+}
+
 /** A `{ now(): number }` clock option, or `fallback` when absent. */
 export function clockOption<C extends { now(): number }>(value: unknown, option: string, fallback: C): C {
-  if (value === undefined) return fallback;
-  if (!isObject(value) || typeof value.now !== 'function') {
-    throw new InvalidOptionError(option, 'an object { now(): number }', value);
-  }
-  return value as unknown as C;
+  return value === undefined
+    ? fallback
+    : withMethods<C>(value, option, ['now'], 'an object { now(): number }');
 }

@@ -1,8 +1,8 @@
 /**
  * Latency per tier: each tiercache path against the bare code a user would write
  * without it, measured in the same process, interleaved round by round (see
- * measure.ts), over the same 1,000 keys. Targets come from DESIGN.md, "Numbers the
- * design must reach".
+ * measure.ts), over the same 1,000 keys. Targets are the "numbers the design must reach"
+ * in docs/architecture.md.
  */
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
@@ -130,7 +130,7 @@ async function l1Rows(plan: Plan, tick: () => void): Promise<Row[]> {
     await cache.set(key, valueFor(key));
     lru.set(key, valueFor(key));
   }
-  // DESIGN's hand-written baseline, verbatim.
+  // The hand-written baseline the latency target is stated against, verbatim.
   const byHand = async (k: string) => {
     let v = lru.get(k);
     if (v === undefined) {
@@ -432,7 +432,7 @@ function tableOf(rows: readonly Row[], plan: Plan, quick: boolean): Table {
     notes: [
       'time/op: L1 rows = mean of 1,000-call batches (sub-µs: timed per batch); other rows = p50 of individually timed calls',
       'ratio = median over rounds of subject ÷ baseline, paired by round; p99 over every individually timed call; ops/s = calls ÷ time (sequential, one caller)',
-      'baselines: hand-written async lru get/set (DESIGN); bare lru.get; ioredis getBuffer + msgpackr unpack of the same bytes; prepared pg PK SELECT of the same row',
+      'baselines: hand-written async lru get/set (docs/architecture.md); bare lru.get; ioredis getBuffer + msgpackr unpack of the same bytes; prepared pg PK SELECT of the same row',
       ...rows.filter((r) => r.note).map((r) => `${r.name}: ${r.note}`),
     ],
   };

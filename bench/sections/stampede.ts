@@ -1,6 +1,6 @@
 /**
  * Stampede: many concurrent misses of one key. In one process single-flight must make
- * exactly one loader call (DESIGN target). Across processes on one Redis each process
+ * exactly one loader call (the target in docs/architecture.md). Across processes on one Redis each process
  * runs its own loader until a distributed lock (a Redis lease) exists, so up to one call
  * per process is expected; the 'with lock' column waits for that feature.
  */
@@ -144,7 +144,7 @@ export const stampedeSection: Section = {
         r.withLock,
       ]),
       notes: [
-        'one process: single-flight must make exactly one loader call (DESIGN)',
+        'one process: single-flight must make exactly one loader call (docs/architecture.md)',
         'across processes: each process runs its own loader until a Redis lease exists; up to 1 per process is expected',
       ],
     };

@@ -66,6 +66,37 @@ export async function dropSchema(url: string, schema: string): Promise<void> {
 }
 
 /**
+ * Removes whatever this run (this pid) still has on the servers: every key under
+ * `tcbench:bench-*-<pid>-` and every `tcbench_*_<pid>_*` schema. For Ctrl-C, which exits
+ * without running the sections' `finally` blocks.
+ */
+export async function removeRunLeftovers(urls: { redis?: string; postgres?: string }): Promise<void> {
+  const pid = process.pid;
+  await Promise.all([
+    urls.redis ? removeNamespace(urls.redis, `bench-*-${pid}-*`) : undefined,
+    urls.postgres ? dropRunSchemas(urls.postgres, pid) : undefined,
+  ]);
+}
+
+async function dropRunSchemas(url: string, pid: number): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ name: string }>(
+      `SELECT schema_name AS name FROM information_schema.schemata WHERE schema_name LIKE $1`,
+      [`tcbench\\_%\\_${pid}\\_%`],
+    );
+    for (const { name } of rows)
+      await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(name)} CASCADE`);
+  } catch (error) {
+    warn(`this run's Postgres schemas`, error);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/**
  * Runs every step in turn, each even when an earlier one failed (so a cache that fails
  * to close still has its keys removed), then throws the first failure, if any.
  */

@@ -28,6 +28,8 @@ export interface BenchServices {
   redis(): Promise<string>;
   /** A Postgres connection string that answers `SELECT 1`. @throws SkipSection when none can be had. */
   postgres(): Promise<string>;
+  /** The URLs resolved so far, passwords and all (for cleanup, not for printing). */
+  urls(): { redis?: string; postgres?: string };
   /** What was resolved so far (URLs without passwords). */
   describe(): Record<string, ServiceInfo | { readonly skipped: string }>;
   /** Stops every server started here. Idempotent. */
@@ -57,25 +59,29 @@ export function benchServices(options: { own?: boolean; log?: (line: string) => 
   };
   const info: Record<string, ServiceInfo | { readonly skipped: string }> = {};
   const resolved: Record<string, Promise<string>> = {};
+  const urls: { redis?: string; postgres?: string } = {};
 
-  const service = (name: string, resolve: (options: ResolveOptions) => Promise<ResolvedService>) => () => {
-    resolved[name] ??= resolve(resolveOptions).then(
-      (found) => {
-        info[name] = { url: withoutPassword(found.url), source: found.source };
-        return found.url;
-      },
-      (error: Error) => {
-        info[name] = { skipped: error.message };
-        throw new SkipSection(error.message);
-      },
-    );
-    return resolved[name];
-  };
+  const service =
+    (name: 'redis' | 'postgres', resolve: (options: ResolveOptions) => Promise<ResolvedService>) => () => {
+      resolved[name] ??= resolve(resolveOptions).then(
+        (found) => {
+          info[name] = { url: withoutPassword(found.url), source: found.source };
+          urls[name] = found.url;
+          return found.url;
+        },
+        (error: Error) => {
+          info[name] = { skipped: error.message };
+          throw new SkipSection(error.message);
+        },
+      );
+      return resolved[name];
+    };
 
   let stopped: Promise<void> | undefined;
   return {
     redis: service('redis', resolveRedis),
     postgres: service('postgres', resolvePostgres),
+    urls: () => ({ ...urls }),
     describe: () => ({ ...info }),
     stop: () => {
       stopped ??= stopAll();

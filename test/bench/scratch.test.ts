@@ -13,6 +13,7 @@ import {
   inTurn,
   KEY_PREFIX,
   removeNamespace,
+  removeRunLeftovers,
 } from '../../bench/scratch.js';
 import { postgresUrlForTests, redisUrlForTests, stopAll } from '../support/services.js';
 
@@ -54,6 +55,34 @@ describe('bench scratch', () => {
       ]);
       expect(left.rowCount).toBe(0);
     } finally {
+      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await client.end();
+    }
+  });
+
+  it("removes this run's leftovers after an interruption, and not another run's", async () => {
+    const redisUrl = await redisUrlForTests();
+    const postgresUrl = await postgresUrlForTests();
+    const mine = benchNamespace('cut-short');
+    const theirs = `bench-cut-short-${process.pid + 1}-abcdef`;
+    const schema = benchSchema('cut_short');
+    const redis = new Redis(redisUrl);
+    const client = new pg.Client({ connectionString: postgresUrl });
+    await client.connect();
+    try {
+      await redis.set(`${KEY_PREFIX}${mine}:k`, 'v', 'EX', 60);
+      await redis.set(`${KEY_PREFIX}${theirs}:k`, 'v', 'EX', 60);
+      await client.query(`CREATE SCHEMA ${schema}`);
+      await removeRunLeftovers({ redis: redisUrl, postgres: postgresUrl });
+      expect(await redis.exists(`${KEY_PREFIX}${mine}:k`)).toBe(0);
+      expect(await redis.exists(`${KEY_PREFIX}${theirs}:k`)).toBe(1);
+      const left = await client.query('SELECT 1 FROM information_schema.schemata WHERE schema_name = $1', [
+        schema,
+      ]);
+      expect(left.rowCount).toBe(0);
+    } finally {
+      await redis.del(`${KEY_PREFIX}${theirs}:k`);
+      redis.disconnect();
       await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       await client.end();
     }

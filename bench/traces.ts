@@ -1,6 +1,6 @@
 /**
- * Loads the request traces in /work/shared/traces (see its README): gzip text, one key
- * per line. Keys stay strings: some scarab-recs keys exceed 2^53, so `Number()` would
+ * Loads the request traces in bench/traces/ (see its README for sources, citations and
+ * checksums): gzip text, one key per line. Keys stay strings: some scarab-recs keys exceed 2^53, so `Number()` would
  * merge distinct keys and inflate hit ratios.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -38,11 +38,12 @@ export interface Trace {
   readonly fileRequests: number;
 }
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** The traces shipped in the repository, beside this file, so any clone has them. */
+const shippedTraces = resolve(dirname(fileURLToPath(import.meta.url)), 'traces');
 
-/** The traces folder: `TIERCACHE_TRACES`, else `../shared/traces` beside the repo root. */
+/** The traces folder: `TIERCACHE_TRACES` (other traces, same format), else `bench/traces/`. */
 export function tracesDir(): string {
-  return process.env.TIERCACHE_TRACES ?? resolve(repoRoot, '..', 'shared', 'traces');
+  return process.env.TIERCACHE_TRACES ?? shippedTraces;
 }
 
 /** Whether the trace file exists, so the section can say which are missing instead of crashing. */

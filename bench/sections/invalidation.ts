@@ -14,6 +14,7 @@ import { isMessage, sharedNow } from '../fixtures/protocol.js';
 import { cdfPoints, cdfSpec, renderSvg } from '../plot.js';
 import { progress } from '../progress.js';
 import { duration, int, type Table } from '../report.js';
+import { benchNamespace, inTurn, KEY_PREFIX, removeNamespace } from '../scratch.js';
 import type { Section } from '../section.js';
 import { percentile, sorted } from '../stats.js';
 import { startWorkers, stopWorkers } from '../workers.js';
@@ -43,17 +44,14 @@ export const invalidationSection: Section = {
   async run(ctx) {
     const url = await ctx.services.redis();
     const deletes = ctx.args.quick ? QUICK_DELETES : FULL_DELETES;
-    const namespace = `bench-inval-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    const namespace = benchNamespace('inval');
     const a = new TieredCache<string>({
       namespace,
       l1: { max: 10_000 },
-      stores: [redisStore({ url, prefix: 'tcbench:' })],
+      stores: [redisStore({ url, prefix: KEY_PREFIX })],
       bus: redisBus({ url }),
       ttl: '10m',
     });
-    const [b] = await startWorkers(1, url, namespace, true);
-    if (!b) throw new Error('invalidation: worker did not start');
-    await a.ready();
     const fromResolve: number[] = [];
     const fromCall: number[] = [];
     let lost = 0;
@@ -63,7 +61,12 @@ export const invalidationSection: Section = {
     // Drops seen by the fallback poll rather than right after the bus listener.
     let viaPoll = 0;
     const bar = progress('invalidation', WARMUP + deletes);
+    let workers: Awaited<ReturnType<typeof startWorkers>> = [];
     try {
+      workers = await startWorkers(1, url, namespace, true);
+      const [b] = workers;
+      if (!b) throw new Error('invalidation: worker did not start');
+      await a.ready();
       for (let i = 0; i < WARMUP + deletes; i++) {
         const key = `k:${i}`;
         const armed = nextMessage(b, isMessage('armed', key), 10_000, `arm ${key}`);
@@ -88,9 +91,11 @@ export const invalidationSection: Section = {
       }
     } finally {
       bar.stop();
-      await stopWorkers([b]);
-      await a.clear().catch(() => {});
-      await a.close();
+      await inTurn(
+        () => stopWorkers(workers),
+        () => a.close(),
+        () => removeNamespace(url, namespace),
+      );
     }
     const r = summary(fromResolve);
     const c = summary(fromCall);

@@ -1,8 +1,8 @@
 /**
  * Latency per tier: each tiercache path against the bare code a user would write
  * without it, measured in the same process, interleaved round by round (see
- * measure.ts), over the same 1,000 keys. Targets come from DESIGN.md, "Numbers the
- * design must reach".
+ * measure.ts), over the same 1,000 keys. Targets are the "numbers the design must reach"
+ * in docs/architecture.md.
  */
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
@@ -13,6 +13,7 @@ import { redisStore } from '../../src/redis/index.js';
 import { type Comparison, compare, measure, type Plan, type SubjectFigures } from '../measure.js';
 import { progress } from '../progress.js';
 import { duration, rate, type Table } from '../report.js';
+import { benchNamespace, benchSchema, dropSchema, inTurn, KEY_PREFIX, removeNamespace } from '../scratch.js';
 import type { Section, SectionContext } from '../section.js';
 import { SkipSection } from '../services.js';
 
@@ -76,8 +77,6 @@ async function prefill(
   }
 }
 
-const uniq = () => `bench-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-
 export const latencySection: Section = {
   name: 'latency',
   title: 'latency per tier vs bare baselines (interleaved rounds)',
@@ -121,7 +120,7 @@ async function guarded(
 
 async function l1Rows(plan: Plan, tick: () => void): Promise<Row[]> {
   const cache = new TieredCache<Record<string, unknown>>({
-    namespace: uniq(),
+    namespace: benchNamespace('latency-l1'),
     l1: { max: 10_000 },
     ttl: '1h',
   });
@@ -130,7 +129,7 @@ async function l1Rows(plan: Plan, tick: () => void): Promise<Row[]> {
     await cache.set(key, valueFor(key));
     lru.set(key, valueFor(key));
   }
-  // DESIGN's hand-written baseline, verbatim.
+  // The hand-written baseline the latency target is stated against, verbatim.
   const byHand = async (k: string) => {
     let v = lru.get(k);
     if (v === undefined) {
@@ -181,33 +180,44 @@ async function l1Rows(plan: Plan, tick: () => void): Promise<Row[]> {
 
 async function l1GetMany(plan: Plan, tick: () => void): Promise<Row[]> {
   const cache = new TieredCache<Record<string, unknown>>({
-    namespace: uniq(),
+    namespace: benchNamespace('latency-l1-many'),
     l1: { max: 10_000 },
     ttl: '1h',
   });
   await cache.setMany(KEYS.map((key) => ({ key, value: valueFor(key) })));
-  const batches = batchesOf100();
-  const figures = await measure(
-    { label: 'getMany(100) from L1', mode: 'perOp', call: (b) => cache.getMany(batches.get(b) as string[]) },
-    [...batches.keys()],
-    { ...plan, perOpCalls: Math.max(50, plan.perOpCalls / 4) },
-    tick,
-  );
+  const figures = await measureGetMany(cache, 'L1', plan, tick);
   await cache.close();
   return [{ name: 'getMany 100 keys, L1', alone: figures }];
 }
 
-/** Ten disjoint batches of 100 keys, named by index (the harness passes string keys). */
-function batchesOf100(): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (let b = 0; b < 10; b++) out.set(String(b), KEYS.slice(b * 100, b * 100 + 100));
-  return out;
+/**
+ * `getMany` of 100 keys timed alone, over ten disjoint batches named by index (the
+ * harness passes string keys), with fewer calls per round than a single get.
+ */
+function measureGetMany(
+  cache: TieredCache<Record<string, unknown>>,
+  tier: string,
+  plan: Plan,
+  tick: () => void,
+): Promise<SubjectFigures> {
+  const batches = new Map<string, string[]>();
+  for (let b = 0; b < 10; b++) batches.set(String(b), KEYS.slice(b * 100, b * 100 + 100));
+  return measure(
+    {
+      label: `getMany(100) from ${tier}`,
+      mode: 'perOp',
+      call: (b) => cache.getMany(batches.get(b) as string[]),
+    },
+    [...batches.keys()],
+    { ...plan, perOpCalls: Math.max(50, plan.perOpCalls / 4) },
+    tick,
+  );
 }
 
 async function l2Rows(ctx: SectionContext, plan: Plan, tick: () => void): Promise<Row[]> {
   const url = await ctx.services.redis();
-  const namespace = uniq();
-  const store = redisStore({ url, prefix: 'tcbench:' });
+  const namespace = benchNamespace('latency-l2');
+  const store = redisStore({ url, prefix: KEY_PREFIX });
   const cache = new TieredCache<Record<string, unknown>>({
     namespace,
     l1: false,
@@ -234,26 +244,18 @@ async function l2Rows(ctx: SectionContext, plan: Plan, tick: () => void): Promis
       plan,
       tick,
     );
-    const batches = batchesOf100();
-    const many = await measure(
-      {
-        label: 'getMany(100) from L2',
-        mode: 'perOp',
-        call: (b) => cache.getMany(batches.get(b) as string[]),
-      },
-      [...batches.keys()],
-      { ...plan, perOpCalls: Math.max(50, plan.perOpCalls / 4) },
-      tick,
-    );
+    const many = await measureGetMany(cache, 'L2', plan, tick);
     const stats = cache.stats();
     return [
       { name: 'L2 hit: getOrSet vs GET + unpack', comparison: hit, target: 1.15, ...missNote(stats) },
       { name: 'getMany 100 keys, L2', alone: many },
     ];
   } finally {
-    await cache.clear().catch(() => {});
-    await cache.close();
-    bare.disconnect();
+    await inTurn(
+      () => cache.close(),
+      () => bare.disconnect(),
+      () => removeNamespace(url, namespace),
+    );
   }
 }
 
@@ -282,9 +284,9 @@ async function valueOffset(bare: Redis, full: (key: string) => string): Promise<
 
 async function l3Rows(ctx: SectionContext, plan: Plan, tick: () => void): Promise<Row[]> {
   const url = await ctx.services.postgres();
-  const schema = `tcbench_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const schema = benchSchema('latency_l3');
   const store = postgresStore({ connectionString: url, schema, sweepIntervalMs: 0 });
-  const namespace = uniq();
+  const namespace = benchNamespace('latency-l3');
   const cache = new TieredCache<Record<string, unknown>>({
     namespace,
     l1: false,
@@ -312,17 +314,7 @@ async function l3Rows(ctx: SectionContext, plan: Plan, tick: () => void): Promis
       plan,
       tick,
     );
-    const batches = batchesOf100();
-    const many = await measure(
-      {
-        label: 'getMany(100) from L3',
-        mode: 'perOp',
-        call: (b) => cache.getMany(batches.get(b) as string[]),
-      },
-      [...batches.keys()],
-      { ...plan, perOpCalls: Math.max(50, plan.perOpCalls / 4) },
-      tick,
-    );
+    const many = await measureGetMany(cache, 'L3', plan, tick);
     const stats = cache.stats();
     return [
       {
@@ -335,21 +327,24 @@ async function l3Rows(ctx: SectionContext, plan: Plan, tick: () => void): Promis
       { name: 'getMany 100 keys, L3', alone: many },
     ];
   } finally {
-    await cache.close();
-    await pool.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`).catch(() => {});
-    await pool.end();
+    await inTurn(
+      () => cache.close(),
+      () => pool.end(),
+      () => dropSchema(url, schema),
+    );
   }
 }
 
 async function missRows(ctx: SectionContext, plan: Plan, tick: () => void): Promise<Row[]> {
   const redisUrl = await ctx.services.redis();
   const pgUrl = await ctx.services.postgres();
-  const schema = `tcbench_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const schema = benchSchema('latency_miss');
+  const namespace = benchNamespace('latency-miss');
   const store = postgresStore({ connectionString: pgUrl, schema, sweepIntervalMs: 0 });
   const cache = new TieredCache<Record<string, unknown>>({
-    namespace: uniq(),
+    namespace,
     l1: { max: 10_000 },
-    stores: [redisStore({ url: redisUrl, prefix: 'tcbench:' }), store],
+    stores: [redisStore({ url: redisUrl, prefix: KEY_PREFIX }), store],
     ttl: '1h',
   });
   let n = 0;
@@ -367,11 +362,12 @@ async function missRows(ctx: SectionContext, plan: Plan, tick: () => void): Prom
       throw new Error(`miss row: ${n} calls but ${stats.loader.ok + stats.loader.failed} loader calls`);
     return [{ name: 'miss: L1 → L2 → L3 → loader', alone: figures, note: 'includes writing L1 + L2 + L3' }];
   } finally {
-    await cache.clear().catch(() => {});
-    await cache.close();
-    const pool = new pg.Pool({ connectionString: pgUrl });
-    await pool.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`).catch(() => {});
-    await pool.end();
+    // The miss keys are the ones that used to stay behind: thousands of them, each new.
+    await inTurn(
+      () => cache.close(),
+      () => removeNamespace(redisUrl, namespace),
+      () => dropSchema(pgUrl, schema),
+    );
   }
 }
 
@@ -432,7 +428,7 @@ function tableOf(rows: readonly Row[], plan: Plan, quick: boolean): Table {
     notes: [
       'time/op: L1 rows = mean of 1,000-call batches (sub-µs: timed per batch); other rows = p50 of individually timed calls',
       'ratio = median over rounds of subject ÷ baseline, paired by round; p99 over every individually timed call; ops/s = calls ÷ time (sequential, one caller)',
-      'baselines: hand-written async lru get/set (DESIGN); bare lru.get; ioredis getBuffer + msgpackr unpack of the same bytes; prepared pg PK SELECT of the same row',
+      'baselines: hand-written async lru get/set (docs/architecture.md); bare lru.get; ioredis getBuffer + msgpackr unpack of the same bytes; prepared pg PK SELECT of the same row',
       ...rows.filter((r) => r.note).map((r) => `${r.name}: ${r.note}`),
     ],
   };

@@ -10,12 +10,12 @@
  * and L1 keys are read from L3 too (no invalidation could reach L1 meanwhile).
  */
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
 import { TieredCache } from '../../src/index.js';
 import { postgresStore } from '../../src/postgres/index.js';
 import { redisBus, redisStore } from '../../src/redis/index.js';
 import { startRedisServer } from '../../test/support/services.js';
 import { int, pct, type Table } from '../report.js';
+import { benchNamespace, benchSchema, dropSchema, inTurn } from '../scratch.js';
 import type { Section, SectionContext } from '../section.js';
 import { SkipSection } from '../services.js';
 import { percentile, sorted } from '../stats.js';
@@ -77,8 +77,9 @@ async function runOnce(
       `redis-down needs redis-server on PATH for a private server: ${(error as Error).message}`,
     );
   }
-  const schema = `bench_down_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-  const namespace = `bench-down-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const schema = benchSchema('down');
+  // Redis keys need no removal: the private server goes, and its data with it.
+  const namespace = benchNamespace('down');
   const cache = new TieredCache<string>({
     namespace,
     // Room for the hot keys and little else: the L3 keys, read in a cycle far longer than
@@ -158,17 +159,10 @@ async function runOnce(
   } finally {
     redis.signal('SIGCONT');
     await Promise.allSettled([cache.close(), writer.close()]);
-    await redis.stop();
-    const client = new pg.Client({ connectionString: pgUrl });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
-    } catch {
-      // Best effort: a leftover schema holds only bench rows.
-    } finally {
-      await client.end().catch(() => {});
-    }
+    await inTurn(
+      () => redis.stop(),
+      () => dropSchema(pgUrl, schema),
+    );
   }
 }
 

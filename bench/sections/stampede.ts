@@ -1,6 +1,6 @@
 /**
  * Stampede: many concurrent misses of one key. In one process single-flight must make
- * exactly one loader call (DESIGN target). Across processes on one Redis each process
+ * exactly one loader call (the target in docs/architecture.md). Across processes on one Redis each process
  * runs its own loader until a distributed lock (a Redis lease) exists, so up to one call
  * per process is expected; the 'with lock' column waits for that feature.
  */
@@ -10,6 +10,7 @@ import { redisStore } from '../../src/redis/index.js';
 import { nextMessage } from '../children.js';
 import { isMessage } from '../fixtures/protocol.js';
 import { int, type Table } from '../report.js';
+import { benchNamespace, inTurn, KEY_PREFIX, removeNamespace } from '../scratch.js';
 import type { Section } from '../section.js';
 import { SkipSection } from '../services.js';
 import { startWorkers, stopWorkers } from '../workers.js';
@@ -30,17 +31,16 @@ interface Trial {
   readonly withLock: string;
 }
 
-const uniq = (label: string) => `bench-${label}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-
 async function inProcess(
   stores: 'none' | 'redis',
   redisUrl: string | undefined,
   trials: number,
 ): Promise<Trial> {
+  const namespace = benchNamespace('stampede');
   const cache = new TieredCache<string>({
-    namespace: uniq('stampede'),
+    namespace,
     l1: { max: 10_000 },
-    stores: stores === 'redis' && redisUrl ? [redisStore({ url: redisUrl, prefix: 'tcbench:' })] : [],
+    stores: stores === 'redis' && redisUrl ? [redisStore({ url: redisUrl, prefix: KEY_PREFIX })] : [],
     ttl: '10m',
   });
   const calls: number[] = [];
@@ -59,8 +59,10 @@ async function inProcess(
       calls.push(n);
     }
   } finally {
-    await cache.clear().catch(() => {});
-    await cache.close();
+    await inTurn(
+      () => cache.close(),
+      () => (stores === 'redis' && redisUrl ? removeNamespace(redisUrl, namespace) : undefined),
+    );
   }
   return {
     scenario: `one process, ${stores === 'redis' ? 'L1 + Redis' : 'L1 only'}`,
@@ -74,11 +76,12 @@ async function inProcess(
 }
 
 async function acrossProcesses(redisUrl: string, trials: number): Promise<Trial> {
-  const namespace = uniq('stampede-mp');
-  const workers = await startWorkers(PROCESSES, redisUrl, namespace, false);
+  const namespace = benchNamespace('stampede-mp');
   const calls: number[] = [];
   let wrong = 0;
+  let workers: Awaited<ReturnType<typeof startWorkers>> = [];
   try {
+    workers = await startWorkers(PROCESSES, redisUrl, namespace, false);
     for (let t = 0; t < trials; t++) {
       const key = `hot:${t}`;
       const answers = workers.map((w, i) =>
@@ -92,14 +95,11 @@ async function acrossProcesses(redisUrl: string, trials: number): Promise<Trial>
       wrong += results.reduce((sum, r) => sum + r.wrong, 0);
     }
   } finally {
-    await stopWorkers(workers);
-    const cleaner = new TieredCache({
-      namespace,
-      l1: false,
-      stores: [redisStore({ url: redisUrl, prefix: 'tcbench:' })],
-    });
-    await cleaner.clear().catch(() => {});
-    await cleaner.close();
+    // The workers wrote the keys; they are gone once stopped, so remove them from here.
+    await inTurn(
+      () => stopWorkers(workers),
+      () => removeNamespace(redisUrl, namespace),
+    );
   }
   return {
     scenario: `${PROCESSES} processes, one Redis`,
@@ -144,7 +144,7 @@ export const stampedeSection: Section = {
         r.withLock,
       ]),
       notes: [
-        'one process: single-flight must make exactly one loader call (DESIGN)',
+        'one process: single-flight must make exactly one loader call (docs/architecture.md)',
         'across processes: each process runs its own loader until a Redis lease exists; up to 1 per process is expected',
       ],
     };

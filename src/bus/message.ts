@@ -1,0 +1,17 @@
+import type { BusMessage, BusOp } from './bus.js';
+
+const OPS: ReadonlySet<string> = new Set<BusOp>(['set', 'delete', 'clear']);
+
+/**
+ * A decoded wire value as a {@link BusMessage}, or `undefined` if it is not one. Buses
+ * use it on whatever they receive: a malformed message is dropped, never thrown.
+ */
+export function toBusMessage(raw: unknown): BusMessage | undefined {
+  if (raw === null || typeof raw !== 'object') return undefined;
+  const { origin, op, keys } = raw as Record<string, unknown>;
+  if (typeof origin !== 'string' || typeof op !== 'string' || !OPS.has(op) || !Array.isArray(keys)) {
+    return undefined;
+  }
+  if (!keys.every((key) => typeof key === 'string')) return undefined;
+  return { origin, op: op as BusOp, keys: keys as string[] };
+}

@@ -15,3 +15,17 @@ export function toBusMessage(raw: unknown): BusMessage | undefined {
   if (!keys.every((key) => typeof key === 'string')) return undefined;
   return { origin, op: op as BusOp, keys: keys as string[] };
 }
+
+/**
+ * Decodes a received payload with `parse` and checks the result with
+ * {@link toBusMessage}; `undefined` when `parse` throws or the value is not a message.
+ */
+export function parseBusMessage(parse: () => unknown): BusMessage | undefined {
+  let raw: unknown;
+  try {
+    raw = parse();
+  } catch {
+    return undefined;
+  }
+  return toBusMessage(raw);
+}

@@ -1,6 +1,6 @@
 import { Packr } from 'msgpackr';
 import type { BusMessage } from '../bus/bus.js';
-import { toBusMessage } from '../bus/message.js';
+import { parseBusMessage } from '../bus/message.js';
 
 // Plain maps and arrays on the wire: any tiercache version (and any msgpack library)
 // reads a message without shared record definitions.
@@ -12,13 +12,7 @@ const wire = new Packr({ useRecords: false, mapsAsObjects: true });
  * fields, odd types) reaches the listener.
  */
 export function decodeBusMessage(bytes: Uint8Array): BusMessage | undefined {
-  let raw: unknown;
-  try {
-    raw = wire.unpack(bytes);
-  } catch {
-    return undefined;
-  }
-  return toBusMessage(raw);
+  return parseBusMessage(() => wire.unpack(bytes));
 }
 
 /** A message as bytes, as {@link decodeBusMessage} reads them. */

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
+import { pollUntil } from './poll.js';
 
 /** What a conformance factory returns: the store under test and how to tidy up after it. */
 export interface StoreUnderTest {
@@ -295,12 +296,4 @@ function expectBytes(got: Uint8Array | undefined, expected: Uint8Array, what: st
     Buffer.from(expected),
   );
   expect(same, `${what}: bytes differ`).toBe(0);
-}
-
-async function pollUntil(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }

@@ -1,27 +1,31 @@
-import type { StoreTier, StoreWrite } from '../../src/stores/store.js';
+import type { StoreTier, StoreWrite } from '../stores/store.js';
+import { type Gate, type HeldCall, openGate } from './gate.js';
 
 /** The store operations a {@link ChaosStore} can disturb. */
 export type ChaosOp = 'get' | 'getMany' | 'setMany' | 'deleteMany' | 'clear';
 
 const ALL_OPS: readonly ChaosOp[] = ['get', 'getMany', 'setMany', 'deleteMany', 'clear'];
 
-/** A held call: `entered` settles when the call arrives, `release()` lets it reach the store. */
-export interface Gate {
-  readonly entered: Promise<void>;
-  release(): void;
-}
-
 /**
  * A StoreTier wrapper that fails, hangs or holds calls on command, for deterministic
- * guard, breaker and race tests. Commands apply to the chosen operations until changed.
+ * guard, breaker and race tests (no randomness, no timers). Commands apply to the chosen
+ * operations until changed.
  *
  * - `fail(ops)`: calls reject at once with an Error naming the op;
  * - `hang(ops)`: calls never settle (the guard's timeout must fire);
  * - `hold(op)`: the next call of `op` waits, before reaching the inner store, until the
  *   gate is released (a write "on the wire" that lands later);
  * - `heal()`: back to passing every call through.
+ *
+ * @example
+ * ```ts
+ * const l2 = new ChaosStore(new MemoryStore('l2'));
+ * l2.fail(['get', 'getMany']); // reads fail, the breaker opens
+ * const gate = l2.hold('setMany'); // the next write waits on the wire
+ * ```
  */
 export class ChaosStore implements StoreTier {
+  /** The wrapped store. */
   readonly inner: StoreTier;
   readonly name: string;
   readonly defaultTimeoutMs?: number;
@@ -29,25 +33,29 @@ export class ChaosStore implements StoreTier {
   readonly attempts: Array<{ op: ChaosOp; keys: readonly string[] }> = [];
   #failing = new Set<ChaosOp>();
   #hanging = new Set<ChaosOp>();
-  readonly #holds = new Map<
-    ChaosOp,
-    Array<{ entered: () => void; released: Promise<void>; when: 'before' | 'after' }>
-  >();
+  readonly #holds = new Map<ChaosOp, Array<HeldCall & { when: 'before' | 'after' }>>();
 
+  /**
+   * @param inner the store calls go to.
+   * @param options `name` (default the inner store's) and `defaultTimeoutMs` (default none).
+   */
   constructor(inner: StoreTier, options: { name?: string; defaultTimeoutMs?: number } = {}) {
     this.inner = inner;
     this.name = options.name ?? inner.name;
     if (options.defaultTimeoutMs !== undefined) this.defaultTimeoutMs = options.defaultTimeoutMs;
   }
 
+  /** Calls of `ops` (default all) reject at once, until {@link heal}. */
   fail(ops: readonly ChaosOp[] = ALL_OPS): void {
     for (const op of ops) this.#failing.add(op);
   }
 
+  /** Calls of `ops` (default all) never settle, until {@link heal} (calls already hung stay hung). */
   hang(ops: readonly ChaosOp[] = ALL_OPS): void {
     for (const op of ops) this.#hanging.add(op);
   }
 
+  /** Stops failing and hanging: calls pass through again. Holds already set stay. */
   heal(): void {
     this.#failing = new Set();
     this.#hanging = new Set();
@@ -59,18 +67,11 @@ export class ChaosStore implements StoreTier {
    * for release (a reply slow on the wire).
    */
   hold(op: ChaosOp, when: 'before' | 'after' = 'before'): Gate {
-    let entered!: () => void;
-    let release!: () => void;
-    const enteredP = new Promise<void>((resolve) => {
-      entered = resolve;
-    });
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { gate, held } = openGate();
     const queue = this.#holds.get(op) ?? [];
-    queue.push({ entered, released, when });
+    queue.push({ ...held, when });
     this.#holds.set(op, queue);
-    return { entered: enteredP, release };
+    return gate;
   }
 
   /** Attempts of one kind. */
@@ -102,6 +103,7 @@ export class ChaosStore implements StoreTier {
     return this.#run('clear', [prefix], () => this.inner.clear(prefix));
   }
 
+  /** Closes the inner store (never disturbed). */
   close(): Promise<void> {
     return this.inner.close();
   }
@@ -110,14 +112,14 @@ export class ChaosStore implements StoreTier {
     this.attempts.push({ op, keys: [...keys] });
     const held = this.#holds.get(op)?.shift();
     if (held !== undefined && held.when === 'before') {
-      held.entered();
+      held.enter();
       await held.released;
     }
     if (this.#hanging.has(op)) return new Promise<T>(() => {});
     if (this.#failing.has(op)) throw new Error(`chaos: ${op} failed on command`);
     const result = await call();
     if (held !== undefined && held.when === 'after') {
-      held.entered();
+      held.enter();
       await held.released;
     }
     return result;

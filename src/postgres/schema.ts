@@ -83,6 +83,7 @@ export class SchemaOnce {
   #created = false;
   #pending: Promise<void> | undefined;
 
+  /** @param create the attempt to run (at most once successfully). */
   constructor(create: () => Promise<void>) {
     this.#create = create;
   }
@@ -92,6 +93,7 @@ export class SchemaOnce {
     return this.#created;
   }
 
+  /** Creates the table unless a call already succeeded; shares an attempt under way. */
   ensure(): Promise<void> {
     if (this.#created) return Promise.resolve();
     this.#pending ??= this.#create().then(

@@ -69,7 +69,10 @@ export function likePrefix(prefix: string): string {
   return `${prefix.replace(/[\\%_]/g, '\\$&')}%`;
 }
 
-// Rounded up: with integer `now`, `now < ceil(x)` holds exactly when `now < x`.
+/**
+ * An entry's expiry as stored: whole ms, `Number.MAX_SAFE_INTEGER` for an infinite one.
+ * Rounded up: with integer `now`, `now < ceil(x)` holds exactly when `now < x`.
+ */
 export function expiryMs(expiresAt: number): number {
   return Number.isFinite(expiresAt) ? Math.min(Math.ceil(expiresAt), NEVER) : NEVER;
 }

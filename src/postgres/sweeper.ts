@@ -35,11 +35,13 @@ export class Sweeper {
   #running: Promise<SweepResult> | undefined;
   #closed = false;
 
+  /** Starts the timer unless `sweepIntervalMs` is 0. */
   constructor(settings: SweeperSettings) {
     this.#settings = settings;
     if (settings.sweepIntervalMs > 0) this.#schedule();
   }
 
+  /** One sweep now, or the one already running. */
   sweep(): Promise<SweepResult> {
     // One sweep at a time per store: the timer and a direct call share the run.
     this.#running ??= this.#run().finally(() => {

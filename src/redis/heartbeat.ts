@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 export interface HeartbeatLink {
   /** Whether the link is subscribed and counted up (`up`), lost (`down`), or not yet subscribed. */
   status(): 'up' | 'down' | 'connecting';
+  /** Whether the bus was closed: a closed bus is never PINGed nor reported on. */
   closed(): boolean;
   /** A PING went unanswered past its deadline on the current connection. */
   dead(reason: string): void;
@@ -55,6 +56,7 @@ export class SubscriberHeartbeat {
     return connection === this.#connection;
   }
 
+  /** Stops PINGing and drops a pending deadline; for `close()`. */
   stop(): void {
     clearInterval(this.#timer);
     clearTimeout(this.#deadline);

@@ -79,14 +79,17 @@ export class ChaosStore implements StoreTier {
     return this.attempts.filter((a) => a.op === op);
   }
 
+  /** Through the chaos (see the class notes) to the inner store. */
   get(key: string): Promise<Uint8Array | undefined> {
     return this.#run('get', [key], () => this.inner.get(key));
   }
 
+  /** Through the chaos (see the class notes) to the inner store. */
   getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
     return this.#run('getMany', keys, () => this.inner.getMany(keys));
   }
 
+  /** Through the chaos (see the class notes) to the inner store. */
   setMany(writes: readonly StoreWrite[]): Promise<void> {
     return this.#run(
       'setMany',
@@ -95,10 +98,12 @@ export class ChaosStore implements StoreTier {
     );
   }
 
+  /** Through the chaos (see the class notes) to the inner store. */
   deleteMany(keys: readonly string[]): Promise<void> {
     return this.#run('deleteMany', keys, () => this.inner.deleteMany(keys));
   }
 
+  /** Through the chaos (see the class notes) to the inner store. */
   clear(prefix: string): Promise<void> {
     return this.#run('clear', [prefix], () => this.inner.clear(prefix));
   }

@@ -8,7 +8,6 @@ import { createTable, SchemaOnce } from './schema.js';
 import { expiryMs, identifier, likePrefix, qualified, type StoreStatements, storeStatements } from './sql.js';
 import { Sweeper, type SweepResult } from './sweeper.js';
 
-export { likePrefix } from './sql.js';
 export type { SweepResult } from './sweeper.js';
 
 /**

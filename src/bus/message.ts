@@ -1,4 +1,4 @@
-import type { BusMessage, BusOp } from './bus.js';
+import type { BusHealth, BusMessage, BusOp } from './bus.js';
 
 const OPS: ReadonlySet<string> = new Set<BusOp>(['set', 'delete', 'clear']);
 
@@ -28,4 +28,19 @@ export function parseBusMessage(parse: () => unknown): BusMessage | undefined {
     return undefined;
   }
   return toBusMessage(raw);
+}
+
+/**
+ * A {@link BusHealth} with only the fields that are known: no `lastMessageAt` before the
+ * first message, no `lastError` before the first error.
+ */
+export function busHealth(
+  status: BusHealth['status'],
+  lastMessageAt: number | undefined,
+  lastError: string | undefined,
+): BusHealth {
+  const health: { status: BusHealth['status']; lastMessageAt?: number; lastError?: string } = { status };
+  if (lastMessageAt !== undefined) health.lastMessageAt = lastMessageAt;
+  if (lastError !== undefined) health.lastError = lastError;
+  return health;
 }

@@ -6,6 +6,7 @@ import {
   busChannel,
   type InvalidationBus,
 } from '../bus/bus.js';
+import { busHealth } from '../bus/message.js';
 import { InvalidOptionError, TierCacheError } from '../errors.js';
 import { msOption } from '../options/validators.js';
 import { checkRedisConnection, openRedisClient, quitClient, redisClientOptions } from './client.js';
@@ -177,12 +178,7 @@ class RedisPubSubBus implements RedisBus {
   }
 
   health(): BusHealth {
-    const health: { status: BusHealth['status']; lastMessageAt?: number; lastError?: string } = {
-      status: this.#status,
-    };
-    if (this.#lastMessageAt !== undefined) health.lastMessageAt = this.#lastMessageAt;
-    if (this.#lastError !== undefined) health.lastError = this.#lastError;
-    return health;
+    return busHealth(this.#status, this.#lastMessageAt, this.#lastError);
   }
 
   stats(): RedisBusStats {

@@ -1,5 +1,5 @@
 import type { BusHealth, BusListener, BusMessage, InvalidationBus } from '../bus/bus.js';
-import { type Gate, type HeldCall, openGate } from './gate.js';
+import { ChaosControls } from './chaos-controls.js';
 
 /**
  * What a {@link ChaosBus} can disturb: `publish` (this instance's outgoing messages) and
@@ -38,7 +38,7 @@ const BOTH: readonly ChaosBusOp[] = ['publish', 'deliver'];
  * const gate = busA.hold('deliver'); // the next message for a waits
  * ```
  */
-export class ChaosBus implements InvalidationBus {
+export class ChaosBus extends ChaosControls<ChaosBusOp, 'fail' | 'drop'> implements InvalidationBus {
   /** The wrapped bus. */
   readonly inner: InvalidationBus;
   readonly name: string;
@@ -46,9 +46,6 @@ export class ChaosBus implements InvalidationBus {
   readonly published: BusMessage[] = [];
   /** Every message the inner bus delivered, before any disturbance. */
   readonly arrived: BusMessage[] = [];
-  #failing = new Set<ChaosBusOp>();
-  #dropping = new Set<ChaosBusOp>();
-  readonly #holds = new Map<ChaosBusOp, Array<HeldCall & { when: 'before' | 'after' }>>();
   #listener: BusListener | undefined;
   #linkDown = false;
 
@@ -57,36 +54,22 @@ export class ChaosBus implements InvalidationBus {
    * @param options `name`: the bus's name (default the inner bus's).
    */
   constructor(inner: InvalidationBus, options: { name?: string } = {}) {
+    super();
     this.inner = inner;
     this.name = options.name ?? inner.name;
   }
 
   /** `publish()` rejects at once until {@link heal}; `'deliver'` is ignored (see the class notes). */
   fail(ops: readonly ChaosBusOp[] = ['publish']): void {
-    for (const op of ops) if (op === 'publish') this.#failing.add(op);
+    this.switches.set(
+      'fail',
+      ops.filter((op) => op === 'publish'),
+    );
   }
 
   /** Messages of `ops` (default both) are lost until {@link heal}. */
   drop(ops: readonly ChaosBusOp[] = BOTH): void {
-    for (const op of ops) this.#dropping.add(op);
-  }
-
-  /** Stops failing and dropping. Holds already set stay; the link state is unchanged. */
-  heal(): void {
-    this.#failing = new Set();
-    this.#dropping = new Set();
-  }
-
-  /**
-   * Holds the next publish or delivery until the gate is released (see the class notes;
-   * `when` only matters for `publish`). Several holds queue up, one per call.
-   */
-  hold(op: ChaosBusOp, when: 'before' | 'after' = 'before'): Gate {
-    const { gate, held } = openGate();
-    const queue = this.#holds.get(op) ?? [];
-    queue.push({ ...held, when });
-    this.#holds.set(op, queue);
-    return gate;
+    this.switches.set('drop', ops);
   }
 
   /** Reports the link down to the listener (once per change) and discards deliveries until {@link linkUp}. */
@@ -116,13 +99,13 @@ export class ChaosBus implements InvalidationBus {
   /** Publishes through the inner bus, unless failing, dropping or holding says otherwise. */
   async publish(message: BusMessage): Promise<void> {
     this.published.push(message);
-    const held = this.#holds.get('publish')?.shift();
+    const held = this.holds.next('publish');
     if (held?.when === 'before') {
       held.enter();
       await held.released;
     }
-    if (this.#failing.has('publish')) throw new Error('chaos: publish failed on command');
-    if (!this.#dropping.has('publish')) await this.inner.publish(message);
+    if (this.switches.has('fail', 'publish')) throw new Error('chaos: publish failed on command');
+    if (!this.switches.has('drop', 'publish')) await this.inner.publish(message);
     if (held?.when === 'after') {
       held.enter();
       await held.released;
@@ -142,8 +125,8 @@ export class ChaosBus implements InvalidationBus {
 
   #deliver(message: BusMessage): void {
     this.arrived.push(message);
-    if (this.#linkDown || this.#dropping.has('deliver')) return;
-    const held = this.#holds.get('deliver')?.shift();
+    if (this.#linkDown || this.switches.has('drop', 'deliver')) return;
+    const held = this.holds.next('deliver');
     if (held === undefined) {
       this.#listener?.onMessage(message);
       return;

@@ -1,5 +1,5 @@
 import type { StoreTier, StoreWrite } from '../stores/store.js';
-import { type Gate, type HeldCall, openGate } from './gate.js';
+import { ChaosControls } from './chaos-controls.js';
 
 /** The store operations a {@link ChaosStore} can disturb. */
 export type ChaosOp = 'get' | 'getMany' | 'setMany' | 'deleteMany' | 'clear';
@@ -24,22 +24,20 @@ const ALL_OPS: readonly ChaosOp[] = ['get', 'getMany', 'setMany', 'deleteMany', 
  * const gate = l2.hold('setMany'); // the next write waits on the wire
  * ```
  */
-export class ChaosStore implements StoreTier {
+export class ChaosStore extends ChaosControls<ChaosOp, 'fail' | 'hang'> implements StoreTier {
   /** The wrapped store. */
   readonly inner: StoreTier;
   readonly name: string;
   readonly defaultTimeoutMs?: number;
   /** Calls that reached the wrapper, failing or not. */
   readonly attempts: Array<{ op: ChaosOp; keys: readonly string[] }> = [];
-  #failing = new Set<ChaosOp>();
-  #hanging = new Set<ChaosOp>();
-  readonly #holds = new Map<ChaosOp, Array<HeldCall & { when: 'before' | 'after' }>>();
 
   /**
    * @param inner the store calls go to.
    * @param options `name` (default the inner store's) and `defaultTimeoutMs` (default none).
    */
   constructor(inner: StoreTier, options: { name?: string; defaultTimeoutMs?: number } = {}) {
+    super();
     this.inner = inner;
     this.name = options.name ?? inner.name;
     if (options.defaultTimeoutMs !== undefined) this.defaultTimeoutMs = options.defaultTimeoutMs;
@@ -47,31 +45,12 @@ export class ChaosStore implements StoreTier {
 
   /** Calls of `ops` (default all) reject at once, until {@link heal}. */
   fail(ops: readonly ChaosOp[] = ALL_OPS): void {
-    for (const op of ops) this.#failing.add(op);
+    this.switches.set('fail', ops);
   }
 
   /** Calls of `ops` (default all) never settle, until {@link heal} (calls already hung stay hung). */
   hang(ops: readonly ChaosOp[] = ALL_OPS): void {
-    for (const op of ops) this.#hanging.add(op);
-  }
-
-  /** Stops failing and hanging: calls pass through again. Holds already set stay. */
-  heal(): void {
-    this.#failing = new Set();
-    this.#hanging = new Set();
-  }
-
-  /**
-   * Holds the next call of `op`. `'before'` (default): the call waits before it reaches the
-   * inner store, so it lands on release. `'after'`: it lands at once, and its reply waits
-   * for release (a reply slow on the wire).
-   */
-  hold(op: ChaosOp, when: 'before' | 'after' = 'before'): Gate {
-    const { gate, held } = openGate();
-    const queue = this.#holds.get(op) ?? [];
-    queue.push({ ...held, when });
-    this.#holds.set(op, queue);
-    return gate;
+    this.switches.set('hang', ops);
   }
 
   /** Attempts of one kind. */
@@ -115,13 +94,13 @@ export class ChaosStore implements StoreTier {
 
   async #run<T>(op: ChaosOp, keys: readonly string[], call: () => Promise<T>): Promise<T> {
     this.attempts.push({ op, keys: [...keys] });
-    const held = this.#holds.get(op)?.shift();
+    const held = this.holds.next(op);
     if (held !== undefined && held.when === 'before') {
       held.enter();
       await held.released;
     }
-    if (this.#hanging.has(op)) return new Promise<T>(() => {});
-    if (this.#failing.has(op)) throw new Error(`chaos: ${op} failed on command`);
+    if (this.switches.has('hang', op)) return new Promise<T>(() => {});
+    if (this.switches.has('fail', op)) throw new Error(`chaos: ${op} failed on command`);
     const result = await call();
     if (held !== undefined && held.when === 'after') {
       held.enter();

@@ -23,9 +23,9 @@ export {
   registerBusConformanceSuite,
 } from './bus-conformance.js';
 export { ChaosBus, type ChaosBusOp } from './chaos-bus.js';
+export type { Gate } from './chaos-controls.js';
 export { type ChaosOp, ChaosStore } from './chaos-store.js';
 export { FakeClock } from './fake-clock.js';
-export type { Gate } from './gate.js';
 export { MemoryBus, MemoryBusHub } from './memory-bus.js';
 export { MemoryStore, type MemoryStoreCall } from './memory-store.js';
 export {

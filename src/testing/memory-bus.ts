@@ -1,4 +1,5 @@
 import type { BusHealth, BusListener, BusMessage, InvalidationBus } from '../bus/bus.js';
+import { busHealth } from '../bus/message.js';
 import { TierCacheError } from '../errors.js';
 
 /**
@@ -124,12 +125,7 @@ export class MemoryBus implements InvalidationBus {
 
   /** The link's state: `connecting` before `start()`, `up`, or `down` (after `setLink(false)` or `close()`). */
   health(): BusHealth {
-    const health: { status: BusHealth['status']; lastMessageAt?: number; lastError?: string } = {
-      status: this.#status,
-    };
-    if (this.#lastMessageAt !== undefined) health.lastMessageAt = this.#lastMessageAt;
-    if (this.#lastError !== undefined) health.lastError = this.#lastError;
-    return health;
+    return busHealth(this.#status, this.#lastMessageAt, this.#lastError);
   }
 
   /**

@@ -33,10 +33,42 @@ export interface BusHealth {
 }
 
 /**
- * Carries invalidations between instances sharing a namespace. A bus is attached to
- * one cache; the Redis pub/sub and Postgres LISTEN/NOTIFY buses implement it.
+ * The writing side of a bus: what a process needs to tell other instances that keys
+ * changed. The Redis and Postgres buses learn their channel in `start()`, so with them a
+ * publisher is started too; a bus of your own may publish without subscribing.
  */
-export interface InvalidationBus {
+export interface BusPublisher {
+  /** A short name, used in health and error messages (for example `redis`). */
+  readonly name: string;
+  /** Publishes a message to every other instance on the namespace. */
+  publish(message: BusMessage): Promise<void>;
+  /** Releases what the bus opened itself; idempotent. A later `publish()` rejects. */
+  close(): Promise<void>;
+}
+
+/** The listening side of a bus: delivers other instances' messages and reports the link. */
+export interface BusSubscriber {
+  /** A short name, used in health and error messages (for example `redis`). */
+  readonly name: string;
+  /**
+   * Subscribes to the namespace's channel and starts delivering messages from other
+   * instances to `listener`. Resolves once subscribed. A bus serves one cache: a second
+   * call rejects.
+   */
+  start(namespace: string, instanceId: string, listener: BusListener): Promise<void>;
+  /** The state of the link. */
+  health(): BusHealth;
+  /** Unsubscribes and releases what the bus opened itself; idempotent. No delivery after it. */
+  close(): Promise<void>;
+}
+
+/**
+ * Carries invalidations between instances sharing a namespace: both roles, a
+ * {@link BusPublisher} and a {@link BusSubscriber}. A bus is attached to one cache; the
+ * Redis pub/sub and Postgres LISTEN/NOTIFY buses implement it, and `tiercache/testing`
+ * has an in-memory one.
+ */
+export interface InvalidationBus extends BusPublisher, BusSubscriber {
   readonly name: string;
   /**
    * Subscribes to the namespace's channel and starts delivering messages from other
@@ -56,18 +88,5 @@ export function busChannel(namespace: string): string {
   return `tiercache:v1:${namespace}`;
 }
 
-const OPS: ReadonlySet<string> = new Set<BusOp>(['set', 'delete', 'clear']);
-
-/**
- * A decoded wire value as a {@link BusMessage}, or `undefined` if it is not one. Buses
- * use it on whatever they receive: a malformed message is dropped, never thrown.
- */
-export function toBusMessage(raw: unknown): BusMessage | undefined {
-  if (raw === null || typeof raw !== 'object') return undefined;
-  const { origin, op, keys } = raw as Record<string, unknown>;
-  if (typeof origin !== 'string' || typeof op !== 'string' || !OPS.has(op) || !Array.isArray(keys)) {
-    return undefined;
-  }
-  if (!keys.every((key) => typeof key === 'string')) return undefined;
-  return { origin, op: op as BusOp, keys: keys as string[] };
-}
+// Validation of received messages lives in message.ts; re-exported for existing importers.
+export { toBusMessage } from './message.js';

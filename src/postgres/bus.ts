@@ -1,14 +1,8 @@
-import { createHash } from 'node:crypto';
 import pg from 'pg';
-import {
-  type BusHealth,
-  type BusListener,
-  type BusMessage,
-  busChannel,
-  type InvalidationBus,
-  toBusMessage,
-} from '../bus/bus.js';
-import { InvalidKeyError, InvalidOptionError, TierCacheError } from '../errors.js';
+import type { BusHealth, BusListener, BusMessage, InvalidationBus } from '../bus/bus.js';
+import { InvalidOptionError, TierCacheError } from '../errors.js';
+import { integerOption } from '../options/validators.js';
+import { decodePayload, encodePayloads, postgresChannel } from './payload.js';
 import { checkPgConnection, openPgPool } from './pool.js';
 
 /**
@@ -40,77 +34,6 @@ export interface PostgresBusOptions {
   readonly reconnectMaxMs?: number;
   /** Longest one attempt to connect and LISTEN may take, in ms. Default 5000. */
   readonly connectTimeoutMs?: number;
-}
-
-/**
- * Longest NOTIFY payload the bus sends, in bytes. Postgres refuses payloads of 8000
- * bytes or more (in its default build); the margin is for safety, not for headers.
- */
-export const MAX_NOTIFY_PAYLOAD_BYTES = 7900;
-
-// Postgres identifiers (and so channel names) hold at most NAMEDATALEN - 1 bytes: LISTEN
-// would silently truncate a longer name while pg_notify() rejects it.
-const MAX_CHANNEL_BYTES = 63;
-
-/**
- * The Postgres channel for a namespace: {@link busChannel}, or, when that is longer than
- * a Postgres identifier, `tiercache:v1:#` and a hash of the namespace.
- */
-export function postgresChannel(namespace: string): string {
-  const channel = busChannel(namespace);
-  if (Buffer.byteLength(channel) <= MAX_CHANNEL_BYTES) return channel;
-  return busChannel(`#${createHash('sha256').update(namespace).digest('hex').slice(0, 40)}`);
-}
-
-/**
- * Splits a message into NOTIFY payloads of at most {@link MAX_NOTIFY_PAYLOAD_BYTES} bytes
- * each: JSON text `{"origin","op","keys"}`, the keys shared out in order.
- *
- * JSON rather than base64 msgpack: payloads are text anyway, and a plain JSON shape lets
- * a database trigger invalidate too (`pg_notify(channel, json_build_object(...)::text)`).
- *
- * @throws InvalidKeyError when one key alone does not fit in a payload (never for keys
- *   within the core's 1024-character limit).
- */
-export function encodePayloads(message: BusMessage): string[] {
-  const head = `{"origin":${JSON.stringify(message.origin)},"op":${JSON.stringify(message.op)},"keys":[`;
-  const tail = ']}';
-  const fixed = Buffer.byteLength(head) + tail.length;
-  const payloads: string[] = [];
-  let keys: string[] = [];
-  let size = fixed;
-  for (const key of message.keys) {
-    const json = JSON.stringify(key);
-    const bytes = Buffer.byteLength(json);
-    if (fixed + bytes > MAX_NOTIFY_PAYLOAD_BYTES) {
-      throw new InvalidKeyError(
-        key,
-        `its bus message would be ${fixed + bytes} bytes, over the Postgres NOTIFY limit of ${MAX_NOTIFY_PAYLOAD_BYTES}`,
-      );
-    }
-    const added = bytes + (keys.length > 0 ? 1 : 0);
-    if (size + added > MAX_NOTIFY_PAYLOAD_BYTES) {
-      payloads.push(`${head}${keys.join(',')}${tail}`);
-      keys = [];
-      size = fixed;
-    }
-    size += bytes + (keys.length > 0 ? 1 : 0);
-    keys.push(json);
-  }
-  // A message with no keys still travels (a `clear` carries its prefix, but be lenient).
-  if (keys.length > 0 || payloads.length === 0) payloads.push(`${head}${keys.join(',')}${tail}`);
-  return payloads;
-}
-
-/** Parses one payload; `undefined` for anything that is not a well-formed message. */
-export function decodePayload(payload: string): BusMessage | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(payload);
-  } catch {
-    return undefined;
-  }
-  return toBusMessage(parsed);
 }
 
 /**
@@ -151,7 +74,7 @@ export function decodePayload(payload: string): BusMessage | undefined {
  * ```
  */
 export function postgresBus(options: PostgresBusOptions): InvalidationBus {
-  return new PgBus(options);
+  return new PostgresNotifyBus(options);
 }
 
 interface Resolved {
@@ -162,12 +85,9 @@ interface Resolved {
   readonly connectTimeoutMs: number;
 }
 
+/** A whole number of ms > 0, or `fallback` when absent. */
 function positive(option: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new InvalidOptionError(option, 'an integer > 0 (ms)', value);
-  }
-  return value;
+  return integerOption(value, option, 1, fallback, 'an integer > 0 (ms)');
 }
 
 function resolve(options: PostgresBusOptions): Resolved {
@@ -190,226 +110,228 @@ function resolve(options: PostgresBusOptions): Resolved {
   });
 }
 
-class PgBus implements InvalidationBus {
+/** The bus behind {@link postgresBus}. */
+class PostgresNotifyBus implements InvalidationBus {
   readonly name = 'postgres';
 
-  private readonly options: Resolved;
-  private readonly pool: pg.Pool;
-  private readonly ownsPool: boolean;
-  private readonly clientConfig: pg.ClientConfig;
+  readonly #options: Resolved;
+  readonly #pool: pg.Pool;
+  readonly #ownsPool: boolean;
+  readonly #clientConfig: pg.ClientConfig;
 
-  private channel = '';
-  private instanceId = '';
-  private listener: BusListener | undefined;
-  private client: pg.Client | undefined;
-  private status: BusHealth['status'] = 'down';
-  private lastMessageAt: number | undefined;
-  private lastError: string | undefined;
-  private heartbeat: NodeJS.Timeout | undefined;
-  private probing = false;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private attempts = 0;
-  private closed = false;
+  #channel = '';
+  #instanceId = '';
+  #listener: BusListener | undefined;
+  #client: pg.Client | undefined;
+  #status: BusHealth['status'] = 'down';
+  #lastMessageAt: number | undefined;
+  #lastError: string | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #probing = false;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+  #attempts = 0;
+  #closed = false;
 
   constructor(options: PostgresBusOptions) {
-    this.options = resolve(options);
+    this.#options = resolve(options);
     const { pool, owned } = openPgPool(options);
-    this.pool = pool;
-    this.ownsPool = owned;
-    this.clientConfig = owned
+    this.#pool = pool;
+    this.#ownsPool = owned;
+    this.#clientConfig = owned
       ? { connectionString: options.connectionString }
       : { ...(pool.options as pg.ClientConfig) };
     // keepAlive: let the OS notice a dead peer too, between heartbeats.
-    this.clientConfig = { ...this.clientConfig, application_name: 'tiercache-bus', keepAlive: true };
+    this.#clientConfig = { ...this.#clientConfig, application_name: 'tiercache-bus', keepAlive: true };
   }
 
   async start(namespace: string, instanceId: string, listener: BusListener): Promise<void> {
-    if (this.listener !== undefined) {
+    if (this.#listener !== undefined) {
       throw new TierCacheError('postgresBus: start() was already called; a bus serves one cache');
     }
-    if (this.closed) throw new TierCacheError('postgresBus: start() after close()');
-    this.channel = postgresChannel(namespace);
-    this.instanceId = instanceId;
-    this.listener = listener;
+    if (this.#closed) throw new TierCacheError('postgresBus: start() after close()');
+    this.#channel = postgresChannel(namespace);
+    this.#instanceId = instanceId;
+    this.#listener = listener;
     try {
-      await this.connect();
+      await this.#connect();
     } catch (error) {
       // Keep trying in the background. Until the link is up no invalidation can arrive,
       // so tell the cache the link is down (it bypasses L1); the first successful
       // connection reports onResync and the link up, as any reconnect does.
-      this.scheduleReconnect();
+      this.#scheduleReconnect();
       try {
         listener.onLinkChange?.(false);
       } catch {}
       throw new TierCacheError(
-        `postgresBus could not listen on ${this.channel}: ${errorText(error)}; it keeps retrying in the background`,
+        `postgresBus could not listen on ${this.#channel}: ${errorText(error)}; it keeps retrying in the background`,
         { cause: error },
       );
     }
   }
 
   async publish(message: BusMessage): Promise<void> {
-    if (this.closed) throw new TierCacheError('postgresBus.publish() called after close()');
-    if (this.listener === undefined) throw new TierCacheError('postgresBus.publish() called before start()');
+    if (this.#closed) throw new TierCacheError('postgresBus.publish() called after close()');
+    if (this.#listener === undefined) throw new TierCacheError('postgresBus.publish() called before start()');
     const payloads = encodePayloads(message);
-    await this.pool.query(
+    await this.#pool.query(
       'SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, i) ORDER BY i',
-      [this.channel, payloads],
+      [this.#channel, payloads],
     );
   }
 
   health(): BusHealth {
-    return { status: this.status, lastMessageAt: this.lastMessageAt, lastError: this.lastError };
+    return { status: this.#status, lastMessageAt: this.#lastMessageAt, lastError: this.#lastError };
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.status = 'down';
-    this.stopHeartbeat();
-    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
-    const client = this.client;
-    this.client = undefined;
-    if (client !== undefined) await this.endClient(client, true);
-    if (this.ownsPool) await this.pool.end();
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#status = 'down';
+    this.#stopHeartbeat();
+    if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
+    const client = this.#client;
+    this.#client = undefined;
+    if (client !== undefined) await this.#endClient(client, true);
+    if (this.#ownsPool) await this.#pool.end();
   }
 
   /** Opens the listening connection, LISTENs, and marks the link up. */
-  private async connect(): Promise<void> {
-    this.status = 'connecting';
-    const client = new pg.Client(this.clientConfig);
-    this.client = client;
-    client.on('error', (error) => this.lost(client, error));
-    client.on('end', () => this.lost(client, new Error('the listening connection ended')));
-    client.on('notification', (notification) => this.receive(notification));
+  async #connect(): Promise<void> {
+    this.#status = 'connecting';
+    const client = new pg.Client(this.#clientConfig);
+    this.#client = client;
+    client.on('error', (error) => this.#lost(client, error));
+    client.on('end', () => this.#lost(client, new Error('the listening connection ended')));
+    client.on('notification', (notification) => this.#receive(notification));
     // A server that accepts the TCP connection and then says nothing would hang connect()
     // or LISTEN for the OS's TCP timeout: cut it off.
     let timedOut = false;
     const deadline = setTimeout(() => {
       timedOut = true;
       streamOf(client)?.destroy();
-    }, this.options.connectTimeoutMs);
+    }, this.#options.connectTimeoutMs);
     deadline.unref();
     try {
       await client.connect();
-      await client.query(`LISTEN ${pg.escapeIdentifier(this.channel)}`);
+      await client.query(`LISTEN ${pg.escapeIdentifier(this.#channel)}`);
     } catch (error) {
-      if (this.client === client) this.client = undefined;
-      this.status = 'down';
+      if (this.#client === client) this.#client = undefined;
+      this.#status = 'down';
       const failure = timedOut
-        ? new Error(`connecting and LISTEN took over ${this.options.connectTimeoutMs} ms`, { cause: error })
+        ? new Error(`connecting and LISTEN took over ${this.#options.connectTimeoutMs} ms`, { cause: error })
         : error;
-      this.lastError = errorText(failure);
-      await this.endClient(client, false);
+      this.#lastError = errorText(failure);
+      await this.#endClient(client, false);
       throw failure;
     } finally {
       clearTimeout(deadline);
     }
-    if (this.client !== client || this.closed) {
+    if (this.#client !== client || this.#closed) {
       // Lost or closed while connecting: lost() or close() has taken over.
-      await this.endClient(client, false);
+      await this.#endClient(client, false);
       return;
     }
-    this.status = 'up';
-    this.attempts = 0;
-    this.startHeartbeat(client);
+    this.#status = 'up';
+    this.#attempts = 0;
+    this.#startHeartbeat(client);
   }
 
-  private receive(notification: pg.Notification): void {
-    if (notification.channel !== this.channel || notification.payload === undefined) return;
+  #receive(notification: pg.Notification): void {
+    if (notification.channel !== this.#channel || notification.payload === undefined) return;
     const message = decodePayload(notification.payload);
     if (message === undefined) {
-      this.lastError = `ignored a malformed bus payload: ${notification.payload.slice(0, 80)}`;
+      this.#lastError = `ignored a malformed bus payload: ${notification.payload.slice(0, 80)}`;
       return;
     }
-    this.lastMessageAt = Date.now();
-    if (message.origin === this.instanceId) return;
+    this.#lastMessageAt = Date.now();
+    if (message.origin === this.#instanceId) return;
     try {
-      this.listener?.onMessage(message);
+      this.#listener?.onMessage(message);
     } catch (error) {
       // A throwing listener must not break the connection's event handling.
-      this.lastError = errorText(error);
+      this.#lastError = errorText(error);
     }
   }
 
-  private startHeartbeat(client: pg.Client): void {
-    this.stopHeartbeat();
-    this.heartbeat = setInterval(() => this.probe(client), this.options.heartbeatMs);
-    this.heartbeat.unref();
+  #startHeartbeat(client: pg.Client): void {
+    this.#stopHeartbeat();
+    this.#heartbeat = setInterval(() => this.#probe(client), this.#options.heartbeatMs);
+    this.#heartbeat.unref();
   }
 
-  private stopHeartbeat(): void {
-    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
-    this.heartbeat = undefined;
-    this.probing = false;
+  #stopHeartbeat(): void {
+    if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    this.#probing = false;
   }
 
-  private probe(client: pg.Client): void {
-    if (this.probing || this.client !== client) return;
-    this.probing = true;
+  #probe(client: pg.Client): void {
+    if (this.#probing || this.#client !== client) return;
+    this.#probing = true;
     const deadline = setTimeout(
-      () => this.lost(client, new Error(`heartbeat: no answer within ${this.options.heartbeatTimeoutMs} ms`)),
-      this.options.heartbeatTimeoutMs,
+      () =>
+        this.#lost(client, new Error(`heartbeat: no answer within ${this.#options.heartbeatTimeoutMs} ms`)),
+      this.#options.heartbeatTimeoutMs,
     );
     deadline.unref();
     client.query('SELECT 1').then(
       () => {
         clearTimeout(deadline);
-        if (this.client === client) this.probing = false;
+        if (this.#client === client) this.#probing = false;
       },
       (error: unknown) => {
         clearTimeout(deadline);
-        this.lost(client, error);
+        this.#lost(client, error);
       },
     );
   }
 
   /** The link through `client` is gone (error, end, or a silent heartbeat). Idempotent per client. */
-  private lost(client: pg.Client, error: unknown): void {
+  #lost(client: pg.Client, error: unknown): void {
     // While connecting, the pending connect() or LISTEN rejects and connect() cleans up.
-    if (this.client !== client || this.closed || this.status !== 'up') return;
-    this.client = undefined;
-    this.stopHeartbeat();
-    this.status = 'down';
-    this.lastError = errorText(error);
-    void this.endClient(client, false);
-    this.notifyResync(false);
-    this.scheduleReconnect();
+    if (this.#client !== client || this.#closed || this.#status !== 'up') return;
+    this.#client = undefined;
+    this.#stopHeartbeat();
+    this.#status = 'down';
+    this.#lastError = errorText(error);
+    void this.#endClient(client, false);
+    this.#notifyResync(false);
+    this.#scheduleReconnect();
   }
 
-  private scheduleReconnect(): void {
-    if (this.closed || this.reconnectTimer !== undefined) return;
-    const { reconnectMinMs, reconnectMaxMs } = this.options;
-    const bound = Math.min(reconnectMaxMs, reconnectMinMs * 2 ** Math.min(this.attempts, 30));
-    this.attempts++;
+  #scheduleReconnect(): void {
+    if (this.#closed || this.#reconnectTimer !== undefined) return;
+    const { reconnectMinMs, reconnectMaxMs } = this.#options;
+    const bound = Math.min(reconnectMaxMs, reconnectMinMs * 2 ** Math.min(this.#attempts, 30));
+    this.#attempts++;
     // Full jitter: instances that lost the server together do not all return at once.
     const delay = Math.round(Math.random() * bound);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      if (this.closed) return;
-      this.connect().then(
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      if (this.#closed) return;
+      this.#connect().then(
         () => {
-          if (this.status === 'up') this.notifyResync(true);
+          if (this.#status === 'up') this.#notifyResync(true);
         },
-        () => this.scheduleReconnect(),
+        () => this.#scheduleReconnect(),
       );
     }, delay);
-    this.reconnectTimer.unref();
+    this.#reconnectTimer.unref();
   }
 
-  private notifyResync(up: boolean): void {
-    const listener = this.listener;
+  #notifyResync(up: boolean): void {
+    const listener = this.#listener;
     if (listener === undefined) return;
     try {
       listener.onResync();
       listener.onLinkChange?.(up);
     } catch (error) {
-      this.lastError = errorText(error);
+      this.#lastError = errorText(error);
     }
   }
 
   /** Ends a client without waiting on a hung link: `gracefully` tries UNLISTEN and a clean end first. */
-  private async endClient(client: pg.Client, gracefully: boolean): Promise<void> {
+  async #endClient(client: pg.Client, gracefully: boolean): Promise<void> {
     client.removeAllListeners('notification');
     // Errors after we let go of a client are expected (the socket is being torn down).
     client.on('error', () => {});

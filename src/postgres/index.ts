@@ -3,14 +3,8 @@
  * Importing it loads `pg`; the core entry (`tiercache`) never does.
  */
 
-export {
-  decodePayload,
-  encodePayloads,
-  MAX_NOTIFY_PAYLOAD_BYTES,
-  type PostgresBusOptions,
-  postgresBus,
-  postgresChannel,
-} from './bus.js';
+export { type PostgresBusOptions, postgresBus } from './bus.js';
+export { decodePayload, encodePayloads, MAX_NOTIFY_PAYLOAD_BYTES, postgresChannel } from './payload.js';
 export {
   type PostgresStore,
   type PostgresStoreOptions,

@@ -1,15 +1,17 @@
 import { Redis } from 'ioredis';
-import { Packr } from 'msgpackr';
 import {
   type BusHealth,
   type BusListener,
   type BusMessage,
   busChannel,
   type InvalidationBus,
-  toBusMessage,
 } from '../bus/bus.js';
+import { busHealth } from '../bus/message.js';
 import { InvalidOptionError, TierCacheError } from '../errors.js';
-import { failFastOnceReady, quitClient, redisClientOptions } from './store.js';
+import { msOption } from '../options/validators.js';
+import { checkRedisConnection, openRedisClient, quitClient, redisClientOptions } from './client.js';
+import { SubscriberHeartbeat } from './heartbeat.js';
+import { decodeBusMessage, encodeBusMessage } from './wire.js';
 
 /** Options of {@link redisBus}. Give exactly one of `client` or `url`. */
 export interface RedisBusOptions {
@@ -61,30 +63,6 @@ export interface RedisBus extends InvalidationBus {
 /** The name the subscriber connection carries in `CLIENT LIST`. */
 export const BUS_SUBSCRIBER_NAME = 'tiercache-bus-sub';
 
-// Plain maps and arrays on the wire: any tiercache version (and any msgpack library)
-// reads a message without shared record definitions.
-const wire = new Packr({ useRecords: false, mapsAsObjects: true });
-
-/**
- * The message these bytes hold, or `undefined` when they are not one. Builds a fresh
- * object from checked fields, so nothing of a hostile payload (`__proto__` keys, extra
- * fields, odd types) reaches the listener.
- */
-export function decodeBusMessage(bytes: Uint8Array): BusMessage | undefined {
-  let raw: unknown;
-  try {
-    raw = wire.unpack(bytes);
-  } catch {
-    return undefined;
-  }
-  return toBusMessage(raw);
-}
-
-/** A message as bytes, as {@link decodeBusMessage} reads them. */
-export function encodeBusMessage(message: BusMessage): Buffer {
-  return wire.pack({ origin: message.origin, op: message.op, keys: message.keys });
-}
-
 /**
  * The invalidation bus on Redis pub/sub: messages `{ origin, op, keys }` in msgpack on
  * the channel `tiercache:v1:<namespace>`, received on a dedicated subscriber connection
@@ -107,29 +85,11 @@ export function encodeBusMessage(message: BusMessage): Buffer {
  * ```
  */
 export function redisBus(options: RedisBusOptions): RedisBus {
-  if (options === null || typeof options !== 'object') {
-    throw new InvalidOptionError('redisBus options', 'an object with `client` or `url`', options);
-  }
-  const {
-    client,
-    url,
-    heartbeatMs = 300,
-    heartbeatTimeoutMs = 400,
-    startTimeoutMs = 5_000,
-    subscriberName = BUS_SUBSCRIBER_NAME,
-  } = options;
-  if ((client === undefined) === (url === undefined)) {
-    throw new InvalidOptionError('client', 'exactly one of `client` or `url`', client ?? url);
-  }
-  if (client !== undefined && (typeof client !== 'object' || typeof client.duplicate !== 'function')) {
-    throw new InvalidOptionError('client', 'an ioredis Redis instance', client);
-  }
-  if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
-    throw new InvalidOptionError('url', "a Redis URL ('redis://…' or 'rediss://…')", url);
-  }
-  checkMs('heartbeatMs', heartbeatMs, true);
-  checkMs('heartbeatTimeoutMs', heartbeatTimeoutMs, false);
-  checkMs('startTimeoutMs', startTimeoutMs, false);
+  checkRedisConnection(options, 'redisBus', 'duplicate');
+  const { client, url, subscriberName = BUS_SUBSCRIBER_NAME } = options;
+  const heartbeatMs = msOption(options.heartbeatMs, 'heartbeatMs', true, 300);
+  const heartbeatTimeoutMs = msOption(options.heartbeatTimeoutMs, 'heartbeatTimeoutMs', false, 400);
+  const startTimeoutMs = msOption(options.startTimeoutMs, 'startTimeoutMs', false, 5_000);
   // CLIENT SETNAME refuses spaces; keep names greppable in CLIENT LIST.
   if (typeof subscriberName !== 'string' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(subscriberName)) {
     throw new InvalidOptionError(
@@ -138,13 +98,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
       subscriberName,
     );
   }
-  return new RedisBusImpl({ client, url, heartbeatMs, heartbeatTimeoutMs, startTimeoutMs, subscriberName });
-}
-
-function checkMs(option: string, value: unknown, allowZero: boolean): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (value === 0 && !allowZero)) {
-    throw new InvalidOptionError(option, `a finite number of ms ${allowZero ? '>= 0' : '> 0'}`, value);
-  }
+  return new RedisPubSubBus({ client, url, heartbeatMs, heartbeatTimeoutMs, startTimeoutMs, subscriberName });
 }
 
 interface Resolved {
@@ -156,12 +110,14 @@ interface Resolved {
   readonly subscriberName: string;
 }
 
-class RedisBusImpl implements RedisBus {
+/** The {@link RedisBus} behind {@link redisBus}. */
+class RedisPubSubBus implements RedisBus {
   readonly name = 'redis' as const;
   readonly #options: Resolved;
   #publisher: Redis | undefined;
   #ownPublisher = false;
   #subscriber: Redis | undefined;
+  #heartbeat: SubscriberHeartbeat | undefined;
   #channel: string | undefined;
   #channelBytes: Buffer | undefined;
   #instanceId = '';
@@ -171,11 +127,6 @@ class RedisBusImpl implements RedisBus {
   #lastError: string | undefined;
   #everUp = false;
   #closed = false;
-  /** Bumped on every `ready` of the subscriber: a PONG proves only its own connection alive. */
-  #connection = 0;
-  #heartbeat: NodeJS.Timeout | undefined;
-  #pingInFlight = false;
-  #deadline: NodeJS.Timeout | undefined;
   #started: { resolve: () => void; reject: (error: Error) => void } | undefined;
   #stats = { published: 0, delivered: 0, ownDropped: 0, undecodable: 0, resyncs: 0 };
 
@@ -194,6 +145,59 @@ class RedisBusImpl implements RedisBus {
     this.#channelBytes = Buffer.from(this.#channel);
     this.#instanceId = instanceId;
     this.#listener = listener;
+    const subscriber = this.#openConnections();
+    const heartbeat = new SubscriberHeartbeat(
+      subscriber,
+      this.#options.heartbeatMs,
+      this.#options.heartbeatTimeoutMs,
+      {
+        status: () => this.#status,
+        closed: () => this.#closed,
+        dead: (reason) => this.#markDown(reason),
+        alive: () => this.#markUp(),
+      },
+    );
+    this.#heartbeat = heartbeat;
+    subscriber.on('ready', () => void this.#onReady(subscriber, heartbeat));
+    subscriber.on('close', () => this.#markDown('subscriber connection closed'));
+    subscriber.on('error', (error: Error) => {
+      this.#lastError = error.message;
+    });
+    subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#onMessage(channel, message));
+    heartbeat.start();
+    return this.#firstSubscription();
+  }
+
+  async publish(message: BusMessage): Promise<void> {
+    if (this.#closed) throw new TierCacheError('redisBus.publish() called after close()');
+    if (this.#publisher === undefined || this.#channel === undefined) {
+      throw new TierCacheError('redisBus.publish() called before start()');
+    }
+    await this.#publisher.publish(this.#channel, encodeBusMessage(message));
+    this.#stats.published++;
+  }
+
+  health(): BusHealth {
+    return busHealth(this.#status, this.#lastMessageAt, this.#lastError);
+  }
+
+  stats(): RedisBusStats {
+    return { ...this.#stats };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#heartbeat?.stop();
+    this.#status = 'down';
+    const closing: Array<Promise<void>> = [];
+    if (this.#subscriber !== undefined) closing.push(quitClient(this.#subscriber));
+    if (this.#publisher !== undefined && this.#ownPublisher) closing.push(quitClient(this.#publisher));
+    await Promise.all(closing);
+  }
+
+  /** Sets up the publisher (given or own) and opens the subscriber connection, which the bus owns. */
+  #openConnections(): Redis {
     const { client, url } = this.#options;
     const subscriberOptions = {
       ...redisClientOptions(),
@@ -211,31 +215,20 @@ class RedisBusImpl implements RedisBus {
     if (client !== undefined) {
       this.#publisher = client;
       this.#subscriber = client.duplicate(subscriberOptions);
-    } else {
-      this.#publisher = new Redis(url as string, {
-        ...redisClientOptions(),
-        connectionName: 'tiercache-bus-pub',
-      });
-      this.#ownPublisher = true;
-      // A publish while Redis is unreachable rejects at once rather than waiting in the
-      // offline queue for the whole outage (the cache counts it as a bus error).
-      failFastOnceReady(this.#publisher);
-      this.#publisher.on('error', (error: Error) => {
-        this.#lastError = `publisher: ${error.message}`;
-      });
-      this.#subscriber = new Redis(url as string, subscriberOptions);
+      return this.#subscriber;
     }
-    const subscriber = this.#subscriber;
-    subscriber.on('ready', () => void this.#onReady());
-    subscriber.on('close', () => this.#markDown('subscriber connection closed'));
-    subscriber.on('error', (error: Error) => {
-      this.#lastError = error.message;
+    // A publish while Redis is unreachable rejects at once rather than waiting in the
+    // offline queue for the whole outage (the cache counts it as a bus error).
+    this.#publisher = openRedisClient(url as string, 'tiercache-bus-pub', (error) => {
+      this.#lastError = `publisher: ${error.message}`;
     });
-    subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#onMessage(channel, message));
-    if (this.#options.heartbeatMs > 0) {
-      this.#heartbeat = setInterval(() => this.#ping(), this.#options.heartbeatMs);
-      this.#heartbeat.unref();
-    }
+    this.#ownPublisher = true;
+    this.#subscriber = new Redis(url as string, subscriberOptions);
+    return this.#subscriber;
+  }
+
+  /** Resolves on the first subscription; rejects after `startTimeoutMs` without one. */
+  #firstSubscription(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#started = undefined;
@@ -264,44 +257,8 @@ class RedisBusImpl implements RedisBus {
     });
   }
 
-  async publish(message: BusMessage): Promise<void> {
-    if (this.#closed) throw new TierCacheError('redisBus.publish() called after close()');
-    if (this.#publisher === undefined || this.#channel === undefined) {
-      throw new TierCacheError('redisBus.publish() called before start()');
-    }
-    await this.#publisher.publish(this.#channel, encodeBusMessage(message));
-    this.#stats.published++;
-  }
-
-  health(): BusHealth {
-    const health: { status: BusHealth['status']; lastMessageAt?: number; lastError?: string } = {
-      status: this.#status,
-    };
-    if (this.#lastMessageAt !== undefined) health.lastMessageAt = this.#lastMessageAt;
-    if (this.#lastError !== undefined) health.lastError = this.#lastError;
-    return health;
-  }
-
-  stats(): RedisBusStats {
-    return { ...this.#stats };
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    clearInterval(this.#heartbeat);
-    clearTimeout(this.#deadline);
-    this.#status = 'down';
-    const closing: Array<Promise<void>> = [];
-    if (this.#subscriber !== undefined) closing.push(quitClient(this.#subscriber));
-    if (this.#publisher !== undefined && this.#ownPublisher) closing.push(quitClient(this.#publisher));
-    await Promise.all(closing);
-  }
-
-  async #onReady(): Promise<void> {
-    const subscriber = this.#subscriber as Redis;
-    const connection = ++this.#connection;
-    this.#pingInFlight = false;
+  async #onReady(subscriber: Redis, heartbeat: SubscriberHeartbeat): Promise<void> {
+    const connection = heartbeat.newConnection();
     try {
       await subscriber.subscribe(this.#channel as string);
     } catch (error) {
@@ -309,7 +266,7 @@ class RedisBusImpl implements RedisBus {
       this.#lastError = `subscribe: ${(error as Error).message}`;
       return;
     }
-    if (this.#closed || connection !== this.#connection) return;
+    if (this.#closed || !heartbeat.isCurrent(connection)) return;
     this.#markUp();
   }
 
@@ -331,41 +288,6 @@ class RedisBusImpl implements RedisBus {
     } catch (error) {
       this.#lastError = `listener.onMessage threw: ${(error as Error)?.message ?? String(error)}`;
     }
-  }
-
-  #ping(): void {
-    const subscriber = this.#subscriber;
-    if (this.#closed || subscriber === undefined || this.#pingInFlight || subscriber.status !== 'ready')
-      return;
-    // Only a subscribed connection can vouch for the link: before that, `ready` decides.
-    if (this.#status === 'connecting') return;
-    const connection = this.#connection;
-    this.#pingInFlight = true;
-    const timeoutMs = this.#options.heartbeatTimeoutMs;
-    this.#deadline = setTimeout(() => {
-      // Checked after the poll phase: a PONG already in the socket buffer when an
-      // event-loop stall made this timer late is read first, not taken for a dead link.
-      setImmediate(() => {
-        if (this.#pingInFlight && connection === this.#connection) {
-          this.#markDown(`no PONG on the subscriber connection within ${timeoutMs} ms`);
-        }
-      });
-    }, timeoutMs);
-    this.#deadline.unref();
-    subscriber.ping().then(
-      () => {
-        if (connection !== this.#connection) return;
-        clearTimeout(this.#deadline);
-        this.#pingInFlight = false;
-        // Same connection, so the subscription survived: the server was only slow or paused.
-        if (this.#status === 'down' && !this.#closed) this.#markUp();
-      },
-      () => {
-        if (connection !== this.#connection) return;
-        clearTimeout(this.#deadline);
-        this.#pingInFlight = false;
-      },
-    );
   }
 
   #markUp(): void {

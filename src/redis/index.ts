@@ -8,17 +8,11 @@
 
 export {
   BUS_SUBSCRIBER_NAME,
-  decodeBusMessage,
-  encodeBusMessage,
   type RedisBus,
   type RedisBusOptions,
   type RedisBusStats,
   redisBus,
 } from './bus.js';
-export {
-  escapeGlob,
-  type RedisStore,
-  type RedisStoreOptions,
-  redisClientOptions,
-  redisStore,
-} from './store.js';
+export { redisClientOptions } from './client.js';
+export { escapeGlob, type RedisStore, type RedisStoreOptions, redisStore } from './store.js';
+export { decodeBusMessage, encodeBusMessage } from './wire.js';

@@ -1,6 +1,9 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { InvalidOptionError } from '../errors.js';
+import { msOption } from '../options/validators.js';
+import { asBuffer } from '../stores/bytes.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
+import { checkRedisConnection, openRedisClient, quitClient } from './client.js';
 
 /** Options of {@link redisStore}. Give exactly one of `client` or `url`. */
 export interface RedisStoreOptions {
@@ -38,50 +41,10 @@ export interface RedisStore extends StoreTier {
 const KEYS_PER_COMMAND = 1_000;
 /** SCAN's COUNT hint during `clear`: ~500 keys inspected per round trip. */
 const SCAN_COUNT = 500;
-const RETRY_CAP_MS = 2_000;
-
-/**
- * ioredis options for a cache's client: one retry per command, and reconnects with
- * exponential backoff plus jitter capped at 2 s, so a fleet does not reconnect in
- * lockstep. The store uses them for the client it opens from `url`, and turns the
- * offline queue off once that client is first ready: the first commands of a fresh
- * process wait for the connection, later ones fail fast while Redis is unreachable.
- * For a client of your own, do the same (`client.options.enableOfflineQueue = false`
- * on `ready`), or pass `enableOfflineQueue: false` and wait for `ready` before use.
- */
-export function redisClientOptions(random: () => number = Math.random): RedisOptions {
-  return {
-    maxRetriesPerRequest: 1,
-    enableOfflineQueue: true,
-    retryStrategy: (times) => {
-      const base = Math.min(RETRY_CAP_MS, 50 * 2 ** Math.min(times, 10));
-      // Full jitter on the upper half: spread reconnects, never below half the backoff.
-      return Math.round(base / 2 + (random() * base) / 2);
-    },
-  };
-}
-
-/**
- * Turns the offline queue off once the client is first ready: from then on, a command
- * issued while disconnected rejects at once (the guard counts it and the breaker
- * opens) instead of piling up in memory for the length of the outage.
- */
-export function failFastOnceReady(client: Redis): void {
-  const off = () => {
-    client.options.enableOfflineQueue = false;
-  };
-  if (client.status === 'ready') off();
-  else client.once('ready', off);
-}
 
 /** Escapes Redis glob metacharacters so a prefix matches itself and nothing else. */
 export function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
-}
-
-/** A Uint8Array as a Buffer over the same memory (ioredis would stringify a plain Uint8Array). */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**
@@ -98,16 +61,8 @@ function asBuffer(bytes: Uint8Array): Buffer {
  * ```
  */
 export function redisStore(options: RedisStoreOptions): RedisStore {
-  if (options === null || typeof options !== 'object') {
-    throw new InvalidOptionError('redisStore options', 'an object with `client` or `url`', options);
-  }
-  const { client: given, url, prefix = '', timeoutMs = 50 } = options;
-  if ((given === undefined) === (url === undefined)) {
-    throw new InvalidOptionError('client', 'exactly one of `client` or `url`', given ?? url);
-  }
-  if (given !== undefined && (typeof given !== 'object' || typeof given.getBuffer !== 'function')) {
-    throw new InvalidOptionError('client', 'an ioredis Redis instance', given);
-  }
+  checkRedisConnection(options, 'redisStore', 'getBuffer');
+  const { client: given, url, prefix = '' } = options;
   // ioredis prefixes command keys but not SCAN patterns or the keys SCAN returns, so
   // `clear` would unlink doubly prefixed keys: the store's own `prefix` does this right.
   if (given?.options?.keyPrefix) {
@@ -117,27 +72,15 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
       `a client with keyPrefix ${JSON.stringify(given.options.keyPrefix)}`,
     );
   }
-  if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
-    throw new InvalidOptionError('url', "a Redis URL ('redis://…' or 'rediss://…')", url);
-  }
   if (typeof prefix !== 'string') throw new InvalidOptionError('prefix', 'a string', prefix);
-  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    throw new InvalidOptionError('timeoutMs', 'a finite number of ms > 0', timeoutMs);
-  }
-  const owned = given === undefined;
-  let client: Redis;
-  if (given !== undefined) client = given;
-  else {
-    client = new Redis(url as string, { ...redisClientOptions(), connectionName: 'tiercache-store' });
-    failFastOnceReady(client);
-    // An owned client's connection errors surface as failed commands (counted by the
-    // guard); without a listener ioredis would log each one as unhandled.
-    client.on('error', () => {});
-  }
-  return new RedisStoreImpl(client, owned, prefix, timeoutMs);
+  const timeoutMs = msOption(options.timeoutMs, 'timeoutMs', false, 50);
+  // An owned client's connection errors surface as failed commands (counted by the guard).
+  const client = given ?? openRedisClient(url as string, 'tiercache-store');
+  return new RedisStoreTier(client, given === undefined, prefix, timeoutMs);
 }
 
-class RedisStoreImpl implements RedisStore {
+/** The {@link RedisStore} behind {@link redisStore}. */
+class RedisStoreTier implements RedisStore {
   readonly name = 'redis' as const;
   readonly defaultTimeoutMs: number;
   readonly prefix: string;
@@ -227,34 +170,6 @@ class RedisStoreImpl implements RedisStore {
       pipeline.unlink(...keys.slice(i, i + KEYS_PER_COMMAND));
     unwrap(await pipeline.exec());
   }
-}
-
-/**
- * Quits a client and resolves once its connection is closed (status `end`), so a
- * caller that closed the cache holds no socket. A client between connections
- * (`reconnecting`, `close`) has no socket to wait for: it only stops reconnecting.
- */
-export async function quitClient(client: Redis): Promise<void> {
-  if (client.status === 'end') return;
-  if (client.status === 'reconnecting' || client.status === 'close') {
-    client.disconnect();
-    return;
-  }
-  const ended = new Promise<void>((resolve) => {
-    // Bounded: a socket that never reports its close must not hang close().
-    const timer = setTimeout(resolve, 2_000);
-    timer.unref();
-    client.once('end', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-  try {
-    await client.quit();
-  } catch {
-    client.disconnect();
-  }
-  await ended;
 }
 
 function toBytes(replies: Array<Buffer | null>): Array<Uint8Array | undefined> {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
+import { pollUntil } from './poll.js';
 
 /** What a conformance factory returns: the store under test and how to tidy up after it. */
 export interface StoreUnderTest {
@@ -10,6 +11,12 @@ export interface StoreUnderTest {
 
 /** Makes a fresh store for the conformance suite. */
 export type StoreFactory = () => Promise<StoreUnderTest> | StoreUnderTest;
+
+/** What the groups of tests get from the suite: the store, and namespaces of their own. */
+interface StoreSuiteContext {
+  store(): StoreTier;
+  namespace(): string;
+}
 
 /**
  * Registers the store conformance suite with vitest (an optional peer: install it to
@@ -35,17 +42,19 @@ export type StoreFactory = () => Promise<StoreUnderTest> | StoreUnderTest;
 export function registerStoreConformanceSuite(name: string, factory: StoreFactory): void {
   describe(`StoreTier conformance: ${name}`, () => {
     let subject: StoreUnderTest | undefined;
-    const store = (): StoreTier => {
-      if (subject === undefined)
-        throw new Error(`The conformance factory for "${name}" did not produce a store`);
-      return subject.store;
-    };
     // Each test's own random key namespace (`conf-<random>:`), cleared when the suite ends.
     const namespaces: string[] = [];
-    const namespace = (): string => {
-      const ns = `conf-${Math.random().toString(36).slice(2, 10)}:`;
-      namespaces.push(ns);
-      return ns;
+    const context: StoreSuiteContext = {
+      store: () => {
+        if (subject === undefined)
+          throw new Error(`The conformance factory for "${name}" did not produce a store`);
+        return subject.store;
+      },
+      namespace: () => {
+        const ns = `conf-${Math.random().toString(36).slice(2, 10)}:`;
+        namespaces.push(ns);
+        return ns;
+      },
     };
 
     beforeAll(async () => {
@@ -60,205 +69,12 @@ export function registerStoreConformanceSuite(name: string, factory: StoreFactor
       await subject.cleanup?.();
     });
 
-    it('has a non-empty name and, if set, a positive default timeout', () => {
-      expect(typeof store().name).toBe('string');
-      expect(store().name.length).toBeGreaterThan(0);
-      if (store().defaultTimeoutMs !== undefined) expect(store().defaultTimeoutMs).toBeGreaterThan(0);
-    });
-
-    it('get of an absent key resolves undefined', async () => {
-      const ns = namespace();
-      expect(await store().get(`${ns}missing`)).toBeUndefined();
-    });
-
-    it('set then get returns the same bytes, and a second set replaces them', async () => {
-      const ns = namespace();
-      await store().setMany([write(`${ns}k`, bytes('first'))]);
-      expectBytes(await store().get(`${ns}k`), bytes('first'), `${ns}k`);
-      await store().setMany([write(`${ns}k`, bytes('second, longer than the first'))]);
-      expectBytes(await store().get(`${ns}k`), bytes('second, longer than the first'), `${ns}k`);
-    });
-
-    it('setMany writes every entry in one call', async () => {
-      const ns = namespace();
-      const writes = Array.from({ length: 25 }, (_, i) => write(`${ns}k${i}`, bytes(`v${i}`)));
-      await store().setMany(writes);
-      for (const w of writes) expectBytes(await store().get(w.key), w.value, w.key);
-    });
-
-    it('getMany returns values in key order, undefined where absent, repeats included', async () => {
-      const ns = namespace();
-      await store().setMany([write(`${ns}a`, bytes('A')), write(`${ns}c`, bytes('C'))]);
-      const got = await store().getMany([`${ns}c`, `${ns}b`, `${ns}a`, `${ns}zz`, `${ns}c`]);
-      expect(got).toHaveLength(5);
-      expectBytes(got[0], bytes('C'), `${ns}c`);
-      expect(got[1]).toBeUndefined();
-      expectBytes(got[2], bytes('A'), `${ns}a`);
-      expect(got[3]).toBeUndefined();
-      expectBytes(got[4], bytes('C'), `${ns}c (repeated)`);
-    });
-
-    it('deleteMany removes the listed keys, ignores absent ones and leaves the rest', async () => {
-      const ns = namespace();
-      await store().setMany([
-        write(`${ns}a`, bytes('A')),
-        write(`${ns}b`, bytes('B')),
-        write(`${ns}c`, bytes('C')),
-      ]);
-      await store().deleteMany([`${ns}a`, `${ns}c`, `${ns}never-written`]);
-      expect(await store().getMany([`${ns}a`, `${ns}b`, `${ns}c`])).toEqual([
-        undefined,
-        expect.anything(),
-        undefined,
-      ]);
-      expectBytes(await store().get(`${ns}b`), bytes('B'), `${ns}b`);
-    });
-
-    it('calls with empty key and write lists resolve and change nothing', async () => {
-      const ns = namespace();
-      await store().setMany([write(`${ns}keep`, bytes('kept'))]);
-      expect(await store().getMany([])).toEqual([]);
-      await store().setMany([]);
-      await store().deleteMany([]);
-      expectBytes(await store().get(`${ns}keep`), bytes('kept'), `${ns}keep`);
-    });
-
-    it('clear(prefix) deletes exactly the keys starting with it', async () => {
-      const ns = namespace();
-      const keys = ['a:x', 'a:y', 'a:deep:z', 'ab:x', 'b:x', 'a', 'xa:x'].map((k) => `${ns}${k}`);
-      await store().setMany(keys.map((k) => write(k, bytes(k))));
-      await store().clear(`${ns}a:`);
-      const got = await store().getMany(keys);
-      expect(present(keys, got)).toEqual([`${ns}ab:x`, `${ns}b:x`, `${ns}a`, `${ns}xa:x`]);
-    });
-
-    it('clear treats glob and LIKE metacharacters in the prefix literally', async () => {
-      const ns = namespace();
-      // Each pair: a key under the cleared prefix, and one an unescaped pattern would also match.
-      const cases: Array<[prefix: string, victim: string, bystander: string]> = [
-        ['g*:', 'g*:1', 'gX:1'],
-        ['q?:', 'q?:1', 'qX:1'],
-        ['r[ab]:', 'r[ab]:1', 'ra:1'],
-        ['s\\:', 's\\:1', 's:1'],
-        ['p%:', 'p%:1', 'pXYZ:1'],
-        ['u_:', 'u_:1', 'uX:1'],
-      ];
-      const all = cases.flatMap(([, victim, bystander]) => [`${ns}${victim}`, `${ns}${bystander}`]);
-      await store().setMany(all.map((k) => write(k, bytes(k))));
-      for (const [prefix] of cases) await store().clear(`${ns}${prefix}`);
-      const got = await store().getMany(all);
-      expect(present(all, got)).toEqual(cases.map(([, , bystander]) => `${ns}${bystander}`));
-    });
-
-    it('clear of a whole namespace leaves other namespaces alone', async () => {
-      const mine = namespace();
-      const other = namespace();
-      const keys = [`${mine}1`, `${mine}2`, `${other}1`];
-      await store().setMany(keys.map((k) => write(k, bytes(k))));
-      await store().clear(mine);
-      expect(present(keys, await store().getMany(keys))).toEqual([`${other}1`]);
-    });
-
-    it('clear of a prefix nothing matches resolves', async () => {
-      await expect(store().clear(`${namespace()}nothing-here:`)).resolves.toBeUndefined();
-    });
-
-    it('a write whose expiresAt is already past leaves nothing readable, not the older value', async () => {
-      const ns = namespace();
-      await store().setMany([write(`${ns}one`, bytes('old')), write(`${ns}batch`, bytes('old'))]);
-      await store().setMany([{ key: `${ns}one`, value: bytes('new'), expiresAt: Date.now() - 1_000 }]);
-      await store().setMany([
-        { key: `${ns}batch`, value: bytes('new'), expiresAt: Date.now() - 1 },
-        write(`${ns}live`, bytes('live')),
-      ]);
-      expect(await store().get(`${ns}one`)).toBeUndefined();
-      expect(await store().get(`${ns}batch`)).toBeUndefined();
-      const got = await store().getMany([`${ns}one`, `${ns}batch`, `${ns}live`]);
-      expect(got[0]).toBeUndefined();
-      expect(got[1]).toBeUndefined();
-      expectBytes(got[2], bytes('live'), `${ns}live`);
-    });
-
-    it('an entry is gone from get and getMany once its expiresAt passes', async () => {
-      const ns = namespace();
-      const expiresAt = Date.now() + 30;
-      await store().setMany([
-        { key: `${ns}short`, value: bytes('short'), expiresAt },
-        write(`${ns}long`, bytes('long')),
-      ]);
-      await pollUntil(`${ns}short to expire (expiresAt ${expiresAt})`, 3_000, async () => {
-        if (Date.now() < expiresAt) return false;
-        const [short, long] = await store().getMany([`${ns}short`, `${ns}long`]);
-        if (long === undefined) throw new Error(`${ns}long vanished while waiting for ${ns}short to expire`);
-        return short === undefined && (await store().get(`${ns}short`)) === undefined;
-      });
-      // Never before its time: a read well inside the life sees the value.
-      const later = Date.now() + 60_000;
-      await store().setMany([{ key: `${ns}later`, value: bytes('later'), expiresAt: later }]);
-      expectBytes(await store().get(`${ns}later`), bytes('later'), `${ns}later`);
-    });
-
-    it('binary values: every byte value, empty, a view into a larger buffer, 1 MiB', async () => {
-      const ns = namespace();
-      const allBytes = Uint8Array.from({ length: 256 }, (_, i) => i);
-      const reversed = Uint8Array.from({ length: 512 }, (_, i) => 255 - (i % 256));
-      const big = new Uint8Array(1024 * 1024);
-      for (let i = 0; i < big.length; i++) big[i] = (i * 7919 + (i >>> 8)) & 0xff;
-      const backing = Uint8Array.from({ length: 64 }, (_, i) => i);
-      const view = backing.subarray(10, 20);
-      const values: Record<string, Uint8Array> = {
-        all: allBytes,
-        reversed,
-        empty: new Uint8Array(0),
-        view,
-        nul: new Uint8Array([0, 0, 0]),
-        big,
-      };
-      await store().setMany(Object.entries(values).map(([k, v]) => write(`${ns}${k}`, v)));
-      for (const [k, v] of Object.entries(values))
-        expectBytes(await store().get(`${ns}${k}`), v, `${ns}${k}`);
-      const many = await store().getMany(Object.keys(values).map((k) => `${ns}${k}`));
-      Object.values(values).forEach((v, i) => {
-        expectBytes(many[i], v, `getMany[${i}]`);
-      });
-    });
-
-    it('keys with spaces, unicode, colons and quotes round-trip', async () => {
-      const ns = namespace();
-      const keys = ['with space', 'ünïcødé ✓', 'a:b:c', `quote'"\``, 'emoji 🙂', 'semi;colon'].map(
-        (k) => `${ns}${k}`,
-      );
-      await store().setMany(keys.map((k) => write(k, bytes(k))));
-      const got = await store().getMany(keys);
-      keys.forEach((k, i) => {
-        expectBytes(got[i], bytes(k), k);
-      });
-      await store().deleteMany(keys);
-      expect(present(keys, await store().getMany(keys))).toEqual([]);
-    });
-
-    it('50 concurrent writes of one key end in exactly one of the written values', async () => {
-      const ns = namespace();
-      const key = `${ns}contended`;
-      const values = Array.from({ length: 50 }, (_, i) => bytes(`writer-${i}-${'x'.repeat(i)}`));
-      await Promise.all(values.map((value) => store().setMany([write(key, value)])));
-      const got = await store().get(key);
-      expect(got, `${key} after concurrent writes`).toBeInstanceOf(Uint8Array);
-      const text = Buffer.from(got as Uint8Array).toString();
-      expect(values.map((v) => Buffer.from(v).toString())).toContain(text);
-    });
-
-    it('concurrent writes of different keys all land', async () => {
-      const ns = namespace();
-      const keys = Array.from({ length: 50 }, (_, i) => `${ns}k${i}`);
-      await Promise.all(
-        keys.map((k, i) => store().setMany([write(k, bytes(`v${i}`)), write(`${k}:b`, bytes('b'))])),
-      );
-      const got = await store().getMany(keys);
-      keys.forEach((k, i) => {
-        expectBytes(got[i], bytes(`v${i}`), k);
-      });
-    });
+    registerReadWriteTests(context);
+    registerManyKeyTests(context);
+    registerClearTests(context);
+    registerExpiryTests(context);
+    registerValueTests(context);
+    registerConcurrencyTests(context);
 
     it('close() resolves and may be called twice', async () => {
       const fresh = await factory();
@@ -268,6 +84,223 @@ export function registerStoreConformanceSuite(name: string, factory: StoreFactor
       } finally {
         await fresh.cleanup?.();
       }
+    });
+  });
+}
+
+/** get, set, getMany, deleteMany, and empty lists. */
+function registerReadWriteTests({ store, namespace }: StoreSuiteContext): void {
+  it('has a non-empty name and, if set, a positive default timeout', () => {
+    expect(typeof store().name).toBe('string');
+    expect(store().name.length).toBeGreaterThan(0);
+    if (store().defaultTimeoutMs !== undefined) expect(store().defaultTimeoutMs).toBeGreaterThan(0);
+  });
+
+  it('get of an absent key resolves undefined', async () => {
+    const ns = namespace();
+    expect(await store().get(`${ns}missing`)).toBeUndefined();
+  });
+
+  it('set then get returns the same bytes, and a second set replaces them', async () => {
+    const ns = namespace();
+    await store().setMany([write(`${ns}k`, bytes('first'))]);
+    expectBytes(await store().get(`${ns}k`), bytes('first'), `${ns}k`);
+    await store().setMany([write(`${ns}k`, bytes('second, longer than the first'))]);
+    expectBytes(await store().get(`${ns}k`), bytes('second, longer than the first'), `${ns}k`);
+  });
+
+  it('setMany writes every entry in one call', async () => {
+    const ns = namespace();
+    const writes = Array.from({ length: 25 }, (_, i) => write(`${ns}k${i}`, bytes(`v${i}`)));
+    await store().setMany(writes);
+    for (const w of writes) expectBytes(await store().get(w.key), w.value, w.key);
+  });
+}
+
+/** getMany and deleteMany over several keys, and empty key lists. */
+function registerManyKeyTests({ store, namespace }: StoreSuiteContext): void {
+  it('getMany returns values in key order, undefined where absent, repeats included', async () => {
+    const ns = namespace();
+    await store().setMany([write(`${ns}a`, bytes('A')), write(`${ns}c`, bytes('C'))]);
+    const got = await store().getMany([`${ns}c`, `${ns}b`, `${ns}a`, `${ns}zz`, `${ns}c`]);
+    expect(got).toHaveLength(5);
+    expectBytes(got[0], bytes('C'), `${ns}c`);
+    expect(got[1]).toBeUndefined();
+    expectBytes(got[2], bytes('A'), `${ns}a`);
+    expect(got[3]).toBeUndefined();
+    expectBytes(got[4], bytes('C'), `${ns}c (repeated)`);
+  });
+
+  it('deleteMany removes the listed keys, ignores absent ones and leaves the rest', async () => {
+    const ns = namespace();
+    await store().setMany([
+      write(`${ns}a`, bytes('A')),
+      write(`${ns}b`, bytes('B')),
+      write(`${ns}c`, bytes('C')),
+    ]);
+    await store().deleteMany([`${ns}a`, `${ns}c`, `${ns}never-written`]);
+    expect(await store().getMany([`${ns}a`, `${ns}b`, `${ns}c`])).toEqual([
+      undefined,
+      expect.anything(),
+      undefined,
+    ]);
+    expectBytes(await store().get(`${ns}b`), bytes('B'), `${ns}b`);
+  });
+
+  it('calls with empty key and write lists resolve and change nothing', async () => {
+    const ns = namespace();
+    await store().setMany([write(`${ns}keep`, bytes('kept'))]);
+    expect(await store().getMany([])).toEqual([]);
+    await store().setMany([]);
+    await store().deleteMany([]);
+    expectBytes(await store().get(`${ns}keep`), bytes('kept'), `${ns}keep`);
+  });
+}
+
+/** clear(prefix): exactly the prefix, metacharacters taken literally. */
+function registerClearTests({ store, namespace }: StoreSuiteContext): void {
+  it('clear(prefix) deletes exactly the keys starting with it', async () => {
+    const ns = namespace();
+    const keys = ['a:x', 'a:y', 'a:deep:z', 'ab:x', 'b:x', 'a', 'xa:x'].map((k) => `${ns}${k}`);
+    await store().setMany(keys.map((k) => write(k, bytes(k))));
+    await store().clear(`${ns}a:`);
+    const got = await store().getMany(keys);
+    expect(present(keys, got)).toEqual([`${ns}ab:x`, `${ns}b:x`, `${ns}a`, `${ns}xa:x`]);
+  });
+
+  it('clear treats glob and LIKE metacharacters in the prefix literally', async () => {
+    const ns = namespace();
+    // Each pair: a key under the cleared prefix, and one an unescaped pattern would also match.
+    const cases: Array<[prefix: string, victim: string, bystander: string]> = [
+      ['g*:', 'g*:1', 'gX:1'],
+      ['q?:', 'q?:1', 'qX:1'],
+      ['r[ab]:', 'r[ab]:1', 'ra:1'],
+      ['s\\:', 's\\:1', 's:1'],
+      ['p%:', 'p%:1', 'pXYZ:1'],
+      ['u_:', 'u_:1', 'uX:1'],
+    ];
+    const all = cases.flatMap(([, victim, bystander]) => [`${ns}${victim}`, `${ns}${bystander}`]);
+    await store().setMany(all.map((k) => write(k, bytes(k))));
+    for (const [prefix] of cases) await store().clear(`${ns}${prefix}`);
+    const got = await store().getMany(all);
+    expect(present(all, got)).toEqual(cases.map(([, , bystander]) => `${ns}${bystander}`));
+  });
+
+  it('clear of a whole namespace leaves other namespaces alone', async () => {
+    const mine = namespace();
+    const other = namespace();
+    const keys = [`${mine}1`, `${mine}2`, `${other}1`];
+    await store().setMany(keys.map((k) => write(k, bytes(k))));
+    await store().clear(mine);
+    expect(present(keys, await store().getMany(keys))).toEqual([`${other}1`]);
+  });
+
+  it('clear of a prefix nothing matches resolves', async () => {
+    await expect(store().clear(`${namespace()}nothing-here:`)).resolves.toBeUndefined();
+  });
+}
+
+/** Absolute expiry: never readable past it, always before it. */
+function registerExpiryTests({ store, namespace }: StoreSuiteContext): void {
+  it('a write whose expiresAt is already past leaves nothing readable, not the older value', async () => {
+    const ns = namespace();
+    await store().setMany([write(`${ns}one`, bytes('old')), write(`${ns}batch`, bytes('old'))]);
+    await store().setMany([{ key: `${ns}one`, value: bytes('new'), expiresAt: Date.now() - 1_000 }]);
+    await store().setMany([
+      { key: `${ns}batch`, value: bytes('new'), expiresAt: Date.now() - 1 },
+      write(`${ns}live`, bytes('live')),
+    ]);
+    expect(await store().get(`${ns}one`)).toBeUndefined();
+    expect(await store().get(`${ns}batch`)).toBeUndefined();
+    const got = await store().getMany([`${ns}one`, `${ns}batch`, `${ns}live`]);
+    expect(got[0]).toBeUndefined();
+    expect(got[1]).toBeUndefined();
+    expectBytes(got[2], bytes('live'), `${ns}live`);
+  });
+
+  it('an entry is gone from get and getMany once its expiresAt passes', async () => {
+    const ns = namespace();
+    const expiresAt = Date.now() + 30;
+    await store().setMany([
+      { key: `${ns}short`, value: bytes('short'), expiresAt },
+      write(`${ns}long`, bytes('long')),
+    ]);
+    await pollUntil(`${ns}short to expire (expiresAt ${expiresAt})`, 3_000, async () => {
+      if (Date.now() < expiresAt) return false;
+      const [short, long] = await store().getMany([`${ns}short`, `${ns}long`]);
+      if (long === undefined) throw new Error(`${ns}long vanished while waiting for ${ns}short to expire`);
+      return short === undefined && (await store().get(`${ns}short`)) === undefined;
+    });
+    // Never before its time: a read well inside the life sees the value.
+    const later = Date.now() + 60_000;
+    await store().setMany([{ key: `${ns}later`, value: bytes('later'), expiresAt: later }]);
+    expectBytes(await store().get(`${ns}later`), bytes('later'), `${ns}later`);
+  });
+}
+
+/** Bytes and keys of every kind. */
+function registerValueTests({ store, namespace }: StoreSuiteContext): void {
+  it('binary values: every byte value, empty, a view into a larger buffer, 1 MiB', async () => {
+    const ns = namespace();
+    const allBytes = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const reversed = Uint8Array.from({ length: 512 }, (_, i) => 255 - (i % 256));
+    const big = new Uint8Array(1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7919 + (i >>> 8)) & 0xff;
+    const backing = Uint8Array.from({ length: 64 }, (_, i) => i);
+    const view = backing.subarray(10, 20);
+    const values: Record<string, Uint8Array> = {
+      all: allBytes,
+      reversed,
+      empty: new Uint8Array(0),
+      view,
+      nul: new Uint8Array([0, 0, 0]),
+      big,
+    };
+    await store().setMany(Object.entries(values).map(([k, v]) => write(`${ns}${k}`, v)));
+    for (const [k, v] of Object.entries(values)) expectBytes(await store().get(`${ns}${k}`), v, `${ns}${k}`);
+    const many = await store().getMany(Object.keys(values).map((k) => `${ns}${k}`));
+    Object.values(values).forEach((v, i) => {
+      expectBytes(many[i], v, `getMany[${i}]`);
+    });
+  });
+
+  it('keys with spaces, unicode, colons and quotes round-trip', async () => {
+    const ns = namespace();
+    const keys = ['with space', 'ünïcødé ✓', 'a:b:c', `quote'"\``, 'emoji 🙂', 'semi;colon'].map(
+      (k) => `${ns}${k}`,
+    );
+    await store().setMany(keys.map((k) => write(k, bytes(k))));
+    const got = await store().getMany(keys);
+    keys.forEach((k, i) => {
+      expectBytes(got[i], bytes(k), k);
+    });
+    await store().deleteMany(keys);
+    expect(present(keys, await store().getMany(keys))).toEqual([]);
+  });
+}
+
+/** Concurrent writes: one key, and many keys. */
+function registerConcurrencyTests({ store, namespace }: StoreSuiteContext): void {
+  it('50 concurrent writes of one key end in exactly one of the written values', async () => {
+    const ns = namespace();
+    const key = `${ns}contended`;
+    const values = Array.from({ length: 50 }, (_, i) => bytes(`writer-${i}-${'x'.repeat(i)}`));
+    await Promise.all(values.map((value) => store().setMany([write(key, value)])));
+    const got = await store().get(key);
+    expect(got, `${key} after concurrent writes`).toBeInstanceOf(Uint8Array);
+    const text = Buffer.from(got as Uint8Array).toString();
+    expect(values.map((v) => Buffer.from(v).toString())).toContain(text);
+  });
+
+  it('concurrent writes of different keys all land', async () => {
+    const ns = namespace();
+    const keys = Array.from({ length: 50 }, (_, i) => `${ns}k${i}`);
+    await Promise.all(
+      keys.map((k, i) => store().setMany([write(k, bytes(`v${i}`)), write(`${k}:b`, bytes('b'))])),
+    );
+    const got = await store().getMany(keys);
+    keys.forEach((k, i) => {
+      expectBytes(got[i], bytes(`v${i}`), k);
     });
   });
 }
@@ -295,12 +328,4 @@ function expectBytes(got: Uint8Array | undefined, expected: Uint8Array, what: st
     Buffer.from(expected),
   );
   expect(same, `${what}: bytes differ`).toBe(0);
-}
-
-async function pollUntil(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }

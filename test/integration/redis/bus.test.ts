@@ -1,9 +1,8 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { pack } from 'msgpackr';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BusListener, BusMessage } from '../../../src/bus/bus.js';
 import { busChannel } from '../../../src/bus/bus.js';
-import { InvalidOptionError } from '../../../src/errors.js';
 import { BUS_SUBSCRIBER_NAME, type RedisBus, redisBus } from '../../../src/redis/index.js';
 import { prototypePollutingMap } from '../../support/msgpack.js';
 import {
@@ -14,17 +13,12 @@ import {
   uniqueNamespace,
 } from '../../support/services.js';
 import { waitFor } from '../../support/wait.js';
+import { expectOptionErrors, rawClients } from './helpers.js';
 
 const url = await redisUrlForTests();
-const clients: Redis[] = [];
+const opened = rawClients(url);
+const client = opened.client;
 const buses: RedisBus[] = [];
-
-function client(at = url): Redis {
-  const made = new Redis(at, { maxRetriesPerRequest: 1 });
-  made.on('error', () => {});
-  clients.push(made);
-  return made;
-}
 
 function bus(options: Parameters<typeof redisBus>[0]): RedisBus {
   const made = redisBus(options);
@@ -34,7 +28,7 @@ function bus(options: Parameters<typeof redisBus>[0]): RedisBus {
 
 afterAll(async () => {
   await Promise.all(buses.map((b) => b.close()));
-  await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
+  await opened.quitAll();
   await stopAll();
 });
 
@@ -299,16 +293,7 @@ describe('redisBus', () => {
       [{ client: raw, subscriberName: '' }, 'subscriberName'],
       [undefined, 'redisBus options'],
     ];
-    for (const [options, option] of cases) {
-      let thrown: unknown;
-      try {
-        redisBus(options as never);
-      } catch (error) {
-        thrown = error;
-      }
-      expect(thrown, JSON.stringify(options)).toBeInstanceOf(InvalidOptionError);
-      expect((thrown as InvalidOptionError).option).toBe(option);
-    }
+    expectOptionErrors(redisBus, cases);
     expect(() => redisBus({ client: raw, heartbeatMs: 0 })).not.toThrow();
   });
 

@@ -10,8 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../../src/errors.js';
 import { TieredCache } from '../../../src/index.js';
 import { postgresStore } from '../../../src/postgres/index.js';
+import { redisClientOptions } from '../../../src/redis/client.js';
 import { redisBus, redisStore } from '../../../src/redis/index.js';
-import { type RedisStore, redisClientOptions } from '../../../src/redis/store.js';
+import type { RedisStore } from '../../../src/redis/store.js';
 import {
   type OwnServer,
   startPostgresServer,

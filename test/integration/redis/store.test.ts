@@ -1,22 +1,16 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidOptionError } from '../../../src/errors.js';
 import { escapeGlob, redisClientOptions, redisStore } from '../../../src/redis/index.js';
 import type { StoreWrite } from '../../../src/stores/store.js';
 import { registerStoreConformanceSuite } from '../../../src/testing/index.js';
 import { bytes } from '../../support/bytes.js';
 import { redisUrlForTests, startRedisServer, stopAll, uniqueNamespace } from '../../support/services.js';
 import { waitFor } from '../../support/wait.js';
+import { expectOptionErrors, rawClients } from './helpers.js';
 
 const url = await redisUrlForTests();
-const clients: Redis[] = [];
-
-function client(at = url): Redis {
-  const made = new Redis(at, { maxRetriesPerRequest: 1 });
-  made.on('error', () => {});
-  clients.push(made);
-  return made;
-}
+const opened = rawClients(url);
+const client = opened.client;
 
 /** Deletes every key under `prefix` with a raw client, so the shared Redis is left as found. */
 async function dropPrefix(raw: Redis, prefix: string): Promise<void> {
@@ -29,7 +23,7 @@ async function dropPrefix(raw: Redis, prefix: string): Promise<void> {
 }
 
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
+  await opened.quitAll();
   await stopAll();
 });
 
@@ -230,16 +224,7 @@ describe('redisStore', () => {
       [null, 'redisStore options'],
       [{ client: withKeyPrefix }, 'client'],
     ];
-    for (const [options, option] of cases) {
-      let thrown: unknown;
-      try {
-        redisStore(options as never);
-      } catch (error) {
-        thrown = error;
-      }
-      expect(thrown, JSON.stringify(options)).toBeInstanceOf(InvalidOptionError);
-      expect((thrown as InvalidOptionError).option).toBe(option);
-    }
+    expectOptionErrors(redisStore, cases);
     expect(redisStore({ client: raw }).defaultTimeoutMs).toBe(50);
     expect(redisStore({ client: raw, timeoutMs: 20 }).defaultTimeoutMs).toBe(20);
     withKeyPrefix.disconnect();

@@ -4,8 +4,8 @@ import { TieredCache } from '../../../src/cache/tiered-cache.js';
 import { makeEntry } from '../../../src/entry/entry.js';
 import { InvalidKeyError } from '../../../src/errors.js';
 import type { TieredCacheOptions } from '../../../src/options/cache-options.js';
-import { ByteStore } from '../../support/byte-store.js';
-import { FakeClock } from '../../support/fake-clock.js';
+import { FakeClock } from '../../../src/testing/fake-clock.js';
+import { MemoryStore as ByteStore } from '../../../src/testing/memory-store.js';
 
 const NS = 'walk';
 

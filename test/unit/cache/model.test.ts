@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TieredCache } from '../../../src/cache/tiered-cache.js';
 import type { TieredCacheOptions } from '../../../src/options/cache-options.js';
-import { ByteStore } from '../../support/byte-store.js';
-import { FakeClock } from '../../support/fake-clock.js';
+import { FakeClock } from '../../../src/testing/fake-clock.js';
+import { MemoryStore as ByteStore } from '../../../src/testing/memory-store.js';
 
 // Model-based test: random sequences of operations run against the cache and against a
 // plain Map with the same timing rules; every answer must agree. The clock only moves

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { TieredCache } from '../../../src/cache/tiered-cache.js';
 import { makeEntry } from '../../../src/entry/entry.js';
 import type { StoreTier } from '../../../src/stores/store.js';
-import { ByteStore } from '../../support/byte-store.js';
-import { FakeClock } from '../../support/fake-clock.js';
+import { FakeClock } from '../../../src/testing/fake-clock.js';
+import { MemoryStore as ByteStore } from '../../../src/testing/memory-store.js';
 
 // The stale-set race as a property: a read that may write back (a load, a backfill) and a
 // set or delete of the same key run concurrently; fast-check's scheduler picks the order in

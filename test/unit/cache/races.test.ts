@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { TieredCache } from '../../../src/cache/tiered-cache.js';
 import { makeEntry } from '../../../src/entry/entry.js';
 import type { TieredCacheOptions } from '../../../src/options/cache-options.js';
-import { ByteStore } from '../../support/byte-store.js';
-import { ChaosStore } from '../../support/chaos-store.js';
-import { FakeClock } from '../../support/fake-clock.js';
+import { ChaosStore } from '../../../src/testing/chaos-store.js';
+import { FakeClock } from '../../../src/testing/fake-clock.js';
+import { MemoryStore as ByteStore } from '../../../src/testing/memory-store.js';
 
 // The stale-set race: a load (or a backfill) reads a value, then a set or delete of the key
 // lands, then the read's result is written back. Whatever the interleaving, the newer

@@ -3,9 +3,9 @@ import { TieredCache } from '../../../src/cache/tiered-cache.js';
 import { makeEntry } from '../../../src/entry/entry.js';
 import { StoreUnavailableError } from '../../../src/errors.js';
 import type { TieredCacheOptions } from '../../../src/options/cache-options.js';
-import { ByteStore } from '../../support/byte-store.js';
-import { ChaosStore } from '../../support/chaos-store.js';
-import { FakeClock } from '../../support/fake-clock.js';
+import { ChaosStore } from '../../../src/testing/chaos-store.js';
+import { FakeClock } from '../../../src/testing/fake-clock.js';
+import { MemoryStore as ByteStore } from '../../../src/testing/memory-store.js';
 
 const NS = 'guard';
 const K = `${NS}:k`;

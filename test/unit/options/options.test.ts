@@ -7,8 +7,8 @@ import {
   MAX_KEY_LENGTH,
 } from '../../../src/errors.js';
 import type { TieredCacheOptions } from '../../../src/options/cache-options.js';
-import { ByteStore } from '../../support/byte-store.js';
-import { FakeClock } from '../../support/fake-clock.js';
+import { FakeClock } from '../../../src/testing/fake-clock.js';
+import { MemoryStore as ByteStore } from '../../../src/testing/memory-store.js';
 
 const clock = new FakeClock();
 

@@ -1,46 +1,72 @@
-import { EntryCodec } from '../../src/entry/codec.js';
-import type { Entry } from '../../src/entry/entry.js';
-import type { Clock } from '../../src/options/clock.js';
-import type { StoreTier, StoreWrite } from '../../src/stores/store.js';
+import { EntryCodec } from '../entry/codec.js';
+import type { Entry } from '../entry/entry.js';
+import type { Clock } from '../options/clock.js';
+import type { StoreTier, StoreWrite } from '../stores/store.js';
 
 const codec = new EntryCodec();
 
-/** One call a {@link ByteStore} received, for assertions on the tier walk. */
-export interface ByteStoreCall {
+/** One call a {@link MemoryStore} received, for assertions on the tier walk. */
+export interface MemoryStoreCall {
   readonly op: 'get' | 'getMany' | 'setMany' | 'deleteMany' | 'clear';
   readonly keys: readonly string[];
   readonly writes?: readonly StoreWrite[];
 }
 
 /**
- * An in-memory StoreTier over bytes, for testing the orchestrator's tier walk only
- * (order, backfill, fences). Real stores are tested against real servers elsewhere.
- * It honours absolute expiry against the given clock and logs every call.
+ * An in-memory {@link StoreTier} over bytes, for tests: a stand-in for Redis or Postgres
+ * when what is under test is the cache's tier walk (order, backfill, fences) or your own
+ * code around the cache. It passes the store conformance suite.
+ *
+ * - Honours absolute expiry against the given clock (a {@link FakeClock} makes it
+ *   deterministic); an expired key reads as absent and is dropped.
+ * - Copies bytes in and out, as a real store's wire would: mutating a value after
+ *   `setMany` or after `get` changes nothing stored.
+ * - Logs every call in {@link MemoryStore.calls}.
+ * - After `close()` every call rejects with an Error, like a real client after quit.
+ *
+ * @example
+ * ```ts
+ * const clock = new FakeClock();
+ * const l2 = new MemoryStore('l2', clock);
+ * const cache = new TieredCache({ namespace: 'test', clock, stores: [l2] });
+ * await cache.set('k', 'v');
+ * expect(l2.callsOf('setMany')).toHaveLength(1);
+ * ```
  */
-export class ByteStore implements StoreTier {
+export class MemoryStore implements StoreTier {
   readonly name: string;
+  /** What the store holds, by full key: bytes and absolute expiry (ms since the epoch). */
   readonly data = new Map<string, { value: Uint8Array; expiresAt: number }>();
-  readonly calls: ByteStoreCall[] = [];
+  /** Every call received, in order. */
+  readonly calls: MemoryStoreCall[] = [];
+  /** Whether `close()` was called. */
   closed = false;
   readonly #clock: Clock;
 
-  constructor(name: string, clock: Clock) {
+  /**
+   * @param name the store's name in stats and errors. Default `'memory'`.
+   * @param clock decides expiry. Default the wall clock (`Date.now()`).
+   */
+  constructor(name = 'memory', clock: Clock = { now: Date.now }) {
     this.name = name;
     this.#clock = clock;
   }
 
+  /** The bytes at `key`, or `undefined` if absent or expired. */
   async get(key: string): Promise<Uint8Array | undefined> {
     this.#open();
     this.calls.push({ op: 'get', keys: [key] });
     return this.#read(key);
   }
 
+  /** The bytes of each key, in order; `undefined` where absent or expired. */
   async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
     this.#open();
     this.calls.push({ op: 'getMany', keys: [...keys] });
     return keys.map((key) => this.#read(key));
   }
 
+  /** Stores a copy of each value with its expiry; the last write of a key wins. */
   async setMany(writes: readonly StoreWrite[]): Promise<void> {
     this.#open();
     this.calls.push({ op: 'setMany', keys: writes.map((w) => w.key), writes: [...writes] });
@@ -49,18 +75,21 @@ export class ByteStore implements StoreTier {
     }
   }
 
+  /** Deletes every key; absent keys are ignored. */
   async deleteMany(keys: readonly string[]): Promise<void> {
     this.#open();
     this.calls.push({ op: 'deleteMany', keys: [...keys] });
     for (const key of keys) this.data.delete(key);
   }
 
+  /** Deletes every key starting with `prefix`. */
   async clear(prefix: string): Promise<void> {
     this.#open();
     this.calls.push({ op: 'clear', keys: [prefix] });
     for (const key of [...this.data.keys()]) if (key.startsWith(prefix)) this.data.delete(key);
   }
 
+  /** Marks the store closed; later calls reject. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
   }
@@ -77,7 +106,7 @@ export class ByteStore implements StoreTier {
   }
 
   /** Calls of one kind, in order. */
-  callsOf(op: ByteStoreCall['op']): ByteStoreCall[] {
+  callsOf(op: MemoryStoreCall['op']): MemoryStoreCall[] {
     return this.calls.filter((call) => call.op === op);
   }
 

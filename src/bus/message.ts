@@ -1,0 +1,46 @@
+import type { BusHealth, BusMessage, BusOp } from './bus.js';
+
+const OPS: ReadonlySet<string> = new Set<BusOp>(['set', 'delete', 'clear']);
+
+/**
+ * A decoded wire value as a {@link BusMessage}, or `undefined` if it is not one. Buses
+ * use it on whatever they receive: a malformed message is dropped, never thrown.
+ */
+export function toBusMessage(raw: unknown): BusMessage | undefined {
+  if (raw === null || typeof raw !== 'object') return undefined;
+  const { origin, op, keys } = raw as Record<string, unknown>;
+  if (typeof origin !== 'string' || typeof op !== 'string' || !OPS.has(op) || !Array.isArray(keys)) {
+    return undefined;
+  }
+  if (!keys.every((key) => typeof key === 'string')) return undefined;
+  return { origin, op: op as BusOp, keys: keys as string[] };
+}
+
+/**
+ * Decodes a received payload with `parse` and checks the result with
+ * {@link toBusMessage}; `undefined` when `parse` throws or the value is not a message.
+ */
+export function parseBusMessage(parse: () => unknown): BusMessage | undefined {
+  let raw: unknown;
+  try {
+    raw = parse();
+  } catch {
+    return undefined;
+  }
+  return toBusMessage(raw);
+}
+
+/**
+ * A {@link BusHealth} with only the fields that are known: no `lastMessageAt` before the
+ * first message, no `lastError` before the first error.
+ */
+export function busHealth(
+  status: BusHealth['status'],
+  lastMessageAt: number | undefined,
+  lastError: string | undefined,
+): BusHealth {
+  const health: { status: BusHealth['status']; lastMessageAt?: number; lastError?: string } = { status };
+  if (lastMessageAt !== undefined) health.lastMessageAt = lastMessageAt;
+  if (lastError !== undefined) health.lastError = lastError;
+  return health;
+}

@@ -1,0 +1,110 @@
+import pg from 'pg';
+import { indexName, qualified } from './sql.js';
+
+/** What the DDL creates: a table and its indexes. */
+export interface TableSpec {
+  readonly schema: string;
+  readonly table: string;
+  readonly unlogged: boolean;
+  /** With a row bound the sweeper evicts by `created_at`, which then needs an index. */
+  readonly maxRows: number | undefined;
+}
+
+/**
+ * Creates the schema, table and indexes of `spec` if missing. Runs no DDL when all of
+ * them exist, and otherwise runs it under a transaction-scoped advisory lock, so that
+ * many instances starting at once neither race nor fail.
+ */
+export async function createTable(pool: pg.Pool, spec: TableSpec): Promise<void> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    // Fast path without DDL: when everything exists (made by migrations or another
+    // instance), a user without CREATE rights on the database still starts.
+    const found = await client.query<{ missing: number }>(
+      'SELECT count(*)::int AS missing FROM unnest($1::text[]) AS n WHERE to_regclass(n) IS NULL',
+      [wantedRelations(spec)],
+    );
+    if (found.rows[0]?.missing === 0) return;
+    await client.query('BEGIN');
+    try {
+      await runDdl(client, spec);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
+      throw error;
+    }
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** The qualified names of the table and the indexes `spec` needs. */
+function wantedRelations({ schema, table, maxRows }: TableSpec): string[] {
+  const wanted = [qualified(schema, table), qualified(schema, indexName(table, 'expires_at_idx'))];
+  if (maxRows !== undefined) wanted.push(qualified(schema, indexName(table, 'created_at_idx')));
+  return wanted;
+}
+
+/** The DDL itself, inside the caller's transaction. */
+async function runDdl(client: pg.PoolClient, { schema, table, unlogged, maxRows }: TableSpec): Promise<void> {
+  const { escapeIdentifier } = pg;
+  const t = qualified(schema, table);
+  // `IF NOT EXISTS` alone races: two sessions both see no table and one fails on
+  // a unique violation in pg_type. One lock for all tiercache DDL serialises them
+  // (also two stores creating different tables in one new schema); it is released
+  // at COMMIT, so later starters find everything and do nothing.
+  await client.query("SELECT pg_advisory_xact_lock(hashtextextended('tiercache:ensureSchema', 0))");
+  const schemaExists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+  if (schemaExists.rowCount === 0)
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${escapeIdentifier(schema)}`);
+  await client.query(
+    `CREATE ${unlogged ? 'UNLOGGED ' : ''}TABLE IF NOT EXISTS ${t} (` +
+      'key text COLLATE "C" PRIMARY KEY, value bytea NOT NULL, ' +
+      'expires_at bigint NOT NULL, created_at bigint NOT NULL)',
+  );
+  const expiresIndex = escapeIdentifier(indexName(table, 'expires_at_idx'));
+  await client.query(`CREATE INDEX IF NOT EXISTS ${expiresIndex} ON ${t} (expires_at)`);
+  if (maxRows !== undefined) {
+    const createdIndex = escapeIdentifier(indexName(table, 'created_at_idx'));
+    await client.query(`CREATE INDEX IF NOT EXISTS ${createdIndex} ON ${t} (created_at)`);
+  }
+}
+
+/**
+ * Runs {@link createTable} at most once: concurrent callers share one attempt, a
+ * success is remembered, a failure forgotten so that the next call retries (the
+ * database may come up later).
+ */
+export class SchemaOnce {
+  readonly #create: () => Promise<void>;
+  #created = false;
+  #pending: Promise<void> | undefined;
+
+  /** @param create the attempt to run (at most once successfully). */
+  constructor(create: () => Promise<void>) {
+    this.#create = create;
+  }
+
+  /** Whether a call has succeeded. */
+  get created(): boolean {
+    return this.#created;
+  }
+
+  /** Creates the table unless a call already succeeded; shares an attempt under way. */
+  ensure(): Promise<void> {
+    if (this.#created) return Promise.resolve();
+    this.#pending ??= this.#create().then(
+      () => {
+        this.#created = true;
+      },
+      (error: unknown) => {
+        this.#pending = undefined;
+        throw error;
+      },
+    );
+    return this.#pending;
+  }
+}

@@ -1,0 +1,21 @@
+import { Packr } from 'msgpackr';
+import type { BusMessage } from '../bus/bus.js';
+import { parseBusMessage } from '../bus/message.js';
+
+// Plain maps and arrays on the wire: any tiercache version (and any msgpack library)
+// reads a message without shared record definitions.
+const wire = new Packr({ useRecords: false, mapsAsObjects: true });
+
+/**
+ * The message these bytes hold, or `undefined` when they are not one. Builds a fresh
+ * object from checked fields, so nothing of a hostile payload (`__proto__` keys, extra
+ * fields, odd types) reaches the listener.
+ */
+export function decodeBusMessage(bytes: Uint8Array): BusMessage | undefined {
+  return parseBusMessage(() => wire.unpack(bytes));
+}
+
+/** A message as bytes, as {@link decodeBusMessage} reads them. */
+export function encodeBusMessage(message: BusMessage): Buffer {
+  return wire.pack({ origin: message.origin, op: message.op, keys: message.keys });
+}

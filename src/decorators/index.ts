@@ -5,17 +5,14 @@
  *
  * @packageDocumentation
  */
-export {
-  type AsyncMethodDecorator,
-  Cached,
-  type CachedOptions,
-  CacheEvict,
-  type CacheEvictOptions,
-  CachePut,
-  type CachePutOptions,
-  type CacheSource,
-  type DecoratorCache,
-  InvalidDecoratorTargetError,
-  type KeyFunction,
-} from './decorators.js';
+export { Cached, CacheEvict, CachePut, InvalidDecoratorTargetError } from './decorators.js';
 export { methodKey, stableStringify, UncacheableArgumentError } from './stable-key.js';
+export type {
+  AsyncMethodDecorator,
+  CachedOptions,
+  CacheEvictOptions,
+  CachePutOptions,
+  CacheSource,
+  DecoratorCache,
+  KeyFunction,
+} from './types.js';

@@ -109,14 +109,14 @@ export class TieredCache<V = unknown> {
   getLocal(key: string): V | undefined {
     const stack = this.#stack;
     const l1 = stack.l1;
-    if (l1 === undefined || !l1.active) return undefined;
+    if (l1 === undefined) return undefined;
     const entry = l1.get(this.#prefix === '' ? key : this.#prefix + key);
-    const { recorder } = stack;
     if (entry !== undefined && stack.clock.now() < entry.staleAt) {
-      recorder.hit(recorder.l1);
+      stack.recorder.l1Hit();
       return entry.value as V;
     }
-    recorder.miss(recorder.l1);
+    // A bypassed L1 (bus link down) is not looked up, so it counts no miss.
+    if (l1.active) stack.recorder.miss(stack.recorder.l1);
     return undefined;
   }
 
@@ -148,7 +148,7 @@ export class TieredCache<V = unknown> {
     ) {
       const entry = l1.get(this.#prefix === '' ? key : this.#prefix + key);
       if (entry !== undefined && stack.clock.now() < entry.staleAt) {
-        stack.recorder.hit(stack.recorder.l1);
+        stack.recorder.l1Hit();
         return Promise.resolve(entry.value as V);
       }
     }

@@ -5,6 +5,7 @@
  * carry no time, so entries never go stale: only `max` decides what stays.
  */
 import type { Entry } from '../../src/entry/entry.js';
+import { ZERO_VERSION } from '../../src/entry/version.js';
 import { MemoryTier } from '../../src/l1/memory-tier.js';
 
 /** The part of a cache a replay needs: a lookup that counts as a use, and an insert. */
@@ -16,6 +17,7 @@ export interface ReplayCache {
 // One shared, never-stale entry: a replay measures which keys stay, not what they hold.
 const ENTRY: Entry<true> = {
   value: true,
+  version: ZERO_VERSION,
   createdAt: 0,
   staleAt: Number.POSITIVE_INFINITY,
   expiresAt: Number.POSITIVE_INFINITY,

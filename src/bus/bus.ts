@@ -8,6 +8,13 @@ export interface BusMessage {
   readonly op: BusOp;
   /** Affected keys; for `clear`, the key prefix cleared (`''` for the whole namespace). */
   readonly keys: readonly string[];
+  /**
+   * The version of each key's write or delete, aligned with `keys` (for `clear`, the
+   * version of the clear): a receiver drops only L1 copies older than it. Absent when
+   * the message comes from outside tiercache (a database trigger's NOTIFY): the keys
+   * are then taken as deleted when the message arrives, in every tier.
+   */
+  readonly versions?: readonly string[];
 }
 
 /** What a bus calls back into the cache. */

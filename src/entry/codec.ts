@@ -1,6 +1,7 @@
 import { Packr } from 'msgpackr';
 import { CodecError } from '../errors.js';
 import type { Entry } from './entry.js';
+import { ZERO_VERSION } from './version.js';
 
 /**
  * Turns values into bytes and back for the shared tiers. The default is msgpackr;
@@ -41,26 +42,31 @@ export function msgpackCodec(): ValueCodec {
   };
 }
 
-// Layout of an encoded entry (format 1), little-endian:
+// Layout of an encoded entry (format 2), numbers little-endian:
 //   0      u8   magic 0x74 ('t')
-//   1      u8   format version (1)
-//   2      u8   flags: bit 0 = tags present
+//   1      u8   format version (2)
+//   2      u8   flags: bit 0 = tags present, bit 1 = a deletion (tombstone: no value)
 //   3..10  f64  createdAt
 //   11..18 f64  staleAt
 //   19..26 f64  expiresAt
-//   27..   [if tags: u32 byte length, then the tags as a msgpack array]  value bytes
+//   27..38 12 bytes: the version (its 24 hex characters as bytes)
+//   39..   [if tags: u32 byte length, then the tags as a msgpack array]  value bytes
+// Format 1 (before versions) is format 2 without the version bytes; it still decodes,
+// as the oldest version there is.
 const MAGIC = 0x74;
-/** The envelope format this version writes; other versions read as a miss. */
-export const FORMAT_VERSION = 1;
-const HEADER = 27;
+/** The envelope format this version writes; format 1 is read too, other versions read as a miss. */
+export const FORMAT_VERSION = 2;
+const HEADER_V1 = 27;
+const HEADER = 39;
 const FLAG_TAGS = 1;
+const FLAG_DELETED = 2;
 
 const tagsPackr = new Packr({ useRecords: false });
 
 /**
  * Encodes and decodes the {@link Entry} envelope around a {@link ValueCodec}: the
- * timing lives in a fixed binary header, so a store never parses the value to learn
- * whether it is fresh, and a user codec only sees values.
+ * timing and the version live in a fixed binary header, so a store never parses the
+ * value to learn whether it is fresh, and a user codec only sees values.
  */
 export class EntryCodec {
   readonly #values: ValueCodec;
@@ -71,17 +77,18 @@ export class EntryCodec {
 
   /** The entry as bytes, ready for every store. */
   encode(entry: Entry): Uint8Array {
-    const value = this.#values.encode(entry.value);
+    const value = entry.deleted === true ? EMPTY : this.#values.encode(entry.value);
     const tags = entry.tags !== undefined ? tagsPackr.pack(entry.tags) : undefined;
     const extra = tags !== undefined ? 4 + tags.length : 0;
     const out = new Uint8Array(HEADER + extra + value.length);
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
     out[0] = MAGIC;
     out[1] = FORMAT_VERSION;
-    out[2] = tags !== undefined ? FLAG_TAGS : 0;
+    out[2] = (tags !== undefined ? FLAG_TAGS : 0) | (entry.deleted === true ? FLAG_DELETED : 0);
     view.setFloat64(3, entry.createdAt, true);
     view.setFloat64(11, entry.staleAt, true);
     view.setFloat64(19, entry.expiresAt, true);
+    out.set(Buffer.from(entry.version, 'hex'), 27);
     if (tags !== undefined) {
       view.setUint32(HEADER, tags.length, true);
       out.set(tags, HEADER + 4);
@@ -91,15 +98,19 @@ export class EntryCodec {
   }
 
   /**
-   * The entry these bytes hold.
-   * @throws CodecError when the bytes are truncated, corrupt or of another format version.
+   * The entry these bytes hold (a tombstone has `deleted: true` and no value).
+   * @throws CodecError when the bytes are truncated, corrupt or of an unknown format version.
    */
   decode(bytes: Uint8Array): Entry {
-    if (bytes.length < HEADER + 1 || bytes[0] !== MAGIC) {
+    const format = bytes[1];
+    const header = format === FORMAT_VERSION ? HEADER : HEADER_V1;
+    if (bytes.length < header || bytes[0] !== MAGIC) {
       throw new CodecError(`Not a tiercache entry (${bytes.length} bytes)`);
     }
-    if (bytes[1] !== FORMAT_VERSION) {
-      throw new CodecError(`Unknown entry format version ${bytes[1]} (this version reads ${FORMAT_VERSION})`);
+    if (format !== FORMAT_VERSION && format !== 1) {
+      throw new CodecError(
+        `Unknown entry format version ${format} (this version reads 1 and ${FORMAT_VERSION})`,
+      );
     }
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const createdAt = view.getFloat64(3, true);
@@ -113,25 +124,33 @@ export class EntryCodec {
     ) {
       throw new CodecError('Corrupt entry header: timestamps out of order or not finite');
     }
-    let offset = HEADER;
-    let tags: readonly string[] | undefined;
+    const version =
+      format === 1 ? ZERO_VERSION : Buffer.from(bytes.buffer, bytes.byteOffset + 27, 12).toString('hex');
     const flags = bytes[2] as number;
+    if ((flags & ~(FLAG_TAGS | FLAG_DELETED)) !== 0 || (format === 1 && (flags & FLAG_DELETED) !== 0)) {
+      throw new CodecError(`Corrupt entry header: unknown flags ${flags}`);
+    }
+    if ((flags & FLAG_DELETED) !== 0) {
+      if (bytes.length !== header) throw new CodecError('Corrupt entry: a deletion with a value');
+      return { value: undefined, version, deleted: true, createdAt, staleAt, expiresAt };
+    }
+    if (bytes.length < header + 1) throw new CodecError(`Not a tiercache entry (${bytes.length} bytes)`);
+    let offset = header;
+    let tags: readonly string[] | undefined;
     if ((flags & FLAG_TAGS) !== 0) {
-      const length = bytes.length >= HEADER + 4 ? view.getUint32(HEADER, true) : Number.NaN;
-      if (!(HEADER + 4 + length < bytes.length))
+      const length = bytes.length >= header + 4 ? view.getUint32(header, true) : Number.NaN;
+      if (!(header + 4 + length < bytes.length))
         throw new CodecError('Truncated entry: tags overrun the bytes');
       tags = this.#decodePart(() =>
-        tagsPackr.unpack(bytes.subarray(HEADER + 4, HEADER + 4 + length)),
+        tagsPackr.unpack(bytes.subarray(header + 4, header + 4 + length)),
       ) as string[];
       if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) {
         throw new CodecError('Corrupt entry: tags are not an array of strings');
       }
-      offset = HEADER + 4 + length;
-    } else if (flags !== 0) {
-      throw new CodecError(`Corrupt entry header: unknown flags ${flags}`);
+      offset = header + 4 + length;
     }
     const value = this.#decodePart(() => this.#values.decode(bytes.subarray(offset)));
-    const entry: Entry = { value, createdAt, staleAt, expiresAt };
+    const entry: Entry = { value, version, createdAt, staleAt, expiresAt };
     if (tags !== undefined) (entry as { tags?: readonly string[] }).tags = tags;
     return entry;
   }
@@ -147,3 +166,5 @@ export class EntryCodec {
     }
   }
 }
+
+const EMPTY = new Uint8Array(0);

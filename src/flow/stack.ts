@@ -89,7 +89,12 @@ export class Stack {
 
   /** The store write of `entry` under `local`: encoded once (or the bytes it was read as). */
   toWrite(local: string, entry: Entry, bytes?: Uint8Array): StoreWrite {
-    return { key: this.prefix + local, value: bytes ?? this.codec.encode(entry), expiresAt: entry.expiresAt };
+    return {
+      key: this.prefix + local,
+      value: bytes ?? this.codec.encode(entry),
+      expiresAt: entry.expiresAt,
+      version: entry.version,
+    };
   }
 
   /** The entry in `bytes` read from a store; undecodable bytes are a miss, counted and reported. */

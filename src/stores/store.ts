@@ -9,6 +9,15 @@ export interface StoreWrite {
   readonly value: Uint8Array;
   /** Absolute expiry in ms since the epoch; the store drops the key at or after it. */
   readonly expiresAt: number;
+  /**
+   * The write's version: 24 lowercase hex characters, ordered as strings. A store keeps,
+   * per key, only the write with the greatest version: a write whose version is not
+   * greater than that of what the key holds (and has not yet expired) is dropped,
+   * atomically with the comparison. Deletes reach a store as writes of a short-lived
+   * tombstone entry, so this one rule keeps a late, older write from undoing a newer
+   * write or a delete, whatever order the writes land in.
+   */
+  readonly version: string;
 }
 
 /**

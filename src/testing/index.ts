@@ -33,3 +33,4 @@ export {
   type StoreFactory,
   type StoreUnderTest,
 } from './store-conformance.js';
+export { nextVersion } from './versions.js';

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
 import { pollUntil } from './poll.js';
+import { nextVersion } from './versions.js';
 
 /** What a conformance factory returns: the store under test and how to tidy up after it. */
 export interface StoreUnderTest {
@@ -205,9 +206,11 @@ function registerExpiryTests({ store, namespace }: StoreSuiteContext): void {
   it('a write whose expiresAt is already past leaves nothing readable, not the older value', async () => {
     const ns = namespace();
     await store().setMany([write(`${ns}one`, bytes('old')), write(`${ns}batch`, bytes('old'))]);
-    await store().setMany([{ key: `${ns}one`, value: bytes('new'), expiresAt: Date.now() - 1_000 }]);
     await store().setMany([
-      { key: `${ns}batch`, value: bytes('new'), expiresAt: Date.now() - 1 },
+      { key: `${ns}one`, value: bytes('new'), expiresAt: Date.now() - 1_000, version: nextVersion() },
+    ]);
+    await store().setMany([
+      { key: `${ns}batch`, value: bytes('new'), expiresAt: Date.now() - 1, version: nextVersion() },
       write(`${ns}live`, bytes('live')),
     ]);
     expect(await store().get(`${ns}one`)).toBeUndefined();
@@ -222,7 +225,7 @@ function registerExpiryTests({ store, namespace }: StoreSuiteContext): void {
     const ns = namespace();
     const expiresAt = Date.now() + 30;
     await store().setMany([
-      { key: `${ns}short`, value: bytes('short'), expiresAt },
+      { key: `${ns}short`, value: bytes('short'), expiresAt, version: nextVersion() },
       write(`${ns}long`, bytes('long')),
     ]);
     await pollUntil(`${ns}short to expire (expiresAt ${expiresAt})`, 3_000, async () => {
@@ -233,7 +236,9 @@ function registerExpiryTests({ store, namespace }: StoreSuiteContext): void {
     });
     // Never before its time: a read well inside the life sees the value.
     const later = Date.now() + 60_000;
-    await store().setMany([{ key: `${ns}later`, value: bytes('later'), expiresAt: later }]);
+    await store().setMany([
+      { key: `${ns}later`, value: bytes('later'), expiresAt: later, version: nextVersion() },
+    ]);
     expectBytes(await store().get(`${ns}later`), bytes('later'), `${ns}later`);
   });
 }
@@ -311,7 +316,7 @@ function bytes(text: string): Uint8Array {
 
 /** A write that lives ten minutes: long enough for any test, short enough to clean itself up. */
 function write(key: string, value: Uint8Array): StoreWrite {
-  return { key, value, expiresAt: Date.now() + 600_000 };
+  return { key, value, expiresAt: Date.now() + 600_000, version: nextVersion() };
 }
 
 function present(keys: readonly string[], got: ReadonlyArray<Uint8Array | undefined>): string[] {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresStore, postgresStore } from '../../../src/postgres/index.js';
+import { nextVersion } from '../../../src/testing/versions.js';
 import { bytes, text } from '../../support/bytes.js';
 import { type OwnServer, startPostgresServer } from '../../support/services.js';
 import { waitFor } from '../../support/wait.js';
@@ -39,7 +40,9 @@ describe('postgresStore under faults', () => {
   it('idle connections terminated by the server do not crash the process, and the next operation reconnects', async () => {
     store = postgresStore({ connectionString: server.url, schema: 'faults', sweepIntervalMs: 0 });
     // Several concurrent reads open several pooled connections, all idle afterwards.
-    await store.setMany([{ key: 'k', value: bytes('v'), expiresAt: Date.now() + HOUR }]);
+    await store.setMany([
+      { key: 'k', value: bytes('v'), expiresAt: Date.now() + HOUR, version: nextVersion() },
+    ]);
     await Promise.all(Array.from({ length: 4 }, () => store.get('k')));
     const pids = await storeBackends();
     expect(pids.length).toBeGreaterThan(0);
@@ -58,7 +61,9 @@ describe('postgresStore under faults', () => {
       value = await store.get('k').catch(() => undefined);
     }
     expect(text(value)).toBe('v');
-    await store.setMany([{ key: 'k2', value: bytes('v2'), expiresAt: Date.now() + HOUR }]);
+    await store.setMany([
+      { key: 'k2', value: bytes('v2'), expiresAt: Date.now() + HOUR, version: nextVersion() },
+    ]);
     expect(text(await store.get('k2'))).toBe('v2');
   });
 
@@ -66,12 +71,14 @@ describe('postgresStore under faults', () => {
     const doomed = await startPostgresServer();
     const gone = postgresStore({ connectionString: doomed.url, sweepIntervalMs: 10 });
     try {
-      await gone.setMany([{ key: 'k', value: bytes('v'), expiresAt: Date.now() + HOUR }]);
+      await gone.setMany([
+        { key: 'k', value: bytes('v'), expiresAt: Date.now() + HOUR, version: nextVersion() },
+      ]);
       await doomed.stop();
       await expect(gone.get('k')).rejects.toThrow();
       await expect(gone.getMany(['k'])).rejects.toThrow();
       await expect(
-        gone.setMany([{ key: 'k', value: bytes('v'), expiresAt: Date.now() + HOUR }]),
+        gone.setMany([{ key: 'k', value: bytes('v'), expiresAt: Date.now() + HOUR, version: nextVersion() }]),
       ).rejects.toThrow();
       await expect(gone.sweep()).rejects.toThrow();
     } finally {

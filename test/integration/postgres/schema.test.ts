@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../../../src/errors.js';
 import { type PostgresStore, postgresStore } from '../../../src/postgres/index.js';
+import { nextVersion } from '../../../src/testing/versions.js';
 import { bytes, text } from '../../support/bytes.js';
 import { postgresUrlForTests } from '../../support/services.js';
 
@@ -43,7 +44,9 @@ describe('ensureSchema', () => {
       // And all of them work on the one table.
       await Promise.all(
         stores.map((store, i) =>
-          store.setMany([{ key: `k${i}`, value: bytes(String(i)), expiresAt: Date.now() + HOUR }]),
+          store.setMany([
+            { key: `k${i}`, value: bytes(String(i)), expiresAt: Date.now() + HOUR, version: nextVersion() },
+          ]),
         ),
       );
       const count = await admin.query(
@@ -63,7 +66,9 @@ describe('ensureSchema', () => {
     try {
       const results = await Promise.allSettled(
         stores.map((store, i) =>
-          store.setMany([{ key: `k${i}`, value: bytes(String(i)), expiresAt: Date.now() + HOUR }]),
+          store.setMany([
+            { key: `k${i}`, value: bytes(String(i)), expiresAt: Date.now() + HOUR, version: nextVersion() },
+          ]),
         ),
       );
       expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
@@ -113,7 +118,9 @@ describe('ensureSchema', () => {
     try {
       await expect(store.get('k')).rejects.toThrow(/expires_at/);
       await admin.query(`DROP TABLE ${pg.escapeIdentifier(schema)}.tiercache_entries`);
-      await store.setMany([{ key: 'k', value: bytes('v'), expiresAt: Date.now() + HOUR }]);
+      await store.setMany([
+        { key: 'k', value: bytes('v'), expiresAt: Date.now() + HOUR, version: nextVersion() },
+      ]);
       expect(text(await store.get('k'))).toBe('v');
     } finally {
       await store.close();
@@ -188,7 +195,9 @@ describe('SQL injection', () => {
 
   it('stores, reads and deletes hostile keys as plain data', async () => {
     const expiresAt = Date.now() + HOUR;
-    await store.setMany(hostile.map((key) => ({ key, value: bytes(`v:${key}`), expiresAt })));
+    await store.setMany(
+      hostile.map((key) => ({ key, value: bytes(`v:${key}`), expiresAt, version: nextVersion() })),
+    );
     const table = `${pg.escapeIdentifier(schema)}.tiercache_entries`;
     expect((await admin.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]?.n).toBe(hostile.length);
     // Exactly the keys written, byte for byte (array literals built by pg escape `{`, `,` and `"`).
@@ -199,7 +208,7 @@ describe('SQL injection', () => {
     expect((await store.getMany(hostile)).map(text)).toEqual(hostile.map((key) => `v:${key}`));
     for (const key of hostile) expect(text(await store.get(key))).toBe(`v:${key}`);
     // A single-row write takes the other statement.
-    await store.setMany([{ key: hostile[0]!, value: bytes('again'), expiresAt }]);
+    await store.setMany([{ key: hostile[0]!, value: bytes('again'), expiresAt, version: nextVersion() }]);
     expect(text(await store.get(hostile[0]!))).toBe('again');
 
     await store.deleteMany(["x'); DROP TABLE canary;--", '%']);

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../../../src/errors.js';
 import { type PostgresStore, postgresStore } from '../../../src/postgres/index.js';
+import { nextVersion } from '../../../src/testing/versions.js';
 import { bytes, text } from '../../support/bytes.js';
 import { postgresUrlForTests } from '../../support/services.js';
 
@@ -29,7 +30,9 @@ afterAll(async () => {
 describe('postgresStore', () => {
   it('creates its table lazily on the first operation and round-trips bytes', async () => {
     const all = new Uint8Array(256).map((_, i) => i);
-    await store.setMany([{ key: 'ns:bin', value: all, expiresAt: Date.now() + HOUR }]);
+    await store.setMany([
+      { key: 'ns:bin', value: all, expiresAt: Date.now() + HOUR, version: nextVersion() },
+    ]);
     const read = await store.get('ns:bin');
     expect(read).toBeDefined();
     expect([...(read as Uint8Array)]).toEqual([...all]);
@@ -46,12 +49,16 @@ describe('postgresStore', () => {
 
   it('stores a view into a larger buffer as exactly its own bytes', async () => {
     const big = bytes('xxxxHELLOyyyy');
-    await store.setMany([{ key: 'ns:view', value: big.subarray(4, 9), expiresAt: Date.now() + HOUR }]);
+    await store.setMany([
+      { key: 'ns:view', value: big.subarray(4, 9), expiresAt: Date.now() + HOUR, version: nextVersion() },
+    ]);
     expect(text(await store.get('ns:view'))).toBe('HELLO');
   });
 
   it('stores an empty value', async () => {
-    await store.setMany([{ key: 'ns:empty', value: new Uint8Array(0), expiresAt: Date.now() + HOUR }]);
+    await store.setMany([
+      { key: 'ns:empty', value: new Uint8Array(0), expiresAt: Date.now() + HOUR, version: nextVersion() },
+    ]);
     const read = await store.get('ns:empty');
     expect(read).toBeDefined();
     expect(read?.byteLength).toBe(0);
@@ -60,9 +67,9 @@ describe('postgresStore', () => {
   it('getMany maps rows back in the order asked, with undefined for misses and repeats kept', async () => {
     const expiresAt = Date.now() + HOUR;
     await store.setMany([
-      { key: 'gm:a', value: bytes('A'), expiresAt },
-      { key: 'gm:b', value: bytes('B'), expiresAt },
-      { key: 'gm:c', value: bytes('C'), expiresAt },
+      { key: 'gm:a', value: bytes('A'), expiresAt, version: nextVersion() },
+      { key: 'gm:b', value: bytes('B'), expiresAt, version: nextVersion() },
+      { key: 'gm:c', value: bytes('C'), expiresAt, version: nextVersion() },
     ]);
     const read = await store.getMany(['gm:c', 'gm:missing', 'gm:a', 'gm:c', 'gm:b']);
     expect(read.map(text)).toEqual(['C', undefined, 'A', 'C', 'B']);
@@ -72,28 +79,34 @@ describe('postgresStore', () => {
   it('setMany writes many rows in one call, last write of a repeated key wins', async () => {
     const expiresAt = Date.now() + HOUR;
     await store.setMany([
-      { key: 'sm:1', value: bytes('one'), expiresAt },
-      { key: 'sm:2', value: bytes('two'), expiresAt },
-      { key: 'sm:1', value: bytes('uno'), expiresAt },
-      { key: 'sm:3', value: bytes('three'), expiresAt },
-      { key: 'sm:2', value: bytes('dos'), expiresAt },
+      { key: 'sm:1', value: bytes('one'), expiresAt, version: nextVersion() },
+      { key: 'sm:2', value: bytes('two'), expiresAt, version: nextVersion() },
+      { key: 'sm:1', value: bytes('uno'), expiresAt, version: nextVersion() },
+      { key: 'sm:3', value: bytes('three'), expiresAt, version: nextVersion() },
+      { key: 'sm:2', value: bytes('dos'), expiresAt, version: nextVersion() },
     ]);
     expect((await store.getMany(['sm:1', 'sm:2', 'sm:3'])).map(text)).toEqual(['uno', 'dos', 'three']);
   });
 
   it('overwrites an existing row with a new value and expiry', async () => {
-    await store.setMany([{ key: 'ow:k', value: bytes('old'), expiresAt: Date.now() + HOUR }]);
-    await store.setMany([{ key: 'ow:k', value: bytes('new'), expiresAt: Date.now() - 1 }]);
+    await store.setMany([
+      { key: 'ow:k', value: bytes('old'), expiresAt: Date.now() + HOUR, version: nextVersion() },
+    ]);
+    await store.setMany([
+      { key: 'ow:k', value: bytes('new'), expiresAt: Date.now() - 1, version: nextVersion() },
+    ]);
     expect(await store.get('ow:k')).toBeUndefined();
-    await store.setMany([{ key: 'ow:k', value: bytes('newer'), expiresAt: Date.now() + HOUR }]);
+    await store.setMany([
+      { key: 'ow:k', value: bytes('newer'), expiresAt: Date.now() + HOUR, version: nextVersion() },
+    ]);
     expect(text(await store.get('ow:k'))).toBe('newer');
   });
 
   it('never returns a row at or past its expiry, by get or getMany', async () => {
     const now = Date.now();
     await store.setMany([
-      { key: 'ex:past', value: bytes('p'), expiresAt: now - 1000 },
-      { key: 'ex:live', value: bytes('l'), expiresAt: now + HOUR },
+      { key: 'ex:past', value: bytes('p'), expiresAt: now - 1000, version: nextVersion() },
+      { key: 'ex:live', value: bytes('l'), expiresAt: now + HOUR, version: nextVersion() },
     ]);
     expect(await store.get('ex:past')).toBeUndefined();
     expect((await store.getMany(['ex:past', 'ex:live'])).map(text)).toEqual([undefined, 'l']);
@@ -110,7 +123,9 @@ describe('postgresStore', () => {
     });
     try {
       // A fractional expiry (the codec stores f64) is live strictly before it.
-      await clocked.setMany([{ key: 'k', value: bytes('v'), expiresAt: 1_000_500.5 }]);
+      await clocked.setMany([
+        { key: 'k', value: bytes('v'), expiresAt: 1_000_500.5, version: nextVersion() },
+      ]);
       now = 1_000_500;
       expect(text(await clocked.get('k'))).toBe('v');
       now = 1_000_501;
@@ -124,9 +139,9 @@ describe('postgresStore', () => {
   it('deleteMany removes the keys given and ignores absent ones', async () => {
     const expiresAt = Date.now() + HOUR;
     await store.setMany([
-      { key: 'dm:1', value: bytes('1'), expiresAt },
-      { key: 'dm:2', value: bytes('2'), expiresAt },
-      { key: 'dm:3', value: bytes('3'), expiresAt },
+      { key: 'dm:1', value: bytes('1'), expiresAt, version: nextVersion() },
+      { key: 'dm:2', value: bytes('2'), expiresAt, version: nextVersion() },
+      { key: 'dm:3', value: bytes('3'), expiresAt, version: nextVersion() },
     ]);
     await store.deleteMany(['dm:1', 'dm:3', 'dm:absent']);
     expect((await store.getMany(['dm:1', 'dm:2', 'dm:3'])).map(text)).toEqual([undefined, '2', undefined]);
@@ -136,7 +151,7 @@ describe('postgresStore', () => {
   it('clear(prefix) treats %, _ and \\ in the prefix literally', async () => {
     const expiresAt = Date.now() + HOUR;
     const keys = ['c%:1', 'cX:1', 'c_:1', 'cY:1', 'c\\:1', 'c\\\\:1', 'c%', 'd%:1'];
-    await store.setMany(keys.map((key) => ({ key, value: bytes(key), expiresAt })));
+    await store.setMany(keys.map((key) => ({ key, value: bytes(key), expiresAt, version: nextVersion() })));
     await store.clear('c%');
     expect((await store.getMany(keys)).map(text)).toEqual([
       undefined,
@@ -159,9 +174,9 @@ describe('postgresStore', () => {
   it('clear(prefix) leaves keys of other namespaces alone', async () => {
     const expiresAt = Date.now() + HOUR;
     await store.setMany([
-      { key: 'app:1', value: bytes('1'), expiresAt },
-      { key: 'app:users:1', value: bytes('u'), expiresAt },
-      { key: 'app2:1', value: bytes('2'), expiresAt },
+      { key: 'app:1', value: bytes('1'), expiresAt, version: nextVersion() },
+      { key: 'app:users:1', value: bytes('u'), expiresAt, version: nextVersion() },
+      { key: 'app2:1', value: bytes('2'), expiresAt, version: nextVersion() },
     ]);
     await store.clear('app:users:');
     expect((await store.getMany(['app:1', 'app:users:1', 'app2:1'])).map(text)).toEqual([
@@ -180,8 +195,8 @@ describe('postgresStore', () => {
     const b = postgresStore({ pool, schema, table: 'shared_b', sweepIntervalMs: 0 });
     try {
       const expiresAt = Date.now() + HOUR;
-      await a.setMany([{ key: 'k', value: bytes('from a'), expiresAt }]);
-      await b.setMany([{ key: 'k', value: bytes('from b'), expiresAt }]);
+      await a.setMany([{ key: 'k', value: bytes('from a'), expiresAt, version: nextVersion() }]);
+      await b.setMany([{ key: 'k', value: bytes('from b'), expiresAt, version: nextVersion() }]);
       // max: 1, so both stores ran their named statements on the same connection.
       expect(text(await a.get('k'))).toBe('from a');
       expect(text(await b.get('k'))).toBe('from b');
@@ -238,7 +253,9 @@ describe('postgresStore', () => {
       expect(exists.rows[0]?.t).toBeNull();
       // An explicit call still creates it (for a migration step or a start-up hook).
       await bare.ensureSchema();
-      await bare.setMany([{ key: 'k', value: bytes('v'), expiresAt: Date.now() + HOUR }]);
+      await bare.setMany([
+        { key: 'k', value: bytes('v'), expiresAt: Date.now() + HOUR, version: nextVersion() },
+      ]);
       expect(text(await bare.get('k'))).toBe('v');
     } finally {
       await bare.close();
@@ -296,7 +313,9 @@ describe('postgresStore', () => {
     const table = `t${'x'.repeat(62)}`;
     const long = postgresStore({ connectionString: url, schema, table, maxRows: 10, sweepIntervalMs: 0 });
     try {
-      await long.setMany([{ key: 'k', value: bytes('v'), expiresAt: Date.now() + HOUR }]);
+      await long.setMany([
+        { key: 'k', value: bytes('v'), expiresAt: Date.now() + HOUR, version: nextVersion() },
+      ]);
       expect(text(await long.get('k'))).toBe('v');
       const indexes = await admin.query<{ indexname: string }>(
         'SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = $2',

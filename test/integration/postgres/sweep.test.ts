@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { postgresStore } from '../../../src/postgres/index.js';
+import { nextVersion } from '../../../src/testing/versions.js';
 import { bytes } from '../../support/bytes.js';
 import { postgresUrlForTests } from '../../support/services.js';
 
@@ -47,6 +48,7 @@ describe('sweep', () => {
         value: bytes('v'),
         // 2500 expired (some exactly now: expiry is exclusive), 100 live.
         expiresAt: i < 2500 ? now - (i % 2) : now + HOUR,
+        version: nextVersion(),
       }));
       await store.setMany(writes);
       expect(await rows(table)).toBe(2600);
@@ -65,7 +67,12 @@ describe('sweep', () => {
     try {
       const past = Date.now() - 1000;
       await a.setMany(
-        Array.from({ length: 1000 }, (_, i) => ({ key: `k${i}`, value: bytes('v'), expiresAt: past })),
+        Array.from({ length: 1000 }, (_, i) => ({
+          key: `k${i}`,
+          value: bytes('v'),
+          expiresAt: past,
+          version: nextVersion(),
+        })),
       );
       await b.ensureSchema();
       const [ra, rb] = await Promise.all([a.sweep(), b.sweep()]);
@@ -93,11 +100,15 @@ describe('sweep', () => {
       // One write per ms, so creation order is known.
       for (let i = 0; i < 120; i++) {
         now++;
-        await store.setMany([{ key: `k${i}`, value: bytes(String(i)), expiresAt: now + HOUR }]);
+        await store.setMany([
+          { key: `k${i}`, value: bytes(String(i)), expiresAt: now + HOUR, version: nextVersion() },
+        ]);
       }
       // Rewriting k0 makes it the newest row: FIFO by last write, not first.
       now++;
-      await store.setMany([{ key: 'k0', value: bytes('again'), expiresAt: now + HOUR }]);
+      await store.setMany([
+        { key: 'k0', value: bytes('again'), expiresAt: now + HOUR, version: nextVersion() },
+      ]);
       expect(await store.sweep()).toEqual({ expired: 0, evicted: 70 });
       expect(await rows(table)).toBe(50);
       const kept = await admin.query<{ key: string }>(
@@ -117,10 +128,20 @@ describe('sweep', () => {
     try {
       const now = Date.now();
       await store.setMany(
-        Array.from({ length: 15 }, (_, i) => ({ key: `e${i}`, value: bytes('v'), expiresAt: now - 1 })),
+        Array.from({ length: 15 }, (_, i) => ({
+          key: `e${i}`,
+          value: bytes('v'),
+          expiresAt: now - 1,
+          version: nextVersion(),
+        })),
       );
       await store.setMany(
-        Array.from({ length: 12 }, (_, i) => ({ key: `l${i}`, value: bytes('v'), expiresAt: now + HOUR })),
+        Array.from({ length: 12 }, (_, i) => ({
+          key: `l${i}`,
+          value: bytes('v'),
+          expiresAt: now + HOUR,
+          version: nextVersion(),
+        })),
       );
       expect(await store.sweep()).toEqual({ expired: 15, evicted: 2 });
       expect(await rows(table)).toBe(10);
@@ -152,6 +173,7 @@ describe('sweep', () => {
           key: `k${i}`,
           value: bytes('v'),
           expiresAt: Date.now() - 1,
+          version: nextVersion(),
         })),
       );
       // Each step passes one whole interval (at most 24 ms with jitter); bounded.
@@ -174,7 +196,7 @@ describe('sweep', () => {
     const script = `
       import { postgresStore } from './src/postgres/index.ts';
       const store = postgresStore({ connectionString: ${JSON.stringify(url)}, schema: ${JSON.stringify(schema)}, table: 'script', sweepIntervalMs: 50 });
-      await store.setMany([{ key: 'k', value: new Uint8Array([1]), expiresAt: Date.now() + 60000 }]);
+      await store.setMany([{ key: 'k', value: new Uint8Array([1]), expiresAt: Date.now() + 60000, version: '0'.repeat(23) + '1' }]);
       console.log(String((await store.get('k'))?.[0]));
     `;
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { escapeGlob, redisClientOptions, redisStore } from '../../../src/redis/index.js';
 import type { StoreWrite } from '../../../src/stores/store.js';
 import { registerStoreConformanceSuite } from '../../../src/testing/index.js';
+import { nextVersion } from '../../../src/testing/versions.js';
 import { bytes } from '../../support/bytes.js';
 import { redisUrlForTests, startRedisServer, stopAll, uniqueNamespace } from '../../support/services.js';
 import { waitFor } from '../../support/wait.js';
@@ -53,15 +54,15 @@ describe('redisStore', () => {
     const store = redisStore({ client: raw, prefix: ns });
     const expiresAt = Date.now() + 60_000;
     const value = Uint8Array.from([0, 1, 2, 255, 254, 10, 13]);
-    await store.setMany([{ key: 'app:k', value, expiresAt }]);
+    await store.setMany([{ key: 'app:k', value, expiresAt, version: nextVersion() }]);
     expect(await raw.getBuffer(`${ns}app:k`)).toEqual(Buffer.from(value));
     expect(await raw.pexpiretime(`${ns}app:k`)).toBe(expiresAt);
     const read = await store.get('app:k');
     expect(Buffer.isBuffer(read)).toBe(true);
     // Pipelined writes carry their own expiry each.
     await store.setMany([
-      { key: 'app:a', value, expiresAt: expiresAt + 1 },
-      { key: 'app:b', value, expiresAt: expiresAt + 2 },
+      { key: 'app:a', value, expiresAt: expiresAt + 1, version: nextVersion() },
+      { key: 'app:b', value, expiresAt: expiresAt + 2, version: nextVersion() },
     ]);
     expect(await raw.pexpiretime(`${ns}app:a`)).toBe(expiresAt + 1);
     expect(await raw.pexpiretime(`${ns}app:b`)).toBe(expiresAt + 2);
@@ -72,13 +73,15 @@ describe('redisStore', () => {
     ns = `${uniqueNamespace('redis-past')}:`;
     const store = redisStore({ client: raw, prefix: ns });
     await store.setMany([
-      { key: 'x', value: bytes('old'), expiresAt: hour() },
-      { key: 'y', value: bytes('old'), expiresAt: hour() },
+      { key: 'x', value: bytes('old'), expiresAt: hour(), version: nextVersion() },
+      { key: 'y', value: bytes('old'), expiresAt: hour(), version: nextVersion() },
     ]);
-    await store.setMany([{ key: 'x', value: bytes('new'), expiresAt: Date.now() - 5 }]);
     await store.setMany([
-      { key: 'y', value: bytes('new'), expiresAt: Date.now() - 5 },
-      { key: 'z', value: bytes('z'), expiresAt: hour() },
+      { key: 'x', value: bytes('new'), expiresAt: Date.now() - 5, version: nextVersion() },
+    ]);
+    await store.setMany([
+      { key: 'y', value: bytes('new'), expiresAt: Date.now() - 5, version: nextVersion() },
+      { key: 'z', value: bytes('z'), expiresAt: hour(), version: nextVersion() },
     ]);
     expect(await raw.exists(`${ns}x`, `${ns}y`)).toBe(0);
     expect(await raw.exists(`${ns}z`)).toBe(1);
@@ -91,7 +94,12 @@ describe('redisStore', () => {
     const prefix = `${base}:st*re[1]?\\:`;
     const store = redisStore({ client: raw, prefix });
     await store.setMany(
-      ['app:1', 'app:2', 'other:1'].map((key) => ({ key, value: bytes(key), expiresAt: hour() })),
+      ['app:1', 'app:2', 'other:1'].map((key) => ({
+        key,
+        value: bytes(key),
+        expiresAt: hour(),
+        version: nextVersion(),
+      })),
     );
     const foreign = [
       `${base}:stXre[1]?\\:app:1`,
@@ -121,6 +129,7 @@ describe('redisStore', () => {
       key: `bulk:${i}`,
       value: bytes(String(i)),
       expiresAt: hour(),
+      version: nextVersion(),
     }));
     await store.setMany(writes);
     const keys = writes.map((w) => w.key);
@@ -139,7 +148,12 @@ describe('redisStore', () => {
     const own = client(server.url);
     const store = redisStore({ client: own });
     await store.setMany(
-      Array.from({ length: 50 }, (_, i) => ({ key: `c:${i}`, value: bytes('v'), expiresAt: hour() })),
+      Array.from({ length: 50 }, (_, i) => ({
+        key: `c:${i}`,
+        value: bytes('v'),
+        expiresAt: hour(),
+        version: nextVersion(),
+      })),
     );
     await store.deleteMany(['c:0']);
     await store.clear('c:');
@@ -170,7 +184,7 @@ describe('redisStore', () => {
     const server = await startRedisServer();
     const store = redisStore({ url: server.url });
     try {
-      await store.setMany([{ key: 'k', value: bytes('v'), expiresAt: hour() }]);
+      await store.setMany([{ key: 'k', value: bytes('v'), expiresAt: hour(), version: nextVersion() }]);
       const names = await store.client.client('LIST');
       expect(String(names)).toMatch(/name=tiercache-store/);
 
@@ -193,7 +207,9 @@ describe('redisStore', () => {
         'the store to reconnect',
         async () => {
           try {
-            await store.setMany([{ key: 'k2', value: bytes('v2'), expiresAt: hour() }]);
+            await store.setMany([
+              { key: 'k2', value: bytes('v2'), expiresAt: hour(), version: nextVersion() },
+            ]);
             return true;
           } catch {
             return false;

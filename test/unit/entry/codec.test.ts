@@ -3,6 +3,10 @@ import { Packr, pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { EntryCodec, FORMAT_VERSION, msgpackCodec, type ValueCodec } from '../../../src/entry/codec.js';
 import type { Entry } from '../../../src/entry/entry.js';
+import { ZERO_VERSION } from '../../../src/entry/version.js';
+
+const V = '0000000000010000deadbeef';
+
 import { CodecError } from '../../../src/errors.js';
 import { prototypePollutingMap } from '../../support/msgpack.js';
 
@@ -55,8 +59,10 @@ const times = fc
     fc.double({ min: 0, max: 4e12, noNaN: true }),
     fc.double({ min: 0, max: 1e10, noNaN: true }),
     fc.double({ min: 0, max: 1e10, noNaN: true }),
+    fc.stringMatching(/^[0-9a-f]{24}$/),
   )
-  .map(([createdAt, ttl, grace]) => ({
+  .map(([createdAt, ttl, grace, version]) => ({
+    version,
     createdAt,
     staleAt: createdAt + ttl,
     expiresAt: createdAt + ttl + grace,
@@ -138,7 +144,7 @@ describe('EntryCodec round trip (fast-check)', () => {
 
   it('never decodes a value with another writer’s record definitions', () => {
     const writer = new EntryCodec();
-    const entry = (value: unknown): Entry => ({ value, createdAt: 1, staleAt: 2, expiresAt: 3 });
+    const entry = (value: unknown): Entry => ({ value, version: V, createdAt: 1, staleAt: 2, expiresAt: 3 });
     writer.encode(entry({ role: 'admin', admin: true }));
     const second = viaStore(writer.encode(entry({ role: 'admin', admin: true })));
     const reader = new EntryCodec();
@@ -168,7 +174,7 @@ describe('EntryCodec round trip (fast-check)', () => {
       infinity: Number.POSITIVE_INFINITY,
       unicode: 'ünïcødé ✓ 🙂',
     };
-    const entry: Entry = { value, createdAt: 1, staleAt: 2, expiresAt: 3, tags: ['t1', 't2'] };
+    const entry: Entry = { value, version: V, createdAt: 1, staleAt: 2, expiresAt: 3, tags: ['t1', 't2'] };
     const decoded = codec.decode(viaStore(codec.encode(entry)));
     expect(decoded).toStrictEqual(entry);
     const got = decoded.value as typeof value;
@@ -195,7 +201,7 @@ describe('EntryCodec round trip (fast-check)', () => {
       { numRuns: 200 },
     );
     // Bad JSON is a CodecError, not a SyntaxError.
-    const good = codec.encode({ value: { a: 1 }, createdAt: 1, staleAt: 2, expiresAt: 3 });
+    const good = codec.encode({ value: { a: 1 }, version: V, createdAt: 1, staleAt: 2, expiresAt: 3 });
     expect(() => codec.decode(good.subarray(0, good.length - 1))).toThrow(CodecError);
   });
 });
@@ -225,7 +231,7 @@ describe('EntryCodec on bad bytes', () => {
           for (const [at, byte] of mutations) bytes[at % bytes.length] = byte;
           decodeOrCodecError(codec, bytes);
           // No state leaks from a corrupt decode into the next one.
-          const clean = { value: { after: [1n, 'x'] }, createdAt: 1, staleAt: 2, expiresAt: 3 };
+          const clean = { value: { after: [1n, 'x'] }, version: V, createdAt: 1, staleAt: 2, expiresAt: 3 };
           expect(codec.decode(viaStore(codec.encode(clean)))).toStrictEqual(clean);
         },
       ),
@@ -250,7 +256,9 @@ describe('EntryCodec on bad bytes', () => {
 
   it('an unknown format version or magic is a CodecError naming the version', () => {
     const codec = new EntryCodec();
-    const bytes = Buffer.from(codec.encode({ value: 'v', createdAt: 1, staleAt: 2, expiresAt: 3 }));
+    const bytes = Buffer.from(
+      codec.encode({ value: 'v', version: V, createdAt: 1, staleAt: 2, expiresAt: 3 }),
+    );
     for (const version of [0, FORMAT_VERSION + 1, 255]) {
       const other = Buffer.from(bytes);
       other[1] = version;
@@ -265,7 +273,9 @@ describe('EntryCodec on bad bytes', () => {
 
   it('corrupt timing (NaN, staleAt after expiresAt) is a CodecError', () => {
     const codec = new EntryCodec();
-    const bytes = Buffer.from(codec.encode({ value: 'v', createdAt: 1, staleAt: 2, expiresAt: 3 }));
+    const bytes = Buffer.from(
+      codec.encode({ value: 'v', version: V, createdAt: 1, staleAt: 2, expiresAt: 3 }),
+    );
     const nan = Buffer.from(bytes);
     nan.writeDoubleLE(Number.NaN, 11);
     expect(() => codec.decode(nan)).toThrow(CodecError);
@@ -279,7 +289,7 @@ describe('EntryCodec on hostile bytes', () => {
   const codec = new EntryCodec();
   // An envelope around arbitrary value bytes: the header of a real entry whose value is `null` (0xc0).
   const envelope = (valueBytes: Uint8Array): Buffer => {
-    const base = codec.encode({ value: null, createdAt: 1, staleAt: 2, expiresAt: 3 });
+    const base = codec.encode({ value: null, version: V, createdAt: 1, staleAt: 2, expiresAt: 3 });
     return Buffer.concat([base.subarray(0, base.length - 1), valueBytes]);
   };
   const polluted = () => ({}) as Record<string, unknown>;
@@ -287,7 +297,7 @@ describe('EntryCodec on hostile bytes', () => {
   it('a user value with an own __proto__ key comes back with it renamed __proto_ (documented), polluting nothing', () => {
     const value = JSON.parse('{"__proto__": {"polluted": true}, "kept": 1}');
     const round = new EntryCodec().decode(
-      Buffer.from(new EntryCodec().encode({ value, createdAt: 1, staleAt: 2, expiresAt: 3 })),
+      Buffer.from(new EntryCodec().encode({ value, version: V, createdAt: 1, staleAt: 2, expiresAt: 3 })),
     ).value as Record<string, unknown>;
     expect(Object.hasOwn(round, '__proto__')).toBe(false);
     expect(round.__proto_).toEqual({ polluted: true });
@@ -321,10 +331,12 @@ describe('EntryCodec on hostile bytes', () => {
   });
 
   it('the same hostile payload inside tags is a CodecError or plain strings', () => {
-    const good = Buffer.from(codec.encode({ value: 1, createdAt: 1, staleAt: 2, expiresAt: 3, tags: ['a'] }));
+    const good = Buffer.from(
+      codec.encode({ value: 1, version: V, createdAt: 1, staleAt: 2, expiresAt: 3, tags: ['a'] }),
+    );
     const tagsMap = pack({ __proto__: null, x: 1 });
-    const bytes = Buffer.concat([good.subarray(0, 27), Buffer.alloc(4), tagsMap, pack(1)]);
-    bytes.writeUInt32LE(tagsMap.length, 27);
+    const bytes = Buffer.concat([good.subarray(0, 39), Buffer.alloc(4), tagsMap, pack(1)]);
+    bytes.writeUInt32LE(tagsMap.length, 39);
     expect(() => codec.decode(bytes)).toThrow(CodecError);
     expect(polluted().x).toBeUndefined();
   });
@@ -352,5 +364,61 @@ describe('msgpackCodec', () => {
     const codec = msgpackCodec();
     const decoded = codec.decode(Buffer.concat([Buffer.from([0x81]), pack('__proto__'), pack(1)]));
     expect(decoded).toBeInstanceOf(Map);
+  });
+});
+
+describe('EntryCodec versions and deletions (format 2)', () => {
+  const codec = new EntryCodec();
+
+  it('round-trips the version of every entry', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[0-9a-f]{24}$/), fc.jsonValue(), (version, value) => {
+        const entry: Entry = { value, version, createdAt: 1, staleAt: 2, expiresAt: 3 };
+        expect(codec.decode(codec.encode(entry)).version).toBe(version);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('round-trips a deletion (tombstone) with its version and no value', () => {
+    const bytes = codec.encode({
+      value: undefined,
+      version: V,
+      deleted: true,
+      createdAt: 1,
+      staleAt: 1,
+      expiresAt: 9,
+    });
+    expect(bytes.length).toBe(39);
+    expect(codec.decode(bytes)).toEqual({
+      value: undefined,
+      version: V,
+      deleted: true,
+      createdAt: 1,
+      staleAt: 1,
+      expiresAt: 9,
+    });
+    // A deletion carrying value bytes is corrupt, never a value.
+    expect(() => codec.decode(Buffer.concat([Buffer.from(bytes), Buffer.from([0xc0])]))).toThrow(CodecError);
+  });
+
+  it('reads an entry written by the format-1 codec (before versions) as the oldest version', () => {
+    const v2 = Buffer.from(
+      codec.encode({ value: { a: 1 }, version: V, createdAt: 1, staleAt: 2, expiresAt: 3 }),
+    );
+    // Format 1 is format 2 without the 12 version bytes.
+    const v1 = Buffer.concat([v2.subarray(0, 27), v2.subarray(39)]);
+    v1[1] = 1;
+    expect(codec.decode(v1)).toEqual({
+      value: { a: 1 },
+      version: ZERO_VERSION,
+      createdAt: 1,
+      staleAt: 2,
+      expiresAt: 3,
+    });
+    // A format-1 header with the deletion flag never existed: corrupt.
+    const flagged = Buffer.from(v1);
+    flagged[2] = 2;
+    expect(() => codec.decode(flagged)).toThrow(CodecError);
   });
 });

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isExpired, isFresh, jitterTtl, makeEntry } from '../../../src/entry/entry.js';
+import { versionAt } from '../../../src/entry/version.js';
 import { InvalidOptionError } from '../../../src/errors.js';
 import { MAX_DURATION_MS, parseDuration } from '../../../src/options/duration.js';
 
@@ -108,7 +109,14 @@ describe('parseDuration', () => {
 describe('makeEntry', () => {
   it('is fresh before staleAt, stale within grace, expired at expiresAt', () => {
     const e = makeEntry('v', 1_000, 100, 50, ['a']);
-    expect(e).toEqual({ value: 'v', createdAt: 1_000, staleAt: 1_100, expiresAt: 1_150, tags: ['a'] });
+    expect(e).toEqual({
+      value: 'v',
+      version: versionAt(1_000),
+      createdAt: 1_000,
+      staleAt: 1_100,
+      expiresAt: 1_150,
+      tags: ['a'],
+    });
     expect(isFresh(e, 1_099)).toBe(true);
     expect(isFresh(e, 1_100)).toBe(false);
     expect(isExpired(e, 1_149)).toBe(false);

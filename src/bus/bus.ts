@@ -9,12 +9,18 @@ export interface BusMessage {
   /** Affected keys; for `clear`, the key prefix cleared (`''` for the whole namespace). */
   readonly keys: readonly string[];
   /**
-   * The version of each key's write or delete, aligned with `keys` (for `clear`, the
-   * version of the clear): a receiver drops only L1 copies older than it. Absent when
-   * the message comes from outside tiercache (a database trigger's NOTIFY): the keys
-   * are then taken as deleted when the message arrives, in every tier.
+   * The version of each key's write or delete (for `clear`, of each prefix's clear),
+   * aligned with `keys`: a receiver drops only L1 copies older than it. Absent in
+   * messages from tiercache releases before versions, and from outside tiercache: the
+   * receiver then drops its L1 copies whatever their version.
    */
   readonly versions?: readonly string[];
+  /**
+   * Set by a publisher that is not a cache (a database trigger's NOTIFY, a script):
+   * the keys changed at their source, so receivers delete them from every tier (the
+   * stores too, by a tombstone at a version of their own), not only from L1.
+   */
+  readonly external?: boolean;
 }
 
 /** What a bus calls back into the cache. */

@@ -9,22 +9,25 @@ const OPS: ReadonlySet<string> = new Set<BusOp>(['set', 'delete', 'clear']);
  */
 export function toBusMessage(raw: unknown): BusMessage | undefined {
   if (raw === null || typeof raw !== 'object') return undefined;
-  const { origin, op, keys, versions } = raw as Record<string, unknown>;
+  const { origin, op, keys, versions, external } = raw as Record<string, unknown>;
   if (typeof origin !== 'string' || typeof op !== 'string' || !OPS.has(op) || !Array.isArray(keys)) {
     return undefined;
   }
   if (!keys.every((key) => typeof key === 'string')) return undefined;
-  if (versions === undefined || versions === null) return { origin, op: op as BusOp, keys: keys as string[] };
+  if (external !== undefined && external !== null && typeof external !== 'boolean') return undefined;
+  const message = {
+    origin,
+    op: op as BusOp,
+    keys: keys as string[],
+    ...(external === true ? { external } : {}),
+  };
+  if (versions === undefined || versions === null) return message;
   // Versions must be well formed and aligned with the keys: a receiver compares them with
   // what its L1 holds, and a garbled one must not keep a stale copy alive.
-  if (
-    !Array.isArray(versions) ||
-    versions.length !== (op === 'clear' ? 1 : keys.length) ||
-    !versions.every(isVersion)
-  ) {
+  if (!Array.isArray(versions) || versions.length !== keys.length || !versions.every(isVersion)) {
     return undefined;
   }
-  return { origin, op: op as BusOp, keys: keys as string[], versions: versions as string[] };
+  return { ...message, versions: versions as string[] };
 }
 
 /**

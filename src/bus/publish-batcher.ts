@@ -10,7 +10,8 @@ export class PublishBatcher {
   readonly #origin: string;
   readonly #waitMs: number;
   readonly #recorder: Recorder;
-  readonly #queued = new Map<BusOp, string[]>();
+  /** Keys and their versions queued for this tick's message, per op. */
+  readonly #queued = new Map<BusOp, { keys: string[]; versions: string[] }>();
   #flush: Promise<void> | undefined;
 
   /**
@@ -29,14 +30,20 @@ export class PublishBatcher {
     return this.#flush;
   }
 
-  /** Queues `keys` under `op` for this tick's message; resolves once sent or `waitMs` passed. */
-  publish(op: BusOp, keys: readonly string[]): Promise<void> {
+  /**
+   * Queues `keys` under `op` for this tick's message, each at its version (`versions`
+   * aligned with `keys`, or one version for all); resolves once sent or `waitMs` passed.
+   */
+  publish(op: BusOp, keys: readonly string[], versions: string | readonly string[]): Promise<void> {
     let queue = this.#queued.get(op);
     if (queue === undefined) {
-      queue = [];
+      queue = { keys: [], versions: [] };
       this.#queued.set(op, queue);
     }
-    for (const key of keys) queue.push(key);
+    for (let i = 0; i < keys.length; i++) {
+      queue.keys.push(keys[i] as string);
+      queue.versions.push(typeof versions === 'string' ? versions : (versions[i] as string));
+    }
     this.#flush ??= new Promise<void>((resolve) => {
       queueMicrotask(() => {
         this.#flush = undefined;
@@ -46,7 +53,7 @@ export class PublishBatcher {
         // write and every load for the whole outage: callers wait at most #waitMs.
         // The message still goes out if the link answers later; a late failure is counted.
         const waited = setTimeout(resolve, this.#waitMs);
-        Promise.all(batches.map(([batchOp, batchKeys]) => this.#send(batchOp, batchKeys))).then(() => {
+        Promise.all(batches.map(([batchOp, batch]) => this.#send(batchOp, batch))).then(() => {
           clearTimeout(waited);
           resolve();
         });
@@ -55,9 +62,9 @@ export class PublishBatcher {
     return this.#flush;
   }
 
-  async #send(op: BusOp, keys: string[]): Promise<void> {
+  async #send(op: BusOp, { keys, versions }: { keys: string[]; versions: string[] }): Promise<void> {
     try {
-      await this.#bus.publish({ origin: this.#origin, op, keys });
+      await this.#bus.publish({ origin: this.#origin, op, keys, versions });
       this.#recorder.bus('published');
     } catch (error) {
       this.#recorder.bus('errors');

@@ -24,6 +24,8 @@ export const ZERO_VERSION: Version = '0'.repeat(VERSION_LENGTH);
 const VERSION = /^[0-9a-f]{24}$/;
 // 12 hex characters of ms reach the year 10889; 4 of counter allow 65,536 versions per ms.
 const MAX_COUNTER = 0xffff;
+// Observed versions further ahead of this clock than a day are ignored.
+const MAX_SKEW_MS = 86_400_000;
 
 /** Whether `value` is a well-formed {@link Version}. */
 export function isVersion(value: unknown): value is Version {
@@ -47,6 +49,8 @@ export class VersionClock {
   readonly tag: string;
   #ms = 0;
   #counter = 0;
+  /** The greatest version issued or observed, as a string: most observations compare below it and stop there. */
+  #last: Version = ZERO_VERSION;
 
   constructor(clock: Clock, tag: string = randomBytes(4).toString('hex')) {
     this.#clock = clock;
@@ -66,12 +70,17 @@ export class VersionClock {
       this.#ms++;
       this.#counter = 0;
     }
-    return format(this.#ms, this.#counter, this.tag);
+    this.#last = format(this.#ms, this.#counter, this.tag);
+    return this.#last;
   }
 
   /** Moves the clock past a version seen elsewhere, so the next one is greater (HLC receive). */
   observe(version: Version): void {
+    if (version <= this.#last) return;
     const ms = Number.parseInt(version.slice(0, 12), 16);
+    // A version from a clock far ahead (or a forged one) must not drag ours along for good.
+    if (ms > this.#clock.now() + MAX_SKEW_MS) return;
+    this.#last = version;
     const counter = Number.parseInt(version.slice(12, 16), 16);
     if (ms > this.#ms || (ms === this.#ms && counter > this.#counter)) {
       this.#ms = ms;

@@ -1,5 +1,6 @@
 import type { BatchLoader } from '../cache/types.js';
 import { type Entry, isFresh } from '../entry/entry.js';
+import type { Version } from '../entry/version.js';
 import { InvalidOptionError } from '../errors.js';
 import type { ResolvedEntryOptions } from '../options/entry-options.js';
 import { commit, type Loaded } from './commit.js';
@@ -76,6 +77,8 @@ async function runBatch(
   options: ResolvedEntryOptions,
 ): Promise<void> {
   const tokens = batch.map(({ local }) => stack.fences.acquire(local));
+  // Taken when the load starts, as for one key (see readThrough).
+  const version = stack.versions.next();
   try {
     let found: Awaited<ReturnType<typeof walkStores>>;
     try {
@@ -95,7 +98,7 @@ async function runBatch(
     const toLoad = batch
       .map((item, i) => ({ ...item, token: tokens[i] as FenceToken }))
       .filter((item, i) => !settleWalked(stack, item.flight, item.local, found[i]));
-    if (toLoad.length > 0) await loadBatch(stack, toLoad, loader, options);
+    if (toLoad.length > 0) await loadBatch(stack, toLoad, loader, options, version);
   } catch (error) {
     // Never rejects: nobody awaits this promise. Anything unforeseen reaches the callers.
     for (const { flight } of batch) {
@@ -116,6 +119,7 @@ async function loadBatch(
   toLoad: ReadonlyArray<Started & { readonly token: FenceToken }>,
   loader: BatchLoader<unknown>,
   options: ResolvedEntryOptions,
+  version: Version,
 ): Promise<void> {
   const keys = toLoad.map(({ key }) => key);
   let values: Map<string, unknown>;
@@ -137,7 +141,7 @@ async function loadBatch(
   const loaded: Loaded[] = [];
   for (const { key, local, flight, token } of toLoad) {
     const value = values.get(key);
-    const entry: Entry = stack.makeEntry(value, options);
+    const entry: Entry = stack.makeEntry(value, options, options.ttl, version);
     if (options.negativeCaching || (value !== null && value !== undefined)) {
       loaded.push({ local, entry, token });
     }

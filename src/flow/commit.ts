@@ -43,5 +43,6 @@ export async function commit(stack: Stack, loaded: readonly Loaded[]): Promise<v
   await stack.publish(
     'set',
     kept.map(({ local }) => local),
+    kept.map(({ entry }) => entry.version),
   );
 }

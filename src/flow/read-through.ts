@@ -58,6 +58,9 @@ async function runFlight(
   options: ResolvedEntryOptions,
 ): Promise<void> {
   const token = stack.fences.acquire(local);
+  // The load's version is taken when it starts: a write or delete of the key made while
+  // it runs has a greater one and wins in every tier, whatever lands first.
+  const version = stack.versions.next();
   try {
     let found: Awaited<ReturnType<typeof walkStores>>;
     try {
@@ -78,7 +81,7 @@ async function runFlight(
       return;
     }
     const { value, ttl, cache } = loaded;
-    const entry = stack.makeEntry(value, options, ttl);
+    const entry = stack.makeEntry(value, options, ttl, version);
     if (cache && (options.negativeCaching || (value !== null && value !== undefined))) {
       try {
         await commit(stack, [{ local, entry, token }]);

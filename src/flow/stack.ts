@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { BusListener, BusOp } from '../bus/bus.js';
 import { PublishBatcher } from '../bus/publish-batcher.js';
 import { EntryCodec } from '../entry/codec.js';
-import { type Entry, jitterTtl, makeEntry } from '../entry/entry.js';
+import { type Entry, jitterTtl, makeEntry, makeTombstone } from '../entry/entry.js';
+import { type Version, VersionClock } from '../entry/version.js';
 import { CodecError } from '../errors.js';
 import { MemoryTier } from '../l1/memory-tier.js';
 import { Recorder, type TierRecord } from '../observability/recorder.js';
@@ -15,6 +16,8 @@ import { type Flight, Flights } from './flight.js';
 import { Lifecycle } from './lifecycle.js';
 import { Semaphore } from './semaphore.js';
 import { FailSafeThrottle } from './throttle.js';
+
+const MIN_TOMBSTONE_MS = 60_000;
 
 /**
  * Everything a cache shares with its namespace views: the tiers (L1, the guarded
@@ -41,7 +44,10 @@ export class Stack {
   readonly clock: ResolvedOptions['clock'];
   /** Settles once the bus (if any) is subscribed; a failure to subscribe is reported. */
   readonly ready: Promise<void>;
+  /** Issues the versions of this instance's writes, deletes and loads. */
+  readonly versions: VersionClock;
   readonly #publisher: PublishBatcher | undefined;
+  readonly #tombstoneMs: number;
 
   constructor(options: ResolvedOptions) {
     this.options = options;
@@ -54,8 +60,15 @@ export class Stack {
     this.recorder = recorder;
     this.lifecycle = new Lifecycle(recorder);
     this.l1 = options.l1 === false ? undefined : new MemoryTier(options.l1, () => recorder.eviction());
-    this.stores = new StoreSet(options, recorder, options.clock, this.prefix);
+    this.stores = new StoreSet(options, recorder, options.clock, this.prefix, (storeKeys) =>
+      this.#repaired(storeKeys),
+    );
     this.codec = new EntryCodec(options.codec);
+    this.versions = new VersionClock(options.clock);
+    // A tombstone must outlive any write older than its delete that may still land: a
+    // load's write lands within its load, a write delayed on the wire (a paused server)
+    // within its own life at most, so: the default life of an entry, at least a minute.
+    this.#tombstoneMs = Math.max(MIN_TOMBSTONE_MS, options.entry.ttl + options.entry.grace);
     this.loads =
       options.maxConcurrentLoads === Number.POSITIVE_INFINITY
         ? undefined
@@ -82,9 +95,30 @@ export class Stack {
   }
 
   /** A new entry for `value`, made now, with `ttl` jittered once. */
-  makeEntry(value: unknown, options: ResolvedEntryOptions, ttl = options.ttl): Entry {
+  /**
+   * A new entry for `value`, made now, with `ttl` jittered once, at `version` (a load
+   * passes the version it took when it started; a write takes a new one).
+   */
+  makeEntry(
+    value: unknown,
+    options: ResolvedEntryOptions,
+    ttl = options.ttl,
+    version: Version = this.versions.next(),
+  ): Entry {
     const jittered = jitterTtl(ttl, options.jitter, this.options.random());
-    return makeEntry(value, this.now(), jittered, options.grace, options.tags);
+    return makeEntry(value, this.now(), jittered, options.grace, options.tags, version);
+  }
+
+  /**
+   * Deletions of `locals` at `version`, as the stores keep them: long enough that no
+   * older write (a load that started before the delete, a write delayed on the wire)
+   * can land after them and bring a value back.
+   */
+  tombstones(locals: readonly string[], version: Version): StoreWrite[] {
+    const now = this.now();
+    const tombstone = makeTombstone(version, now, now + this.#tombstoneMs);
+    const bytes = this.codec.encode(tombstone);
+    return locals.map((local) => this.toWrite(local, tombstone, bytes));
   }
 
   /** The store write of `entry` under `local`: encoded once (or the bytes it was read as). */
@@ -110,19 +144,28 @@ export class Stack {
     }
   }
 
-  /** Tells other instances to drop `locals` from their L1 (batched per tick). */
-  publish(op: BusOp, locals: readonly string[]): Promise<void> {
-    return this.#publisher === undefined ? Promise.resolve() : this.#publisher.publish(op, locals);
+  /**
+   * Tells other instances to drop their L1 copies of `locals` older than `versions`
+   * (aligned with `locals`, or one for all); batched per tick.
+   */
+  publish(op: BusOp, locals: readonly string[], versions: Version | readonly Version[]): Promise<void> {
+    return this.#publisher === undefined ? Promise.resolve() : this.#publisher.publish(op, locals, versions);
   }
 
-  /** Drops keys from L1 and stops in-flight reads of them from writing back. */
-  invalidateKeys(locals: readonly string[]): void {
+  /**
+   * Drops keys from L1 and stops in-flight reads of them from writing back. With
+   * `versions` (aligned with `locals`, from another instance's write or delete), an L1
+   * copy as new as that write is kept.
+   */
+  invalidateKeys(locals: readonly string[], versions?: readonly Version[]): void {
     const l1 = this.l1;
-    for (const local of locals) {
+    for (let i = 0; i < locals.length; i++) {
+      const local = locals[i] as string;
       this.fences.bump(local);
       this.flights.forget(local);
       this.throttle.end(local);
-      l1?.delete(local);
+      if (versions === undefined) l1?.delete(local);
+      else l1?.deleteOlder(local, versions[i] as Version);
     }
   }
 
@@ -147,8 +190,14 @@ export class Stack {
     return {
       onMessage: (message) => {
         this.recorder.bus('received');
-        if (message.op === 'clear') this.invalidatePrefix(message.keys[0] ?? '');
-        else this.invalidateKeys(message.keys);
+        const { op, keys, versions } = message;
+        if (message.external === true) {
+          this.#external(op, keys);
+          return;
+        }
+        if (versions !== undefined) for (const version of versions) this.versions.observe(version);
+        if (op === 'clear') for (const prefix of keys) this.invalidatePrefix(prefix);
+        else this.invalidateKeys(keys, versions);
       },
       onResync: () => {
         this.recorder.bus('resyncs');
@@ -161,5 +210,39 @@ export class Stack {
         if (!up) this.invalidatePrefix('');
       },
     };
+  }
+
+  /**
+   * A store's repair deleted keys it missed writes of during an outage. Another instance
+   * may have read their old values from it while it came back: tell every instance to
+   * drop copies older than now.
+   */
+  #repaired(storeKeys: readonly string[] | undefined): void {
+    const version = this.versions.next();
+    if (storeKeys === undefined) {
+      this.lifecycle.background(this.publish('clear', [''], version));
+      return;
+    }
+    const locals = storeKeys.map((key) => key.slice(this.prefix.length));
+    this.lifecycle.background(this.publish('delete', locals, version));
+  }
+
+  /**
+   * A message from outside tiercache (a database trigger's NOTIFY): the keys changed at
+   * their source, so they are deleted from every tier, not only from L1, at a version
+   * taken now. Every instance that hears it does so; the deletes are idempotent.
+   */
+  #external(op: BusOp, keys: readonly string[]): void {
+    if (op === 'clear') {
+      for (const prefix of keys) {
+        this.invalidatePrefix(prefix);
+        this.lifecycle.background(this.stores.clear(this.prefix + prefix));
+      }
+      return;
+    }
+    this.invalidateKeys(keys);
+    this.lifecycle.background(
+      this.stores.write(this.tombstones(keys, this.versions.next()), undefined, 'deletes'),
+    );
   }
 }

@@ -1,4 +1,5 @@
 import { type Entry, newer } from '../entry/entry.js';
+import type { Version } from '../entry/version.js';
 import type { FenceToken } from './fences.js';
 import type { Stack } from './stack.js';
 
@@ -26,6 +27,10 @@ export async function walkStores(
   single: boolean,
 ): Promise<Array<Found | undefined>> {
   const out: Array<Found | undefined> = new Array(locals.length).fill(undefined);
+  // Per key, the greatest version seen in the stores above: an entry below it is older
+  // than a write or delete the upper store already holds (a write or a tombstone that
+  // did not reach the lower store), so it is never served nor copied up.
+  const seen: Array<Version | undefined> = new Array(locals.length).fill(undefined);
   const stores = stack.stores.list;
   let pending = locals.map((_, i) => i);
   for (let at = 0; at < stores.length && pending.length > 0; at++) {
@@ -45,15 +50,21 @@ export async function walkStores(
     for (let j = 0; j < pending.length; j++) {
       const i = pending[j] as number;
       const bytes = found[j];
-      const entry = stack.decode(bytes, record);
-      if (entry !== undefined && now < entry.staleAt) {
+      let entry = stack.decode(bytes, record);
+      if (entry !== undefined) {
+        stack.versions.observe(entry.version);
+        const above = seen[i];
+        if (above !== undefined && entry.version < above) entry = undefined;
+        else seen[i] = entry.version;
+      }
+      if (entry !== undefined && entry.deleted !== true && now < entry.staleAt) {
         stack.recorder.hit(record);
         out[i] = { fresh: entry };
         backfill(stack, locals[i] as string, entry, at, bytes, tokens[i] as FenceToken);
         continue;
       }
       stack.recorder.miss(record);
-      if (entry !== undefined && now < entry.expiresAt) {
+      if (entry !== undefined && entry.deleted !== true && now < entry.expiresAt) {
         out[i] = { stale: newer(out[i]?.stale, entry) as Entry };
       }
       next.push(i);

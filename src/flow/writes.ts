@@ -19,22 +19,32 @@ export async function writeEntries(
   await stack.stores.write(entries.map(({ local, entry }) => stack.toWrite(local, entry)));
   // Reads that started while the write was on the wire saw the old value.
   for (const local of locals) stack.fences.bump(local);
-  await stack.publish('set', locals);
+  await stack.publish(
+    'set',
+    locals,
+    entries.map(({ entry }) => entry.version),
+  );
 }
 
-/** Deletes keys from every tier and every instance's L1. */
+/**
+ * Deletes keys from every tier and every instance's L1. The stores keep a versioned
+ * tombstone for a while, so no older write (a load that started before the delete, a
+ * write delayed on the wire) brings a value back.
+ */
 export async function deleteKeys(stack: Stack, locals: readonly string[]): Promise<void> {
+  const version = stack.versions.next();
   stack.invalidateKeys(locals);
   if (stack.l1 !== undefined) stack.recorder.deletes(stack.recorder.l1, locals.length);
-  await stack.stores.delete(locals.map((local) => stack.prefix + local));
+  await stack.stores.write(stack.tombstones(locals, version), undefined, 'deletes');
   stack.invalidateKeys(locals);
-  await stack.publish('delete', locals);
+  await stack.publish('delete', locals, version);
 }
 
 /** Deletes every key under `prefix` (`''`: the namespace) from every tier and every instance's L1. */
 export async function clearPrefix(stack: Stack, prefix: string): Promise<void> {
+  const version = stack.versions.next();
   stack.invalidatePrefix(prefix);
   await stack.stores.clear(stack.prefix + prefix);
   stack.invalidatePrefix(prefix);
-  await stack.publish('clear', [prefix]);
+  await stack.publish('clear', [prefix], version);
 }

@@ -48,6 +48,11 @@ export class StoreGuard {
   readonly #settings: GuardSettings;
   /** Counts a failed or turned-away call (the recorder's store error). */
   readonly #countError: () => void;
+  /**
+   * Told what a repair deleted (`undefined`: the whole namespace): other instances may
+   * have read the old values while this store missed their writes, and must drop them.
+   */
+  readonly #onRepaired: (keys: readonly string[] | undefined) => void;
   readonly #namespacePrefix: string;
   readonly #breaker: Breaker;
   #lastError: string | undefined;
@@ -63,10 +68,12 @@ export class StoreGuard {
     clock: Clock,
     countError: () => void,
     namespacePrefix: string,
+    onRepaired: (keys: readonly string[] | undefined) => void = () => {},
   ) {
     this.store = store;
     this.#settings = settings;
     this.#countError = countError;
+    this.#onRepaired = onRepaired;
     this.#breaker = new Breaker(clock, settings.failureThreshold, settings.cooldownMs);
     this.#namespacePrefix = namespacePrefix;
   }
@@ -230,6 +237,7 @@ export class StoreGuard {
         // A namespace clear scans the whole key space: give it the largest allowance.
         if (all) await this.#call((store) => store.clear(this.#namespacePrefix), MAX_MISSED_KEYS);
         else await this.#call((store) => store.deleteMany(keys), keys.length);
+        this.#onRepaired(all ? undefined : keys);
       } catch (error) {
         this.#remember(all ? undefined : keys);
         throw error;

@@ -58,9 +58,18 @@ export class MemoryTier {
     return entry;
   }
 
-  /** Holds `entry` for `key`, unless bypassed. */
+  /** Holds `entry` for `key`, unless bypassed or already holding a newer version of the key. */
   set(key: string, entry: Entry): void {
-    if (!this.#bypassed) this.lru.set(key, entry);
+    if (this.#bypassed) return;
+    const held = this.lru.peek(key);
+    if (held !== undefined && held.version > entry.version) return;
+    this.lru.set(key, entry);
+  }
+
+  /** Drops `key` if what it holds is older than `version` (a newer write or delete elsewhere). */
+  deleteOlder(key: string, version: string): void {
+    const held = this.lru.peek(key);
+    if (held !== undefined && held.version < version) this.lru.delete(key);
   }
 
   /** Drops `key` (also while bypassed: a delete must never be lost). */

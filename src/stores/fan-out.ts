@@ -20,7 +20,17 @@ export class StoreSet {
   readonly #recorder: Recorder;
   readonly #strict: boolean;
 
-  constructor(options: ResolvedOptions, recorder: Recorder, clock: Clock, namespacePrefix: string) {
+  /**
+   * @param onRepaired told the store keys a guard's repair deleted (`undefined`: the
+   *   whole namespace), so other instances can drop what they read meanwhile.
+   */
+  constructor(
+    options: ResolvedOptions,
+    recorder: Recorder,
+    clock: Clock,
+    namespacePrefix: string,
+    onRepaired: (storeKeys: readonly string[] | undefined) => void,
+  ) {
     this.#recorder = recorder;
     this.#strict = options.strict;
     this.list = options.stores.map((store) => {
@@ -35,6 +45,7 @@ export class StoreSet {
         clock,
         () => recorder.storeError(record),
         namespacePrefix,
+        onRepaired,
       );
       return { guard, record };
     });
@@ -50,11 +61,18 @@ export class StoreSet {
     if (this.#strict) throw error;
   }
 
-  /** Writes every entry to the stores above `upTo` (all of them by default). */
-  write(writes: readonly StoreWrite[], upTo = this.list.length): Promise<void> {
+  /**
+   * Writes every entry to the stores above `upTo` (all of them by default); `counter`
+   * says what they count as (tombstones count as deletes).
+   */
+  write(
+    writes: readonly StoreWrite[],
+    upTo = this.list.length,
+    counter: 'sets' | 'deletes' = 'sets',
+  ): Promise<void> {
     if (writes.length === 0) return Promise.resolve();
     const keys = writes.map((write) => write.key);
-    return this.#each(upTo, keys, 'sets', (store) => store.setMany(writes));
+    return this.#each(upTo, keys, counter, (store) => store.setMany(writes));
   }
 
   /** Deletes the keys from the stores above `upTo` (all of them by default). */

@@ -2,6 +2,8 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InvalidationBus } from '../../../src/bus/bus.js';
+import { EntryCodec } from '../../../src/entry/codec.js';
+import type { Entry } from '../../../src/entry/entry.js';
 import { TieredCache } from '../../../src/index.js';
 import { postgresBus, postgresStore } from '../../../src/postgres/index.js';
 import { redisBus, redisStore } from '../../../src/redis/index.js';
@@ -48,6 +50,20 @@ async function l3Row(key: string): Promise<{ expires_at: string } | undefined> {
     [key],
   );
   return result.rows[0];
+}
+
+/** The entry a store holds for `key`, read through the store itself and decoded. */
+async function storedEntry(store: 'redis' | 'postgres', key: string): Promise<Entry | undefined> {
+  const tier =
+    store === 'redis'
+      ? redisStore({ url: redisUrl, prefix })
+      : postgresStore({ connectionString: pgUrl, schema, sweepIntervalMs: 0 });
+  try {
+    const bytes = await tier.get(key);
+    return bytes === undefined ? undefined : new EntryCodec().decode(bytes);
+  } finally {
+    await tier.close();
+  }
 }
 
 async function wipeRedisPrefix(): Promise<void> {
@@ -181,8 +197,9 @@ describe('three tiers: L1 + Redis + Postgres', () => {
       expect(c.getLocal('user:1')).toBe('Ada');
 
       await a.delete('user:1');
-      expect(await redis.exists(`${prefix}${ns}:user:1`)).toBe(0);
-      expect(await l3Row(`${ns}:user:1`)).toBeUndefined();
+      // Each store holds the deletion (a versioned tombstone), no value.
+      expect(await storedEntry('redis', `${ns}:user:1`)).toMatchObject({ deleted: true });
+      expect(await storedEntry('postgres', `${ns}:user:1`)).toMatchObject({ deleted: true });
       expect(a.getLocal('user:1')).toBeUndefined();
       await waitFor(
         'the delete to reach B and C’s L1',

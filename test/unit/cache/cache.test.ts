@@ -250,6 +250,7 @@ describe('tier walk and backfill', () => {
   });
 
   it('writes go to every store with the entry expiry; deletes and clears too', async () => {
+    const calls = (store: ByteStore) => store.callsOf('setMany')[0]?.writes ?? [];
     const { cache, stores, clock } = setup(2, { grace: 300 });
     await cache.setMany([
       { key: 'a', value: 1 },
@@ -264,8 +265,13 @@ describe('tier walk and backfill', () => {
       ]);
     }
     await cache.deleteMany(['a', 'b']);
-    for (const store of stores)
-      expect(store.callsOf('deleteMany').map((c) => c.keys)).toEqual([[`${NS}:a`, `${NS}:b`]]);
+    // A delete is a versioned tombstone write, newer than the values it deletes.
+    for (const store of stores) {
+      const deletes = store.callsOf('setMany')[1]?.writes ?? [];
+      expect(deletes.map((w) => w.key)).toEqual([`${NS}:a`, `${NS}:b`]);
+      for (const key of ['a', 'b']) expect(store.entry(`${NS}:${key}`)?.deleted).toBe(true);
+      expect((deletes[0]?.version ?? '') > (calls(store)[0]?.version ?? '')).toBe(true);
+    }
     await cache.clear();
     for (const store of stores) expect(store.callsOf('clear').map((c) => c.keys)).toEqual([[`${NS}:`]]);
   });

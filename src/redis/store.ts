@@ -11,6 +11,7 @@ export interface RedisStoreOptions {
    * A client of your own. The store uses it as is and leaves it open on `close()`.
    * Configure it to fail fast while disconnected (see {@link redisClientOptions}),
    * or a Redis outage turns into commands queued until the guard times them out.
+   * The store defines its write script on it as the command `tiercacheSetIfNewer`.
    */
   readonly client?: Redis;
   /**

@@ -1,4 +1,5 @@
 import { isVersion } from '../entry/version.js';
+import { TierCacheError } from '../errors.js';
 import type { BusHealth, BusMessage, BusOp } from './bus.js';
 
 const OPS: ReadonlySet<string> = new Set<BusOp>(['set', 'delete', 'clear']);
@@ -57,4 +58,22 @@ export function busHealth(
   if (lastMessageAt !== undefined) health.lastMessageAt = lastMessageAt;
   if (lastError !== undefined) health.lastError = lastError;
   return health;
+}
+
+/**
+ * Throws when a message about to be sent carries `versions` that are not aligned with
+ * its keys (one per key; one for a `clear`): every receiver would drop it whole, so the
+ * invalidation would be lost silently. Wires call it before encoding.
+ *
+ * @throws TierCacheError naming the bus.
+ */
+export function checkOutgoingVersions(message: BusMessage, bus: string): void {
+  const { op, keys, versions } = message;
+  if (versions === undefined) return;
+  const expected = op === 'clear' ? 1 : keys.length;
+  if (versions.length !== expected) {
+    throw new TierCacheError(
+      `${bus}: a ${op} message with ${keys.length} keys carries ${versions.length} versions, expected ${expected}`,
+    );
+  }
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type BusMessage, busChannel } from '../bus/bus.js';
-import { parseBusMessage } from '../bus/message.js';
+import { checkOutgoingVersions, parseBusMessage } from '../bus/message.js';
 import { InvalidKeyError } from '../errors.js';
 
 /**
@@ -25,42 +25,85 @@ export function postgresChannel(namespace: string): string {
 
 /**
  * Splits a message into NOTIFY payloads of at most {@link MAX_NOTIFY_PAYLOAD_BYTES} bytes
- * each: JSON text `{"origin","op","keys"}`, the keys shared out in order.
+ * each: JSON text `{"origin","op","keys","versions"}`, the keys shared out in order.
+ * `versions` is there only when the message has it: a chunk carries the versions of its
+ * own keys (so each chunk is a valid message on its own, aligned), and every chunk of a
+ * `clear` carries the clear's one version.
  *
  * JSON rather than base64 msgpack: payloads are text anyway, and a plain JSON shape lets
- * a database trigger invalidate too (`pg_notify(channel, json_build_object(...)::text)`).
+ * a database trigger invalidate too (`pg_notify(channel, json_build_object(...)::text)`,
+ * without `versions`).
  *
  * @throws InvalidKeyError when one key alone does not fit in a payload (never for keys
  *   within the core's 1024-character limit).
+ * @throws TierCacheError when `versions` is not aligned with `keys`.
  */
 export function encodePayloads(message: BusMessage): string[] {
-  const head = `{"origin":${JSON.stringify(message.origin)},"op":${JSON.stringify(message.op)},"keys":[`;
-  const tail = ']}';
-  const fixed = Buffer.byteLength(head) + tail.length;
+  checkOutgoingVersions(message, 'postgresBus');
+  const shape = payloadShape(message);
   const payloads: string[] = [];
-  let keys: string[] = [];
-  let size = fixed;
-  for (const key of message.keys) {
-    const json = JSON.stringify(key);
-    const bytes = Buffer.byteLength(json);
-    if (fixed + bytes > MAX_NOTIFY_PAYLOAD_BYTES) {
+  let start = 0;
+  let size = shape.fixed;
+  message.keys.forEach((key, i) => {
+    const bytes = Buffer.byteLength(JSON.stringify(key)) + shape.perKey(i);
+    if (shape.fixed + bytes > MAX_NOTIFY_PAYLOAD_BYTES) {
       throw new InvalidKeyError(
         key,
-        `its bus message would be ${fixed + bytes} bytes, over the Postgres NOTIFY limit of ${MAX_NOTIFY_PAYLOAD_BYTES}`,
+        `its bus message would be ${shape.fixed + bytes} bytes, over the Postgres NOTIFY limit of ${MAX_NOTIFY_PAYLOAD_BYTES}`,
       );
     }
-    const added = bytes + (keys.length > 0 ? 1 : 0);
-    if (size + added > MAX_NOTIFY_PAYLOAD_BYTES) {
-      payloads.push(`${head}${keys.join(',')}${tail}`);
-      keys = [];
-      size = fixed;
+    // One comma more in each array this chunk fills (keys, and versions when per key).
+    const separators = i > start ? shape.arrays : 0;
+    if (size + bytes + separators > MAX_NOTIFY_PAYLOAD_BYTES) {
+      payloads.push(shape.render(start, i));
+      start = i;
+      size = shape.fixed + bytes;
+    } else {
+      size += bytes + separators;
     }
-    size += bytes + (keys.length > 0 ? 1 : 0);
-    keys.push(json);
-  }
+  });
   // A message with no keys still travels (a `clear` carries its prefix, but be lenient).
-  if (keys.length > 0 || payloads.length === 0) payloads.push(`${head}${keys.join(',')}${tail}`);
+  if (start < message.keys.length || payloads.length === 0)
+    payloads.push(shape.render(start, message.keys.length));
   return payloads;
+}
+
+/** How a message's payloads are laid out: their fixed bytes, the bytes each key adds, and how to render a chunk. */
+interface PayloadShape {
+  /** Bytes of a payload with no keys. */
+  readonly fixed: number;
+  /** Bytes the `i`-th key adds besides its own JSON: its version's JSON when versions go per key. */
+  perKey(i: number): number;
+  /** Arrays that grow with each key, so commas per key after the first: 1 or 2. */
+  readonly arrays: number;
+  /** The payload of the keys `[from, to)`. */
+  render(from: number, to: number): string;
+}
+
+function payloadShape({ origin, op, keys, versions }: BusMessage): PayloadShape {
+  const head = `{"origin":${JSON.stringify(origin)},"op":${JSON.stringify(op)},"keys":[`;
+  const json = (items: readonly string[], from: number, to: number) =>
+    items
+      .slice(from, to)
+      .map((item) => JSON.stringify(item))
+      .join(',');
+  if (versions === undefined || op === 'clear') {
+    // A clear's one version rides in every chunk's fixed part.
+    const tail = versions === undefined ? ']}' : `],"versions":[${JSON.stringify(versions[0])}]}`;
+    return {
+      fixed: Buffer.byteLength(head) + tail.length,
+      perKey: () => 0,
+      arrays: 1,
+      render: (from, to) => `${head}${json(keys, from, to)}${tail}`,
+    };
+  }
+  const middle = '],"versions":[';
+  return {
+    fixed: Buffer.byteLength(head) + middle.length + 2,
+    perKey: (i) => Buffer.byteLength(JSON.stringify(versions[i])),
+    arrays: 2,
+    render: (from, to) => `${head}${json(keys, from, to)}${middle}${json(versions, from, to)}]}`,
+  };
 }
 
 /** Parses one payload; `undefined` for anything that is not a well-formed message. */

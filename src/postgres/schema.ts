@@ -1,6 +1,24 @@
 import pg from 'pg';
 import { indexName, qualified } from './sql.js';
 
+/**
+ * The `version` column (issue 17): a write's version, 24 lowercase hex characters,
+ * compared as bytes. Rows a release without versions wrote get `''`, older than any
+ * version, so the first versioned write of their key replaces them.
+ */
+const VERSION_COLUMN = `version text COLLATE "C" NOT NULL DEFAULT ''`;
+
+/**
+ * SQL: whether the table `relation` (an expression of type regclass) has the `version`
+ * column; false when `relation` is null (no table).
+ */
+function versionColumnExists(relation: string): string {
+  return (
+    `EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = ${relation} ` +
+    "AND attname = 'version' AND NOT attisdropped)"
+  );
+}
+
 /** What the DDL creates: a table and its indexes. */
 export interface TableSpec {
   readonly schema: string;
@@ -11,9 +29,10 @@ export interface TableSpec {
 }
 
 /**
- * Creates the schema, table and indexes of `spec` if missing. Runs no DDL when all of
- * them exist, and otherwise runs it under a transaction-scoped advisory lock, so that
- * many instances starting at once neither race nor fail.
+ * Creates the schema, table and indexes of `spec` if missing, and adds the `version`
+ * column to a table made without it. Runs no DDL when all of them exist, and otherwise
+ * runs it under a transaction-scoped advisory lock, so that many instances starting at
+ * once neither race nor fail.
  */
 export async function createTable(pool: pg.Pool, spec: TableSpec): Promise<void> {
   const client = await pool.connect();
@@ -21,11 +40,12 @@ export async function createTable(pool: pg.Pool, spec: TableSpec): Promise<void>
   try {
     // Fast path without DDL: when everything exists (made by migrations or another
     // instance), a user without CREATE rights on the database still starts.
-    const found = await client.query<{ missing: number }>(
-      'SELECT count(*)::int AS missing FROM unnest($1::text[]) AS n WHERE to_regclass(n) IS NULL',
-      [wantedRelations(spec)],
+    const found = await client.query<{ missing: number; versioned: boolean }>(
+      'SELECT (SELECT count(*)::int FROM unnest($1::text[]) AS n WHERE to_regclass(n) IS NULL) AS missing, ' +
+        `${versionColumnExists('to_regclass($2)')} AS versioned`,
+      [wantedRelations(spec), qualified(spec.schema, spec.table)],
     );
-    if (found.rows[0]?.missing === 0) return;
+    if (found.rows[0]?.missing === 0 && found.rows[0]?.versioned) return;
     await client.query('BEGIN');
     try {
       await runDdl(client, spec);
@@ -63,8 +83,17 @@ async function runDdl(client: pg.PoolClient, { schema, table, unlogged, maxRows 
   await client.query(
     `CREATE ${unlogged ? 'UNLOGGED ' : ''}TABLE IF NOT EXISTS ${t} (` +
       'key text COLLATE "C" PRIMARY KEY, value bytea NOT NULL, ' +
-      'expires_at bigint NOT NULL, created_at bigint NOT NULL)',
+      `expires_at bigint NOT NULL, created_at bigint NOT NULL, ${VERSION_COLUMN})`,
   );
+  // A table made by a release without versions: add the column. A constant default
+  // makes this a catalog change (no table rewrite). Checked first, because ALTER TABLE
+  // takes an exclusive lock on the table even when IF NOT EXISTS finds the column.
+  const versioned = await client.query<{ versioned: boolean }>(
+    `SELECT ${versionColumnExists('$1::regclass')} AS versioned`,
+    [t],
+  );
+  if (!versioned.rows[0]?.versioned)
+    await client.query(`ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS ${VERSION_COLUMN}`);
   const expiresIndex = escapeIdentifier(indexName(table, 'expires_at_idx'));
   await client.query(`CREATE INDEX IF NOT EXISTS ${expiresIndex} ON ${t} (expires_at)`);
   if (maxRows !== undefined) {

@@ -77,20 +77,32 @@ export function expiryMs(expiresAt: number): number {
   return Number.isFinite(expiresAt) ? Math.min(Math.ceil(expiresAt), NEVER) : NEVER;
 }
 
-/** The statements of a store over the table `t` (schema-qualified and quoted). */
+/**
+ * The statements of a store over the table `t` (schema-qualified and quoted).
+ *
+ * Writes are conditional upserts: a row is replaced only by a write of a greater
+ * version, or, whatever the version, once it has expired (`expires_at <= now`, the
+ * store's clock, `$4`, also the write's `created_at`), as Redis forgets an expired key.
+ * The check and the update are one statement, so concurrent writers cannot interleave:
+ * ON CONFLICT locks the row before the WHERE is evaluated. Versions are compared with
+ * `COLLATE "C"` (byte order, which for fixed-width lowercase hex is numeric order)
+ * whatever collation a hand-made column has.
+ */
 export function storeStatements(t: string): StoreStatements {
   const upsert =
     'ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, ' +
-    'created_at = EXCLUDED.created_at';
+    'created_at = EXCLUDED.created_at, version = EXCLUDED.version ' +
+    `WHERE ${t}.version COLLATE "C" < EXCLUDED.version COLLATE "C" OR ${t}.expires_at <= $4::bigint`;
   return {
     get: statement(`SELECT value FROM ${t} WHERE key = $1 AND expires_at > $2`),
     getMany: statement(`SELECT key, value FROM ${t} WHERE key = ANY($1::text[]) AND expires_at > $2`),
     setOne: statement(
-      `INSERT INTO ${t} (key, value, expires_at, created_at) VALUES ($1, $2, $3, $4) ${upsert}`,
+      `INSERT INTO ${t} (key, value, expires_at, created_at, version) VALUES ($1, $2, $3, $4, $5) ${upsert}`,
     ),
     setMany: statement(
-      `INSERT INTO ${t} (key, value, expires_at, created_at) ` +
-        `SELECT k, v, e, $4::bigint FROM unnest($1::text[], $2::bytea[], $3::bigint[]) AS w(k, v, e) ${upsert}`,
+      `INSERT INTO ${t} (key, value, expires_at, created_at, version) ` +
+        'SELECT k, v, e, $4::bigint, r FROM unnest($1::text[], $2::bytea[], $3::bigint[], $5::text[]) ' +
+        `AS w(k, v, e, r) ${upsert}`,
     ),
     deleteMany: statement(`DELETE FROM ${t} WHERE key = ANY($1::text[])`),
     clear: `DELETE FROM ${t} WHERE key LIKE $1 ESCAPE '\\'`,

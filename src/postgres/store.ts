@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { InvalidOptionError } from '../errors.js';
+import { isVersion } from '../entry/version.js';
+import { InvalidOptionError, TierCacheError } from '../errors.js';
 import { booleanOption, clockOption, integerOption } from '../options/validators.js';
 import { asBuffer } from '../stores/bytes.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
@@ -126,6 +127,7 @@ function resolve(options: PostgresStoreOptions): Resolved {
  *     value      bytea  NOT NULL          -- the encoded entry envelope
  *     expires_at bigint NOT NULL          -- ms since the epoch, as the cache made it
  *     created_at bigint NOT NULL          -- ms since the epoch of the last write
+ *     version    text COLLATE "C" NOT NULL DEFAULT ''  -- the write's version
  *
  * with an index on `expires_at` (the sweeper) and, with `maxRows`, on `created_at`.
  *
@@ -138,6 +140,10 @@ function resolve(options: PostgresStoreOptions): Resolved {
  *   when the database host's clock drifts. The cache checks the envelope again anyway.
  * - `COLLATE "C"` compares bytes: a prefix `LIKE` (in `clear`) can use the primary key
  *   index, and key comparisons skip locale rules.
+ * - Writes keep, per key, only the greatest version: the upsert updates a row only for a
+ *   greater version or when the row has expired (see `sql.ts`). `ensureSchema` adds the
+ *   `version` column to a table made by a release without it (rows already there get
+ *   `''`, older than every version).
  * - Every value is a bound parameter; schema and table names are validated and quoted.
  * - Hot-path statements are prepared once per connection.
  * - Reads never return an expired row, and never scan: the sweeper deletes expired rows
@@ -158,6 +164,39 @@ function resolve(options: PostgresStoreOptions): Resolved {
  */
 export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   return new PostgresStoreTier(options);
+}
+
+/**
+ * One write per key, the one with the greatest version (the first of equal ones), in
+ * key order. ON CONFLICT DO UPDATE cannot touch one row twice in a statement, so a
+ * repeated key must be resolved here, and by the store's own rule rather than by
+ * position: the writes of one batch land as if they had come one by one, in any order.
+ * Key order makes concurrent batches lock their rows in the same order (no deadlock
+ * between two batches sharing keys).
+ */
+function newestPerKey(writes: readonly StoreWrite[]): StoreWrite[] {
+  const newest = new Map<string, StoreWrite>();
+  for (const write of writes) {
+    const kept = newest.get(write.key);
+    if (kept === undefined || write.version > kept.version) newest.set(write.key, write);
+  }
+  const out = [...newest.values()];
+  return out.length < 2 ? out : out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/**
+ * Refuses a malformed version: compared as text, one that is not 24 lowercase hex
+ * characters could sort above every real version and pin a row until it expires.
+ */
+function checkVersions(writes: readonly StoreWrite[]): void {
+  for (const write of writes) {
+    if (!isVersion(write.version)) {
+      throw new TierCacheError(
+        `postgresStore.setMany: the write of ${JSON.stringify(write.key)} has version ` +
+          `${JSON.stringify(write.version)}, not 24 lowercase hex characters`,
+      );
+    }
+  }
 }
 
 /** The {@link PostgresStore} behind {@link postgresStore}. */
@@ -228,6 +267,7 @@ class PostgresStoreTier implements PostgresStore {
 
   async setMany(writes: readonly StoreWrite[]): Promise<void> {
     if (writes.length === 0) return;
+    checkVersions(writes);
     if (this.#schemaMissing()) await this.ensureSchema();
     const now = this.#options.clock.now();
     if (writes.length === 1) {
@@ -235,26 +275,21 @@ class PostgresStoreTier implements PostgresStore {
       // One row: plain parameters, so pg sends the bytes in binary instead of a hex array literal.
       await this.#pool.query({
         ...this.#sql.setOne,
-        values: [write.key, asBuffer(write.value), expiryMs(write.expiresAt), now],
+        values: [write.key, asBuffer(write.value), expiryMs(write.expiresAt), now, write.version],
       });
       return;
-    }
-    // ON CONFLICT DO UPDATE cannot touch one row twice in a statement: keep the last
-    // write of each key, as if the writes had run in order.
-    const last = new Map<string, StoreWrite>();
-    for (const write of writes) {
-      last.delete(write.key);
-      last.set(write.key, write);
     }
     const keys: string[] = [];
     const values: Buffer[] = [];
     const expiries: number[] = [];
-    for (const write of last.values()) {
+    const versions: string[] = [];
+    for (const write of newestPerKey(writes)) {
       keys.push(write.key);
       values.push(asBuffer(write.value));
       expiries.push(expiryMs(write.expiresAt));
+      versions.push(write.version);
     }
-    await this.#pool.query({ ...this.#sql.setMany, values: [keys, values, expiries, now] });
+    await this.#pool.query({ ...this.#sql.setMany, values: [keys, values, expiries, now, versions] });
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {

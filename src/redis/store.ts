@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
 import { InvalidOptionError } from '../errors.js';
 import { msOption } from '../options/validators.js';
-import { asBuffer } from '../stores/bytes.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
 import { checkRedisConnection, openRedisClient, quitClient } from './client.js';
+import { defineSetIfNewer, type SetIfNewer, unframe } from './versioned.js';
 
 /** Options of {@link redisStore}. Give exactly one of `client` or `url`. */
 export interface RedisStoreOptions {
@@ -11,6 +11,7 @@ export interface RedisStoreOptions {
    * A client of your own. The store uses it as is and leaves it open on `close()`.
    * Configure it to fail fast while disconnected (see {@link redisClientOptions}),
    * or a Redis outage turns into commands queued until the guard times them out.
+   * The store defines its write script on it as the command `tiercacheSetIfNewer`.
    */
   readonly client?: Redis;
   /**
@@ -37,7 +38,7 @@ export interface RedisStore extends StoreTier {
   readonly client: Redis;
 }
 
-/** Keys per UNLINK or MGET command: bounds one command's time on the server. */
+/** Keys per UNLINK, MGET or write script call: bounds one command's time on the server. */
 const KEYS_PER_COMMAND = 1_000;
 /** SCAN's COUNT hint during `clear`: ~500 keys inspected per round trip. */
 const SCAN_COUNT = 500;
@@ -48,9 +49,15 @@ export function escapeGlob(text: string): string {
 }
 
 /**
- * The L2 store on Redis (ioredis): GET/MGET for reads, `SET ... PXAT` with the entry's
- * absolute expiry for writes (a pipeline for several), UNLINK for deletes, and
- * `SCAN MATCH` + UNLINK for `clear` (never KEYS or FLUSHDB). Values are bytes end to end.
+ * The L2 store on Redis (ioredis): GET/MGET for reads; for writes a Lua script that
+ * keeps, per key, only the write with the greatest version (`SET ... PXAT` with the
+ * entry's absolute expiry, one script call per 1,000 keys, a pipeline for more); UNLINK
+ * for deletes, and `SCAN MATCH` + UNLINK for `clear` (never KEYS or FLUSHDB). Values are
+ * bytes end to end, stored behind their 24-byte version (see `versioned.ts`); reads
+ * return exactly the bytes written.
+ *
+ * The script is defined on the client as the command `tiercacheSetIfNewer` (ioredis
+ * `defineCommand`), also on a client you pass in.
  *
  * @throws InvalidOptionError when neither or both of `client` and `url` are given, or
  *   `prefix` / `timeoutMs` are ill-typed.
@@ -86,17 +93,20 @@ class RedisStoreTier implements RedisStore {
   readonly prefix: string;
   readonly client: Redis;
   readonly #owned: boolean;
+  readonly #setIfNewer: SetIfNewer;
   #closed = false;
 
   constructor(client: Redis, owned: boolean, prefix: string, timeoutMs: number) {
     this.client = client;
+    this.#setIfNewer = defineSetIfNewer(client);
     this.#owned = owned;
     this.prefix = prefix;
     this.defaultTimeoutMs = timeoutMs;
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    return (await this.client.getBuffer(this.prefix + key)) ?? undefined;
+    const stored = await this.client.getBuffer(this.prefix + key);
+    return stored === null ? undefined : unframe(stored);
   }
 
   async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
@@ -115,24 +125,15 @@ class RedisStoreTier implements RedisStore {
   async setMany(writes: readonly StoreWrite[]): Promise<void> {
     if (writes.length === 0) return;
     const now = Date.now();
-    if (writes.length === 1) {
-      const write = writes[0] as StoreWrite;
-      if (write.expiresAt <= now) await this.client.unlink(this.prefix + write.key);
-      else
-        await this.client.set(
-          this.prefix + write.key,
-          asBuffer(write.value),
-          'PXAT',
-          Math.ceil(write.expiresAt),
-        );
+    // The fast path: one EVALSHA for up to KEYS_PER_COMMAND writes.
+    if (writes.length <= KEYS_PER_COMMAND) {
+      await this.#setIfNewer.call(writes, this.prefix, now);
       return;
     }
-    // A plain pipeline, not MULTI: one round trip, and no write depends on another.
+    // A plain pipeline, not MULTI: one round trip, and each script call is atomic on its own.
     const pipeline = this.client.pipeline();
-    for (const write of writes) {
-      // An entry already past its expiry must not leave an older value readable.
-      if (write.expiresAt <= now) pipeline.unlink(this.prefix + write.key);
-      else pipeline.set(this.prefix + write.key, asBuffer(write.value), 'PXAT', Math.ceil(write.expiresAt));
+    for (let i = 0; i < writes.length; i += KEYS_PER_COMMAND) {
+      this.#setIfNewer.queue(pipeline, writes.slice(i, i + KEYS_PER_COMMAND), this.prefix, now);
     }
     unwrap(await pipeline.exec());
   }
@@ -173,7 +174,7 @@ class RedisStoreTier implements RedisStore {
 }
 
 function toBytes(replies: Array<Buffer | null>): Array<Uint8Array | undefined> {
-  return replies.map((reply) => reply ?? undefined);
+  return replies.map((reply) => (reply === null ? undefined : unframe(reply)));
 }
 
 /** A pipeline's results, throwing the first command error (ioredis reports them per command). */

@@ -1,6 +1,6 @@
 import { Packr } from 'msgpackr';
 import type { BusMessage } from '../bus/bus.js';
-import { parseBusMessage } from '../bus/message.js';
+import { checkOutgoingVersions, parseBusMessage } from '../bus/message.js';
 
 // Plain maps and arrays on the wire: any tiercache version (and any msgpack library)
 // reads a message without shared record definitions.
@@ -15,7 +15,15 @@ export function decodeBusMessage(bytes: Uint8Array): BusMessage | undefined {
   return parseBusMessage(() => wire.unpack(bytes));
 }
 
-/** A message as bytes, as {@link decodeBusMessage} reads them. */
+/**
+ * A message as bytes, as {@link decodeBusMessage} reads them: `{origin, op, keys}`, and
+ * `versions` when the message has them (a receiver of an older release ignores the
+ * extra field; a message without it still reads).
+ *
+ * @throws TierCacheError when `versions` is not aligned with `keys`.
+ */
 export function encodeBusMessage(message: BusMessage): Buffer {
-  return wire.pack({ origin: message.origin, op: message.op, keys: message.keys });
+  checkOutgoingVersions(message, 'redisBus');
+  const { origin, op, keys, versions } = message;
+  return wire.pack(versions === undefined ? { origin, op, keys } : { origin, op, keys, versions });
 }

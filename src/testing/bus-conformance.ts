@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { BusListener, BusMessage, BusOp, InvalidationBus } from '../bus/bus.js';
 import { TierCacheError } from '../errors.js';
 import { pollUntil } from './poll.js';
+import { nextVersion } from './versions.js';
 
 /** What a bus conformance factory returns: one fresh bus, not started, and how to tidy up after it. */
 export interface BusUnderTest {
@@ -56,7 +57,9 @@ interface SuiteContext {
  * messages; `start()` resolving with the link `up` and no resync; a throwing listener
  * not stopping delivery; `close()` idempotent, reporting `down` and stopping delivery;
  * `TierCacheError` rejections for a second `start()`, `start()` after `close()`, and
- * `publish()` before `start()` or after `close()`.
+ * `publish()` before `start()` or after `close()`; `versions` delivered aligned with the
+ * keys (one per key; a `clear`'s one version on every message it arrives as), also for
+ * a batch large enough to be split, and no `versions` on a message sent without them.
  *
  * Not covered, because the built-in buses differ and each is right for its transport:
  * `health()` before `start()`, and how many messages a large batch arrives as.
@@ -103,6 +106,7 @@ export function registerBusConformanceSuite(
 
     registerDeliveryTests(context);
     registerRoundTripTests(context, timeoutMs);
+    registerVersionTests(context, timeoutMs);
     registerLifecycleTests(context);
   });
 }
@@ -190,6 +194,58 @@ function registerRoundTripTests(ctx: SuiteContext, timeoutMs: number): void {
   });
 }
 
+/** Versions travel with their keys, however a bus splits a message; none when none were sent. */
+function registerVersionTests(ctx: SuiteContext, timeoutMs: number): void {
+  it('versions arrive aligned with their keys for set and delete, and a clear keeps its one version', async () => {
+    const ns = ctx.namespace();
+    const a = await ctx.started(ns, 'a');
+    const b = await ctx.started(ns, 'b');
+    const setVersions = ODD_KEYS.map(() => nextVersion());
+    const deleteVersions = ODD_KEYS.map(() => nextVersion());
+    const clearVersion = nextVersion();
+    await a.bus.publish({ origin: 'a', op: 'set', keys: ODD_KEYS, versions: setVersions });
+    await a.bus.publish({ origin: 'a', op: 'delete', keys: ODD_KEYS, versions: deleteVersions });
+    await a.bus.publish({ origin: 'a', op: 'clear', keys: ['user:'], versions: [clearVersion] });
+    await ctx.until('b to receive every key', () => b.heard.keys().length >= 2 * ODD_KEYS.length + 1);
+    const byOp = (op: BusOp) => b.heard.messages.filter((message) => message.op === op);
+    for (const message of b.heard.messages) {
+      expect(message.versions, `versions of a ${message.op} message`).toHaveLength(
+        message.op === 'clear' ? 1 : message.keys.length,
+      );
+    }
+    expect(byOp('set').flatMap((message) => message.versions)).toEqual(setVersions);
+    expect(byOp('delete').flatMap((message) => message.versions)).toEqual(deleteVersions);
+    expect(byOp('clear')).toEqual([{ origin: 'a', op: 'clear', keys: ['user:'], versions: [clearVersion] }]);
+  });
+
+  it('versions of a batch of 5,000 long keys stay aligned however it is split', {
+    timeout: timeoutMs * 3,
+  }, async () => {
+    const ns = ctx.namespace();
+    const a = await ctx.started(ns, 'a');
+    const b = await ctx.started(ns, 'b');
+    const keys = Array.from({ length: 5_000 }, (_, i) => `${i}:${'v'.repeat(150)}:ключ:"q"\\`);
+    const versions = keys.map(() => nextVersion());
+    await a.bus.publish({ origin: 'a', op: 'set', keys, versions });
+    await ctx.until('b to receive 5,000 keys', () => b.heard.keys().length >= keys.length);
+    for (const message of b.heard.messages) expect(message.versions).toHaveLength(message.keys.length);
+    expect(b.heard.keys()).toEqual(keys);
+    expect(b.heard.messages.flatMap((message) => message.versions)).toEqual(versions);
+  });
+
+  it('a message without versions arrives without them', async () => {
+    const ns = ctx.namespace();
+    const a = await ctx.started(ns, 'a');
+    const b = await ctx.started(ns, 'b');
+    await a.bus.publish({ origin: 'a', op: 'delete', keys: ['plain'] });
+    await a.bus.publish({ origin: 'a', op: 'clear', keys: [''] });
+    await ctx.until('b to receive both messages', () => b.heard.keys().length >= 2);
+    for (const message of b.heard.messages)
+      expect(message.versions, `${message.op} versions`).toBeUndefined();
+    expect(b.heard.opKeys()).toEqual(['delete plain', 'clear ']);
+  });
+}
+
 /** start(), publish() and close() in the wrong order or twice. */
 function registerLifecycleTests(ctx: SuiteContext): void {
   it('close() is idempotent, reports the link down and stops delivery', async () => {
@@ -260,7 +316,13 @@ class Recorder implements BusListener {
   throwOnMessage = false;
 
   onMessage(message: BusMessage): void {
-    this.messages.push({ origin: message.origin, op: message.op, keys: [...message.keys] });
+    const { origin, op, keys, versions } = message;
+    // `versions` only when delivered: a message sent without them must arrive without them.
+    this.messages.push(
+      versions === undefined
+        ? { origin, op, keys: [...keys] }
+        : { origin, op, keys: [...keys], versions: [...versions] },
+    );
     if (this.throwOnMessage) throw new Error('conformance listener throws on purpose');
   }
 

@@ -1,5 +1,5 @@
 import type { BusHealth, BusListener, BusMessage, InvalidationBus } from '../bus/bus.js';
-import { busHealth } from '../bus/message.js';
+import { busHealth, checkOutgoingVersions } from '../bus/message.js';
 import { TierCacheError } from '../errors.js';
 
 /**
@@ -119,8 +119,10 @@ export class MemoryBus implements InvalidationBus {
     if (this.#closed) throw new TierCacheError('memoryBus.publish() called after close()');
     if (this.#namespace === undefined) throw new TierCacheError('memoryBus.publish() called before start()');
     if (this.#status !== 'up') throw new TierCacheError('memoryBus.publish(): the link is down');
+    // As the real wires do: versions not aligned with the keys would be dropped by every receiver.
+    checkOutgoingVersions(message, 'memoryBus');
     // A copy: what the caller does with its array afterwards cannot change what is delivered.
-    this.#hub.broadcast(this.#namespace, { origin: message.origin, op: message.op, keys: [...message.keys] });
+    this.#hub.broadcast(this.#namespace, copyMessage(message));
   }
 
   /** The link's state: `connecting` before `start()`, `up`, or `down` (after `setLink(false)` or `close()`). */
@@ -158,7 +160,7 @@ export class MemoryBus implements InvalidationBus {
     if (this.#closed || this.#status !== 'up') return;
     this.#lastMessageAt = Date.now();
     if (message.origin === this.#instanceId) return;
-    const copy: BusMessage = { origin: message.origin, op: message.op, keys: [...message.keys] };
+    const copy = copyMessage(message);
     this.#call((listener) => listener.onMessage(copy));
   }
 
@@ -172,4 +174,12 @@ export class MemoryBus implements InvalidationBus {
       this.#lastError = `listener threw: ${error instanceof Error ? error.message : String(error)}`;
     }
   }
+}
+
+/** A copy of a message's arrays, `versions` only when it has them (a real wire's decoding does the same). */
+function copyMessage(message: BusMessage): BusMessage {
+  const { origin, op, keys, versions } = message;
+  return versions === undefined
+    ? { origin, op, keys: [...keys] }
+    : { origin, op, keys: [...keys], versions: [...versions] };
 }

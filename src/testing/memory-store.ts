@@ -19,6 +19,8 @@ export interface MemoryStoreCall {
  *
  * - Honours absolute expiry against the given clock (a {@link FakeClock} makes it
  *   deterministic); an expired key reads as absent and is dropped.
+ * - Keeps, per key, only the write with the greatest version, as every store must: an
+ *   older or equal write to a live key is dropped; an expired key takes any write.
  * - Copies bytes in and out, as a real store's wire would: mutating a value after
  *   `setMany` or after `get` changes nothing stored.
  * - Logs every call in {@link MemoryStore.calls}.
@@ -35,8 +37,12 @@ export interface MemoryStoreCall {
  */
 export class MemoryStore implements StoreTier {
   readonly name: string;
-  /** What the store holds, by full key: bytes and absolute expiry (ms since the epoch). */
-  readonly data = new Map<string, { value: Uint8Array; expiresAt: number }>();
+  /**
+   * What the store holds, by full key: bytes, absolute expiry (ms since the epoch) and
+   * the version of the write that put them there (absent: older than any version, as
+   * for an item set here by hand).
+   */
+  readonly data = new Map<string, { value: Uint8Array; expiresAt: number; version?: string }>();
   /** Every call received, in order. */
   readonly calls: MemoryStoreCall[] = [];
   /** Whether `close()` was called. */
@@ -66,12 +72,25 @@ export class MemoryStore implements StoreTier {
     return keys.map((key) => this.#read(key));
   }
 
-  /** Stores a copy of each value with its expiry; the last write of a key wins. */
+  /**
+   * Stores a copy of each value with its expiry and version, unless the key holds a live
+   * item of an equal or greater version (the store rule of `StoreWrite.version`): writes
+   * apply in order, so a key repeated in one call keeps the greatest version.
+   */
   async setMany(writes: readonly StoreWrite[]): Promise<void> {
     this.#open();
     this.calls.push({ op: 'setMany', keys: writes.map((w) => w.key), writes: [...writes] });
+    const now = this.#clock.now();
     for (const write of writes) {
-      this.data.set(write.key, { value: write.value.slice(), expiresAt: write.expiresAt });
+      const held = this.data.get(write.key);
+      // Versions are fixed-width lowercase hex: string order is numeric order.
+      const blocked = held?.version !== undefined && now < held.expiresAt && write.version <= held.version;
+      if (blocked) continue;
+      this.data.set(write.key, {
+        value: write.value.slice(),
+        expiresAt: write.expiresAt,
+        version: write.version,
+      });
     }
   }
 
@@ -100,9 +119,12 @@ export class MemoryStore implements StoreTier {
     return item === undefined ? undefined : codec.decode(item.value);
   }
 
-  /** Puts an entry straight into the store, as another instance's write would. */
+  /**
+   * Puts an entry straight into the store with the entry's version, as another
+   * instance's write would, bypassing the version rule (what is there is replaced).
+   */
   put(key: string, entry: Entry): void {
-    this.data.set(key, { value: codec.encode(entry), expiresAt: entry.expiresAt });
+    this.data.set(key, { value: codec.encode(entry), expiresAt: entry.expiresAt, version: entry.version });
   }
 
   /** Calls of one kind, in order. */

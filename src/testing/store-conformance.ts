@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StoreTier, StoreWrite } from '../stores/store.js';
+import type { StoreTier } from '../stores/store.js';
 import { pollUntil } from './poll.js';
+import { registerVersionTests } from './store-conformance-versions.js';
+import { bytes, expectBytes, present, type StoreSuiteContext, write } from './store-suite.js';
 import { nextVersion } from './versions.js';
 
 /** What a conformance factory returns: the store under test and how to tidy up after it. */
@@ -13,12 +15,6 @@ export interface StoreUnderTest {
 /** Makes a fresh store for the conformance suite. */
 export type StoreFactory = () => Promise<StoreUnderTest> | StoreUnderTest;
 
-/** What the groups of tests get from the suite: the store, and namespaces of their own. */
-interface StoreSuiteContext {
-  store(): StoreTier;
-  namespace(): string;
-}
-
 /**
  * Registers the store conformance suite with vitest (an optional peer: install it to
  * use this entry). Every {@link StoreTier} passes it: Redis, Postgres and any store of
@@ -29,7 +25,10 @@ interface StoreSuiteContext {
  * Covers: get/set/getMany/setMany/deleteMany/clear, absolute expiry, getMany order and
  * holes, prefixes that do not leak (including glob and LIKE metacharacters), binary
  * values (all 256 byte values, views into larger buffers, up to 1 MiB), empty key lists,
- * and concurrent writes of one key.
+ * concurrent writes of one key, and the version rule of `StoreWrite.version`: per key
+ * only the greatest version is kept (older or equal writes dropped, alone, in batches, a
+ * key repeated in a batch, concurrent writers), an expired key takes any version, and a
+ * short-lived tombstone at a newer version blocks an older write after it.
  *
  * @example
  * ```ts
@@ -76,6 +75,7 @@ export function registerStoreConformanceSuite(name: string, factory: StoreFactor
     registerExpiryTests(context);
     registerValueTests(context);
     registerConcurrencyTests(context);
+    registerVersionTests(context);
 
     it('close() resolves and may be called twice', async () => {
       const fresh = await factory();
@@ -308,29 +308,4 @@ function registerConcurrencyTests({ store, namespace }: StoreSuiteContext): void
       expectBytes(got[i], bytes(`v${i}`), k);
     });
   });
-}
-
-function bytes(text: string): Uint8Array {
-  return new TextEncoder().encode(text);
-}
-
-/** A write that lives ten minutes: long enough for any test, short enough to clean itself up. */
-function write(key: string, value: Uint8Array): StoreWrite {
-  return { key, value, expiresAt: Date.now() + 600_000, version: nextVersion() };
-}
-
-function present(keys: readonly string[], got: ReadonlyArray<Uint8Array | undefined>): string[] {
-  return keys.filter((_, i) => got[i] !== undefined);
-}
-
-function expectBytes(got: Uint8Array | undefined, expected: Uint8Array, what: string): void {
-  expect(got, `${what}: expected ${expected.length} bytes, got undefined`).toBeInstanceOf(Uint8Array);
-  const actual = got as Uint8Array;
-  expect(actual.length, `${what}: length`).toBe(expected.length);
-  // Buffer.compare, not toEqual: a 1 MiB diff would drown the report.
-  const same = Buffer.compare(
-    Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength),
-    Buffer.from(expected),
-  );
-  expect(same, `${what}: bytes differ`).toBe(0);
 }

@@ -76,7 +76,7 @@ describe('postgresStore', () => {
     expect(await store.getMany([])).toEqual([]);
   });
 
-  it('setMany writes many rows in one call, last write of a repeated key wins', async () => {
+  it('setMany writes many rows in one call, the greatest version of a repeated key wins', async () => {
     const expiresAt = Date.now() + HOUR;
     await store.setMany([
       { key: 'sm:1', value: bytes('one'), expiresAt, version: nextVersion() },

@@ -54,11 +54,16 @@ describe('redisStore', () => {
     const store = redisStore({ client: raw, prefix: ns });
     const expiresAt = Date.now() + 60_000;
     const value = Uint8Array.from([0, 1, 2, 255, 254, 10, 13]);
-    await store.setMany([{ key: 'app:k', value, expiresAt, version: nextVersion() }]);
-    expect(await raw.getBuffer(`${ns}app:k`)).toEqual(Buffer.from(value));
+    const version = nextVersion();
+    await store.setMany([{ key: 'app:k', value, expiresAt, version }]);
+    // Framed: the 24 version characters, then exactly the bytes written.
+    expect(await raw.getBuffer(`${ns}app:k`)).toEqual(
+      Buffer.concat([Buffer.from(version), Buffer.from(value)]),
+    );
     expect(await raw.pexpiretime(`${ns}app:k`)).toBe(expiresAt);
     const read = await store.get('app:k');
     expect(Buffer.isBuffer(read)).toBe(true);
+    expect(read).toEqual(Buffer.from(value));
     // Pipelined writes carry their own expiry each.
     await store.setMany([
       { key: 'app:a', value, expiresAt: expiresAt + 1, version: nextVersion() },

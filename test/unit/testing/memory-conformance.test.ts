@@ -1,4 +1,5 @@
 import {
+  ChaosStore,
   MemoryBusHub,
   MemoryStore,
   registerBusConformanceSuite,
@@ -10,3 +11,8 @@ const hub = new MemoryBusHub();
 registerBusConformanceSuite('memory', () => ({ bus: hub.bus() }));
 
 registerStoreConformanceSuite('memory', () => ({ store: new MemoryStore('memory') }));
+
+// A ChaosStore at rest passes every call through: the version rule holds through it.
+registerStoreConformanceSuite('chaos around memory', () => ({
+  store: new ChaosStore(new MemoryStore('memory')),
+}));

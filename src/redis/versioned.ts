@@ -1,0 +1,137 @@
+import type { ChainableCommander, Redis } from 'ioredis';
+import { isVersion, VERSION_LENGTH } from '../entry/version.js';
+import { TierCacheError } from '../errors.js';
+import { asBuffer } from '../stores/bytes.js';
+import type { StoreWrite } from '../stores/store.js';
+
+/**
+ * How the Redis store keeps a key's version: in the value itself, framed as
+ * `<24 version bytes><value bytes>`. One GET still reads a key, the script reads the
+ * held version with `GETRANGE key 0 23` (never the whole value), and a read hands back
+ * `subarray(24)` of the reply (no copy). A value written before versions existed
+ * starts with the entry codec's magic byte `t` (0x74), which is not a hex digit: it is
+ * read as is, and the script takes it as older than any version.
+ */
+export const FRAME_BYTES = VERSION_LENGTH;
+
+/**
+ * The conditional write, run atomically by Redis for up to `KEYS_PER_COMMAND` keys.
+ *
+ * KEYS: the keys. ARGV[1]: the writer's clock (ms), which decides, as before versions,
+ * that a write already past its expiry deletes instead of setting; then for the i-th
+ * key ARGV[3i-1] its version, ARGV[3i] its expiry (ms, for PXAT), ARGV[3i+1] its value.
+ *
+ * A write lands when the key is absent (never written, or expired: Redis has dropped
+ * it), holds no version (a value from before versions, another type), or holds an older
+ * version; otherwise it is dropped. Keys are handled in order, so a key repeated in one
+ * call keeps the greatest version. Deletes use UNLINK, never DEL (the store's promise).
+ *
+ * Versions are compared as numbers, never as strings: Redis calls
+ * `setlocale(LC_COLLATE, "")`, so Lua's `<` on strings goes through strcoll and follows
+ * the server's locale, not byte order. Three chunks of 8 hex digits are each exact in a
+ * Lua number (a double), compared most significant first. The hex check uses an explicit
+ * `[0-9a-f]` class, which Lua matches by byte value, not through the locale.
+ */
+const SET_IF_NEWER = `
+local function held(key)
+  local head = redis.pcall('GETRANGE', key, 0, 23)
+  if type(head) ~= 'string' or #head ~= 24 or not string.find(head, '^[0-9a-f]+$') then
+    return nil
+  end
+  return head
+end
+local function newer(a, b)
+  for i = 1, 17, 8 do
+    local x = tonumber(string.sub(a, i, i + 7), 16)
+    local y = tonumber(string.sub(b, i, i + 7), 16)
+    if x ~= y then return x > y end
+  end
+  return false
+end
+local now = tonumber(ARGV[1])
+local applied = 0
+for i = 1, #KEYS do
+  local version = ARGV[3 * i - 1]
+  local current = held(KEYS[i])
+  if current == nil or newer(version, current) then
+    if tonumber(ARGV[3 * i]) <= now then
+      redis.call('UNLINK', KEYS[i])
+    else
+      redis.call('SET', KEYS[i], version .. ARGV[3 * i + 1], 'PXAT', ARGV[3 * i])
+    end
+    applied = applied + 1
+  end
+end
+return applied
+`;
+
+/** The name the script is defined under on the client (ioredis `defineCommand`). */
+const COMMAND = 'tiercacheSetIfNewer';
+
+type ScriptArg = string | number | Buffer;
+type ScriptCall = (...args: ScriptArg[]) => Promise<number>;
+
+/** The conditional write on one client: a call of its own, or queued on a pipeline. */
+export interface SetIfNewer {
+  /** Runs the script once for `writes` (at most `KEYS_PER_COMMAND`); resolves how many landed. */
+  call(writes: readonly StoreWrite[], prefix: string, now: number): Promise<number>;
+  /** Queues one script call for `writes` on `pipeline`. */
+  queue(pipeline: ChainableCommander, writes: readonly StoreWrite[], prefix: string, now: number): void;
+}
+
+/**
+ * Defines the conditional write on `client` (idempotent) and returns a caller for it.
+ * ioredis then sends EVAL once per connection and EVALSHA after, and falls back to EVAL
+ * on NOSCRIPT (a `SCRIPT FLUSH`, a failover), in pipelines too.
+ */
+export function defineSetIfNewer(client: Redis): SetIfNewer {
+  const commands = client as unknown as Record<string, ScriptCall | undefined>;
+  if (typeof commands[COMMAND] !== 'function') client.defineCommand(COMMAND, { lua: SET_IF_NEWER });
+  return {
+    call: (writes, prefix, now) =>
+      (commands[COMMAND] as ScriptCall).apply(client, scriptArgs(writes, prefix, now)),
+    queue: (pipeline, writes, prefix, now) => {
+      const queued = pipeline as unknown as Record<string, ScriptCall>;
+      (queued[COMMAND] as ScriptCall).apply(pipeline, scriptArgs(writes, prefix, now));
+    },
+  };
+}
+
+/** `numKeys, keys..., now, (version, expiresAt, value)...`: the script's arguments. */
+function scriptArgs(writes: readonly StoreWrite[], prefix: string, now: number): ScriptArg[] {
+  const n = writes.length;
+  const args: ScriptArg[] = new Array(2 + 4 * n);
+  args[0] = n;
+  args[n + 1] = now;
+  for (let i = 0; i < n; i++) {
+    const write = writes[i] as StoreWrite;
+    // The version becomes the first bytes of the stored value: a malformed one would
+    // corrupt the frame, so it is refused here rather than written.
+    if (!isVersion(write.version)) {
+      throw new TierCacheError(
+        `redisStore.setMany: the write of ${JSON.stringify(write.key)} has version ` +
+          `${JSON.stringify(write.version)}, not 24 lowercase hex characters`,
+      );
+    }
+    args[1 + i] = prefix + write.key;
+    args[n + 2 + 3 * i] = write.version;
+    args[n + 3 + 3 * i] = Math.ceil(write.expiresAt);
+    args[n + 4 + 3 * i] = asBuffer(write.value);
+  }
+  return args;
+}
+
+/**
+ * The value bytes of a stored reply: the reply past its version frame, or the reply as
+ * is when it has none (written before versions: it starts with `t`, not a hex digit).
+ * A view, not a copy.
+ */
+export function unframe(stored: Buffer): Buffer {
+  return stored.length >= FRAME_BYTES && isHexDigit(stored[0] as number)
+    ? stored.subarray(FRAME_BYTES)
+    : stored;
+}
+
+function isHexDigit(byte: number): boolean {
+  return (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66);
+}

@@ -70,7 +70,7 @@ export function busHealth(
 export function checkOutgoingVersions(message: BusMessage, bus: string): void {
   const { op, keys, versions } = message;
   if (versions === undefined) return;
-  const expected = op === 'clear' ? 1 : keys.length;
+  const expected = keys.length;
   if (versions.length !== expected) {
     throw new TierCacheError(
       `${bus}: a ${op} message with ${keys.length} keys carries ${versions.length} versions, expected ${expected}`,

@@ -11,6 +11,7 @@ import type { ResolvedOptions } from '../options/cache-options.js';
 import type { ResolvedEntryOptions } from '../options/entry-options.js';
 import { StoreSet } from '../stores/fan-out.js';
 import type { StoreWrite } from '../stores/store.js';
+import { Epochs } from './epochs.js';
 import { Fences } from './fences.js';
 import { type Flight, Flights } from './flight.js';
 import { Lifecycle } from './lifecycle.js';
@@ -46,6 +47,8 @@ export class Stack {
   readonly ready: Promise<void>;
   /** Issues the versions of this instance's writes, deletes and loads. */
   readonly versions: VersionClock;
+  /** The clears of the namespace and its views, as generations every store read checks. */
+  readonly epochs: Epochs;
   readonly #publisher: PublishBatcher | undefined;
   readonly #tombstoneMs: number;
 
@@ -65,6 +68,7 @@ export class Stack {
     );
     this.codec = new EntryCodec(options.codec);
     this.versions = new VersionClock(options.clock);
+    this.epochs = new Epochs(this);
     // A tombstone must outlive any write older than its delete that may still land: a
     // load's write lands within its load, a write delayed on the wire (a paused server)
     // within its own life at most, so: the default life of an entry, at least a minute.
@@ -196,12 +200,20 @@ export class Stack {
           return;
         }
         if (versions !== undefined) for (const version of versions) this.versions.observe(version);
-        if (op === 'clear') for (const prefix of keys) this.invalidatePrefix(prefix);
-        else this.invalidateKeys(keys, versions);
+        if (op !== 'clear') this.invalidateKeys(keys, versions);
+        else {
+          keys.forEach((prefix, i) => {
+            const version = versions?.[i];
+            if (version !== undefined) this.epochs.advance(prefix, version);
+            this.invalidatePrefix(prefix);
+          });
+        }
       },
       onResync: () => {
         this.recorder.bus('resyncs');
         this.invalidatePrefix('');
+        // A clear may have been missed too.
+        this.epochs.refresh();
       },
       onLinkChange: (up: boolean) => {
         // While the link is down no invalidation can reach us: L1 is bypassed (neither

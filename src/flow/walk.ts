@@ -26,6 +26,9 @@ export async function walkStores(
   tokens: readonly FenceToken[],
   single: boolean,
 ): Promise<Array<Found | undefined>> {
+  // The first reads after the cache starts (or a view is made, or the bus resyncs) wait
+  // for the epochs: an entry older than a clear must not be served meanwhile.
+  if (stack.epochs.loading) await stack.epochs.ready();
   const out: Array<Found | undefined> = new Array(locals.length).fill(undefined);
   // Per key, the greatest version seen in the stores above: an entry below it is older
   // than a write or delete the upper store already holds (a write or a tombstone that
@@ -55,7 +58,11 @@ export async function walkStores(
         stack.versions.observe(entry.version);
         const above = seen[i];
         if (above !== undefined && entry.version < above) entry = undefined;
-        else seen[i] = entry.version;
+        else {
+          seen[i] = entry.version;
+          // Written before a clear of its prefix: absent, whatever is still physically there.
+          if (stack.epochs.covers(locals[i] as string, entry)) entry = undefined;
+        }
       }
       if (entry !== undefined && entry.deleted !== true && now < entry.staleAt) {
         stack.recorder.hit(record);
@@ -86,22 +93,8 @@ function backfill(
   if (!stack.fences.holds(token)) return;
   stack.l1?.set(local, entry);
   if (at === 0) return;
-  // The entry's own expiresAt travels with it: the upper stores get its remaining life, never a fresh TTL.
-  const write = stack.toWrite(local, entry, bytes);
-  // The caller releases `token` as soon as its walk returns, and a released fence record
-  // is dropped and no longer bumped: the write below outlives it, so it holds its own.
-  const hold = stack.fences.acquire(local);
-  stack.lifecycle.background(
-    (async () => {
-      try {
-        await stack.stores.write([write], at);
-        // Undo only what this backfill wrote. The store it read from is not ours to
-        // delete from: a bus resync bumps every fence, and undoing there would wipe
-        // the durable tier's copy of every key being backfilled at that moment.
-        if (!stack.fences.holds(hold)) await stack.stores.delete([write.key], at);
-      } finally {
-        stack.fences.release(hold);
-      }
-    })(),
-  );
+  // The entry's own expiresAt travels with it: the upper stores get its remaining life,
+  // never a fresh TTL; and its own version, so an upper store that meanwhile took a newer
+  // write or delete keeps that.
+  stack.lifecycle.background(stack.stores.write([stack.toWrite(local, entry, bytes)], at));
 }

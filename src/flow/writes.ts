@@ -40,11 +40,14 @@ export async function deleteKeys(stack: Stack, locals: readonly string[]): Promi
   await stack.publish('delete', locals, version);
 }
 
-/** Deletes every key under `prefix` (`''`: the namespace) from every tier and every instance's L1. */
+/**
+ * Deletes every key under `prefix` (`''`: the namespace) from every tier and every
+ * instance's L1: one epoch write per store (see `Epochs`), the physical deletion after.
+ */
 export async function clearPrefix(stack: Stack, prefix: string): Promise<void> {
   const version = stack.versions.next();
   stack.invalidatePrefix(prefix);
-  await stack.stores.clear(stack.prefix + prefix);
+  await stack.epochs.clear(prefix, version);
   stack.invalidatePrefix(prefix);
   await stack.publish('clear', [prefix], version);
 }

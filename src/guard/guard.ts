@@ -140,6 +140,14 @@ export class StoreGuard {
     }
   }
 
+  /**
+   * A clear of the namespace (or a view) did not reach the store outside this guard:
+   * clear the namespace from it before it is read again, as after a failed write.
+   */
+  missedClear(): void {
+    this.#remember(undefined);
+  }
+
   health(): TierHealth {
     const state = this.#breaker.state;
     const status =

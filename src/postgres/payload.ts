@@ -27,8 +27,8 @@ export function postgresChannel(namespace: string): string {
  * Splits a message into NOTIFY payloads of at most {@link MAX_NOTIFY_PAYLOAD_BYTES} bytes
  * each: JSON text `{"origin","op","keys","versions"}`, the keys shared out in order.
  * `versions` is there only when the message has it: a chunk carries the versions of its
- * own keys (so each chunk is a valid message on its own, aligned), and every chunk of a
- * `clear` carries the clear's one version.
+ * own keys (so each chunk is a valid message on its own, aligned; a `clear`'s keys are
+ * the prefixes it cleared). `"external":true` marks a message from outside tiercache.
  *
  * JSON rather than base64 msgpack: payloads are text anyway, and a plain JSON shape lets
  * a database trigger invalidate too (`pg_notify(channel, json_build_object(...)::text)`,
@@ -80,16 +80,16 @@ interface PayloadShape {
   render(from: number, to: number): string;
 }
 
-function payloadShape({ origin, op, keys, versions }: BusMessage): PayloadShape {
-  const head = `{"origin":${JSON.stringify(origin)},"op":${JSON.stringify(op)},"keys":[`;
+function payloadShape({ origin, op, keys, versions, external }: BusMessage): PayloadShape {
+  const flag = external === true ? '"external":true,' : '';
+  const head = `{"origin":${JSON.stringify(origin)},"op":${JSON.stringify(op)},${flag}"keys":[`;
   const json = (items: readonly string[], from: number, to: number) =>
     items
       .slice(from, to)
       .map((item) => JSON.stringify(item))
       .join(',');
-  if (versions === undefined || op === 'clear') {
-    // A clear's one version rides in every chunk's fixed part.
-    const tail = versions === undefined ? ']}' : `],"versions":[${JSON.stringify(versions[0])}]}`;
+  if (versions === undefined) {
+    const tail = ']}';
     return {
       fixed: Buffer.byteLength(head) + tail.length,
       perKey: () => 0,

@@ -90,6 +90,37 @@ export class StoreSet {
     return this.#each(this.list.length, undefined, 'deletes', (store) => store.clear(prefix));
   }
 
+  /**
+   * Deletes every key under `prefix` from every store, in the background of a clear
+   * that the epochs already made exact: straight to each store, not through its guard
+   * (a long scan is not an outage), bounded by `timeoutMs`. A store it could not clear
+   * is cleared by its guard's repair before it is read again, as after a failed write:
+   * the epoch hides what is left from this instance, not from one that starts later.
+   */
+  async sweep(prefix: string, timeoutMs: number): Promise<void> {
+    await Promise.all(
+      this.list.map(async ({ guard }) => {
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(new Error(`clear of "${prefix}" in ${guard.store.name} gave up after ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+          timer.unref();
+        });
+        try {
+          await Promise.race([guard.store.clear(prefix), timedOut]);
+        } catch (error) {
+          guard.missedClear();
+          this.#recorder.error(error);
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
+  }
+
   /** Closes every store; failures are reported. */
   async close(): Promise<void> {
     const results = await Promise.allSettled(this.list.map(({ guard }) => guard.store.close()));

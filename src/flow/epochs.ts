@@ -1,0 +1,114 @@
+import { type Entry, makeTombstone } from '../entry/entry.js';
+import { maxVersion, type Version } from '../entry/version.js';
+import type { Stack } from './stack.js';
+
+// An epoch must outlive every entry written before it: a TTL and a grace are each at
+// most ~24.8 days (the longest Node timer), so an entry lives at most ~50 days.
+const EPOCH_LIFE_MS = 50 * 86_400_000;
+// The physical deletion after a clear runs in the background; past this it is given up
+// (the epoch already hides what it did not reach, and each entry expires on its own).
+const SWEEP_TIMEOUT_MS = 30_000;
+
+/**
+ * Clears as generations: `clear()` of a namespace (or a view) writes an epoch, the
+ * version of the clear, under a key of its own in every store, and every read below L1
+ * treats an entry of that prefix whose version is not above the epoch as absent. So a
+ * clear is one write per store whatever the store holds, it is exact (nothing written
+ * before it is served, whatever is still physically there), and the physical deletion
+ * runs afterwards in the background.
+ *
+ * Each instance keeps the epochs in memory: moved forward by its own clears and by the
+ * bus's `clear` messages, and read again from the stores after a bus resync (a clear
+ * may have been missed); reads pay no round trip for them, except while that fetch is
+ * in flight. An instance that starts after a clear does not fetch its epoch: it relies
+ * on the physical deletion, which follows every clear at once (bounded to 30 s).
+ */
+export class Epochs {
+  readonly #stack: Stack;
+  /** Epoch by key prefix within the namespace (`''`: the whole namespace). */
+  readonly #epochs = new Map<string, Version>();
+  /** Fetches of epochs from the stores in flight, by prefix. */
+  readonly #loading = new Map<string, Promise<void>>();
+
+  constructor(stack: Stack) {
+    this.#stack = stack;
+  }
+
+  /** Whether a read must wait for an epoch fetch first ({@link ready}). */
+  get loading(): boolean {
+    return this.#loading.size > 0;
+  }
+
+  /** Settles when no epoch fetch is in flight. */
+  async ready(): Promise<void> {
+    while (this.#loading.size > 0) await Promise.all(this.#loading.values());
+  }
+
+  /** Fetches the namespace's epoch and every known one again (messages may have been missed). */
+  refresh(): void {
+    if (this.#stack.stores.length === 0) return;
+    for (const prefix of new Set([...this.#epochs.keys(), ''])) {
+      if (!this.#loading.has(prefix)) this.#fetch(prefix);
+    }
+  }
+
+  /** Moves the epoch of `prefix` forward to `version` (a clear here or on the bus). */
+  advance(prefix: string, version: Version): void {
+    this.#epochs.set(prefix, maxVersion(this.#epochs.get(prefix), version) as Version);
+  }
+
+  /** Whether a clear newer than `entry` covers `local` (then the entry reads as absent). */
+  covers(local: string, entry: Entry): boolean {
+    if (this.#epochs.size === 0) return false;
+    for (const [prefix, epoch] of this.#epochs) {
+      if (entry.version <= epoch && local.startsWith(prefix)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * A clear of `prefix` at `version`: the epoch is written to every store (a versioned
+   * write, so epochs only move forward), then the prefix's keys are deleted physically
+   * in the background.
+   */
+  async clear(prefix: string, version: Version): Promise<void> {
+    const stack = this.#stack;
+    this.advance(prefix, version);
+    const now = stack.now();
+    const epoch = makeTombstone(version, now, now + EPOCH_LIFE_MS);
+    await stack.stores.write(
+      [{ key: this.#key(prefix), value: stack.codec.encode(epoch), expiresAt: epoch.expiresAt, version }],
+      undefined,
+      'deletes',
+    );
+    stack.lifecycle.background(stack.stores.sweep(stack.prefix + prefix, SWEEP_TIMEOUT_MS));
+  }
+
+  #key(prefix: string): string {
+    // Outside the namespace's keys (`namespace:...`), so no clear of them touches it.
+    return `${this.#stack.options.namespace}#epoch:${prefix}`;
+  }
+
+  #fetch(prefix: string): void {
+    const stack = this.#stack;
+    const key = this.#key(prefix);
+    const loading = (async () => {
+      for (const { guard, record } of stack.stores.list) {
+        let bytes: Uint8Array | undefined;
+        try {
+          bytes = await guard.read((store) => store.get(key));
+        } catch (error) {
+          // A store that cannot say its epoch now is skipped by reads anyway until it can.
+          stack.recorder.error(error);
+          continue;
+        }
+        const epoch = stack.decode(bytes, record);
+        if (epoch !== undefined) {
+          stack.versions.observe(epoch.version);
+          this.advance(prefix, epoch.version);
+        }
+      }
+    })().finally(() => this.#loading.delete(prefix));
+    this.#loading.set(prefix, loading);
+  }
+}

@@ -1,0 +1,90 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { TieredCache } from '../../../src/cache/tiered-cache.js';
+import { makeEntry } from '../../../src/entry/entry.js';
+import { ChaosStore } from '../../../src/testing/chaos-store.js';
+import { FakeClock } from '../../../src/testing/fake-clock.js';
+import { MemoryBusHub } from '../../../src/testing/memory-bus.js';
+import { MemoryStore } from '../../../src/testing/memory-store.js';
+import { waitFor } from '../../support/wait.js';
+
+// clear() as a generation: exact at once, whatever the stores still hold physically.
+// The physical deletion is held (a scan that takes its time on a big store) to show
+// that nothing written before the clear is served meanwhile, here or on another instance.
+
+const caches: TieredCache<unknown>[] = [];
+afterEach(async () => {
+  await Promise.all(caches.splice(0).map((cache) => cache.close({ timeout: 0 })));
+});
+
+function setup() {
+  const clock = new FakeClock();
+  const memory = new MemoryStore('shared', clock);
+  const store = new ChaosStore(memory, { name: 'shared' });
+  const hub = new MemoryBusHub();
+  const make = () => {
+    const cache = new TieredCache<unknown>({
+      namespace: 'ep',
+      clock,
+      stores: [store],
+      bus: hub.bus(),
+      ttl: 60_000,
+    });
+    caches.push(cache);
+    return cache;
+  };
+  return { clock, memory, store, a: make(), b: make() };
+}
+
+describe('clear() is a generation', () => {
+  it('while the physical deletion is still running, no instance serves what was written before the clear', async () => {
+    const { clock, memory, store, a, b } = setup();
+    await Promise.all([a.ready(), b.ready()]);
+    await a.setMany([
+      { key: 'x', value: 'old-x' },
+      { key: 'y', value: 'old-y' },
+    ]);
+    expect(await b.get('x')).toBe('old-x');
+    const sweep = store.hold('clear');
+    try {
+      clock.advance(1);
+      await a.clear();
+      // The clear resolved; the store still holds the old values physically.
+      expect(memory.entry('ep:x')?.value).toBe('old-x');
+      expect(await a.get('x')).toBeUndefined();
+      // B's own L1 copy lasts until the clear's message reaches it (the bus latency).
+      await waitFor('the clear to reach B', () => b.getLocal('x') === undefined);
+      expect(await b.get('x')).toBeUndefined();
+      expect(await b.getOrSet('y', () => 'reloaded-y')).toBe('reloaded-y');
+      // What is written after the clear is served.
+      await a.set('x', 'new-x');
+      await waitFor('the set to reach B', () => b.getLocal('x') === undefined);
+      expect(await b.get('x')).toBe('new-x');
+    } finally {
+      sweep.release();
+    }
+  });
+
+  it('a view clear hides only the view’s keys', async () => {
+    const { store, a, b } = setup();
+    await a.set('v:k', 'in-view');
+    await a.set('w:k', 'outside');
+    const sweep = store.hold('clear');
+    try {
+      await a.namespace('v').clear();
+      expect(await b.namespace('v').get('k')).toBeUndefined();
+      expect(await b.get('v:k')).toBeUndefined();
+      expect(await b.get('w:k')).toBe('outside');
+    } finally {
+      sweep.release();
+    }
+  });
+
+  it('an entry a load began before the clear is not served after it (the load took its version at its start)', async () => {
+    const { clock, memory, a, b } = setup();
+    // B's load began before the clear; its value lands in the store after it.
+    memory.put('ep:k', makeEntry('loaded-before', clock.now() - 1, 60_000, 0));
+    clock.advance(1);
+    await a.clear();
+    expect(await b.get('k')).toBeUndefined();
+  });
+});

@@ -20,5 +20,5 @@ export default defineConfig({
   treeshake: true,
   // Class names survive bundling: `TieredCache.name`, `err.name === 'InvalidOptionError'`.
   keepNames: true,
-  external: ['ioredis', 'pg', 'prom-client', '@opentelemetry/api', 'vitest', 'keyv', '@keyv/serialize'],
+  external: ['ioredis', 'pg', 'prom-client', '@opentelemetry/api', 'vitest', 'keyv'],
 });

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { defaultDeserialize, defaultSerialize } from '@keyv/serialize';
-import type { KeyvStoreAdapter, StoredData } from 'keyv';
+import { Keyv, type KeyvStoreAdapter, type StoredData } from 'keyv';
 import type { TieredCache } from '../cache/tiered-cache.js';
 import { InvalidOptionError } from '../errors.js';
 import type { EntryOptions } from '../options/entry-options.js';
@@ -23,6 +22,12 @@ interface KeyvData {
 }
 
 const OPTION_NAMES = ['closeOnDisconnect'] as const;
+
+// Keyv's default serializer, as a Keyv made without options has it (so the adapter needs
+// no dependency of its own on @keyv/serialize).
+const keyvDefaults = new Keyv();
+const defaultSerialize = keyvDefaults.serialize as (data: unknown) => string;
+const defaultDeserialize = keyvDefaults.deserialize as (text: string) => unknown;
 
 /**
  * A Keyv storage adapter over a {@link TieredCache} (or a view of one from

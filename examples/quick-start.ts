@@ -44,11 +44,8 @@ const id = 1;
 const ids = [2, 3, 4];
 
 // Read-through: 100 concurrent calls for one key run the loader once (single-flight).
-const users = await Promise.all(
-  Array.from({ length: 100 }, () =>
-    cache.getOrSet(`user:${id}`, ({ signal }) => db.findUser(id, { signal })),
-  ),
-);
+const load = () => cache.getOrSet(`user:${id}`, ({ signal }) => db.findUser(id, { signal }));
+const users = await Promise.all(Array.from({ length: 100 }, load));
 console.log(users[0], `queries: ${queries}`); // { id: 1, name: 'user 1' } queries: 1
 
 // Missing rows are cached too (negative caching).
@@ -61,10 +58,8 @@ const many = await cache.getOrSetMany(
   ids.map((id) => `user:${id}`),
   (keys) => db.findUsers(keys.map((key) => Number(key.slice('user:'.length)))),
 );
-console.log(
-  many.map((user) => user.name),
-  `queries: ${queries}`,
-); // [ 'user 2', 'user 3', 'user 4' ] queries: 3
+const names = many.map((user) => user.name);
+console.log(names, `queries: ${queries}`); // [ 'user 2', 'user 3', 'user 4' ] queries: 3
 
 // Cache-aside: the type is given per call, so one cache holds users, orders, ...
 await cache.set<User>('user:5', { id: 5, name: 'set by hand' });

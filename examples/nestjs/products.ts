@@ -65,6 +65,7 @@ export class ProductController {
     private readonly products: ProductService,
     private readonly table: ProductTable,
     @Inject(CACHE_MANAGER) private readonly cacheManager: Cache,
+    @Inject(TIERED_CACHE) private readonly cache: TieredCache,
   ) {}
 
   /** Responses cached by NestJS's CacheInterceptor, in tiercache. */
@@ -90,6 +91,12 @@ export class ProductController {
   reprice(@Param('id', ParseIntPipe) id: number, @Param('price', ParseIntPipe) price: number): { ok: true } {
     this.table.prices.set(id, price);
     return { ok: true };
+  }
+
+  /** What the TieredCache holds under a key (written by CacheInterceptor or CACHE_MANAGER). */
+  @Get('cached/:key')
+  async cached(@Param('key') key: string): Promise<{ value: unknown }> {
+    return { value: await this.cache.get(key) };
   }
 
   @Get('queries')

@@ -130,19 +130,9 @@ describe('examples/nestjs', () => {
 
   it("CACHE_MANAGER's wrap stores through tiercache", async () => {
     expect(await get('/summary')).toEqual({ products: 2 });
-    // Another instance over the same tiers (no L1) finds it in Redis or Postgres. (A write
-    // that hit a store's 50 ms timeout on a busy machine is skipped there, hence both.)
-    const reader = new TieredCache({
-      namespace,
-      l1: false,
-      stores: [redisStore({ url: redisUrl }), postgresStore({ connectionString: pgUrl, schema })],
-      guard: { timeout: 2_000 },
-    });
-    try {
-      expect(await reader.get('summary')).toEqual({ products: 2 });
-    } finally {
-      await reader.close();
-    }
+    // The app's TieredCache holds what cache-manager wrote, under the same key.
+    expect(await get('/cached/summary')).toEqual({ value: { products: 2 } });
+    expect(await get('/cached/%2Fproducts%2F1')).toEqual({ value: { id: 1, name: 'product 1', price: 30 } });
   });
 
   it('exits by itself after SIGTERM: the app closes, CacheModule disconnects the store, the cache closes', async () => {

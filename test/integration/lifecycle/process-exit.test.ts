@@ -6,6 +6,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TieredCache } from '../../../src/index.js';
+import { redisStore } from '../../../src/redis/index.js';
 import { freePort, postgresUrlForTests, redisUrlForTests, uniqueNamespace } from '../../support/services.js';
 import { waitFor } from '../../support/wait.js';
 
@@ -26,24 +28,17 @@ afterAll(async () => {
 });
 
 interface Run {
+  namespace: string;
   child: ChildProcess;
   output: () => string;
   exited: Promise<{ code: number | null; at: number }>;
 }
 
 function start(redis: string, postgres: string, mode: 'close' | 'forget'): Run {
+  const namespace = uniqueNamespace('exit');
   const child = spawn(
     process.execPath,
-    [
-      '--import',
-      'tsx',
-      'test/fixtures/process-exit/main.ts',
-      redis,
-      postgres,
-      mode,
-      uniqueNamespace('exit'),
-      schema,
-    ],
+    ['--import', 'tsx', 'test/fixtures/process-exit/main.ts', redis, postgres, mode, namespace, schema],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -56,7 +51,7 @@ function start(redis: string, postgres: string, mode: 'close' | 'forget'): Run {
   const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
     child.once('exit', (code) => resolve({ code, at: performance.now() })),
   );
-  return { child, output: () => out, exited };
+  return { namespace, child, output: () => out, exited };
 }
 
 /** How long after `close()` resolved the process took to exit. */
@@ -92,5 +87,8 @@ describe('process exit', () => {
     expect(run.child.exitCode).toBeNull();
     run.child.kill('SIGKILL');
     await run.exited;
+    const cleaner = new TieredCache({ namespace: run.namespace, stores: [redisStore({ url: redisUrl })] });
+    await cleaner.clear();
+    await cleaner.close();
   });
 });

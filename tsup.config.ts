@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 // One entry per public subpath: the core never imports an optional peer, so a user
-// with L1 only installs none of ioredis, pg or prom-client.
+// with L1 only installs none of ioredis, pg, prom-client or keyv.
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
@@ -9,6 +9,7 @@ export default defineConfig({
     postgres: 'src/postgres/index.ts',
     testing: 'src/testing/index.ts',
     decorators: 'src/decorators/index.ts',
+    keyv: 'src/keyv/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -17,5 +18,7 @@ export default defineConfig({
   target: 'node20',
   splitting: true,
   treeshake: true,
-  external: ['ioredis', 'pg', 'prom-client', '@opentelemetry/api', 'vitest'],
+  // Class names survive bundling: `TieredCache.name`, `err.name === 'InvalidOptionError'`.
+  keepNames: true,
+  external: ['ioredis', 'pg', 'prom-client', '@opentelemetry/api', 'vitest', 'keyv'],
 });

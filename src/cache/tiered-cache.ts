@@ -11,7 +11,7 @@ import { type Duration, parseDuration } from '../options/duration.js';
 import { type EntryOptions, resolveEntryOptions } from '../options/entry-options.js';
 import { cacheHealth } from './health.js';
 import { checkKey, checkKeys } from './keys.js';
-import type { BatchLoader, CacheHealth, Loader, SetManyItem, WrapOptions } from './types.js';
+import type { BatchLoader, CacheHealth, Loader, PerCall, SetManyItem, WrapOptions } from './types.js';
 
 /**
  * A tiered cache: an in-process L1 (lru-cache) in front of shared stores (Redis L2,
@@ -53,29 +53,29 @@ export class TieredCache<V = unknown> {
    * returned: use `getOrSet` for grace). A hit below L1 backfills the tiers above.
    * @throws InvalidKeyError, CacheClosedError; StoreUnavailableError in strict mode.
    */
-  async get(key: string): Promise<V | undefined> {
-    return (await this.#getMany([key], 'get', true))[0];
+  async get<T extends V = V>(key: string): Promise<T | undefined> {
+    return (await this.#getMany<T>([key], 'get', true))[0];
   }
 
   /**
    * The values of `keys`, in order (`undefined` where no tier holds a fresh value). One
    * round trip per store for all keys L1 missed.
    */
-  getMany(keys: readonly string[]): Promise<Array<V | undefined>> {
-    return this.#getMany(keys, 'getMany', false);
+  getMany<T extends V = V>(keys: readonly string[]): Promise<Array<T | undefined>> {
+    return this.#getMany<T>(keys, 'getMany', false);
   }
 
-  async #getMany(keys: readonly string[], method: string, single: boolean): Promise<Array<V | undefined>> {
+  async #getMany<T>(keys: readonly string[], method: string, single: boolean): Promise<Array<T | undefined>> {
     const stack = this.#stack;
     stack.lifecycle.assertOpen(method);
     if (single) checkKey(keys[0]);
     else checkKeys(keys, 'keys');
-    const results = new Array<V | undefined>(keys.length);
+    const results = new Array<T | undefined>(keys.length);
     const missing: number[] = [];
     const now = stack.now();
     for (let i = 0; i < keys.length; i++) {
       const entry = stack.l1?.peek(this.#local(keys[i] as string), now);
-      if (this.#countL1(entry, now)) results[i] = entry?.value as V;
+      if (this.#countL1(entry, now)) results[i] = entry?.value as T;
       else missing.push(i);
     }
     if (missing.length > 0) {
@@ -84,7 +84,7 @@ export class TieredCache<V = unknown> {
       missing.forEach((index, j) => {
         const entry = found[j];
         if (entry === undefined) stack.recorder.plainMiss();
-        results[index] = entry?.value as V | undefined;
+        results[index] = entry?.value as T | undefined;
       });
     }
     return results;
@@ -106,14 +106,14 @@ export class TieredCache<V = unknown> {
    * The fresh L1 value of `key`, synchronously, or `undefined`. No I/O: for hot paths
    * that can do without the shared tiers.
    */
-  getLocal(key: string): V | undefined {
+  getLocal<T extends V = V>(key: string): T | undefined {
     const stack = this.#stack;
     const l1 = stack.l1;
     if (l1 === undefined) return undefined;
     const entry = l1.get(this.#prefix === '' ? key : this.#prefix + key);
     if (entry !== undefined && stack.clock.now() < entry.staleAt) {
       stack.recorder.l1Hit();
-      return entry.value as V;
+      return entry.value as T;
     }
     // A bypassed L1 (bus link down) is not looked up, so it counts no miss.
     if (l1.active) stack.recorder.miss(stack.recorder.l1);
@@ -135,7 +135,7 @@ export class TieredCache<V = unknown> {
    * const product = await cache.getOrSet(`product:${id}`, () => repo.find(id), { ttl: '10m' });
    * ```
    */
-  getOrSet(key: string, loader: Loader<V>, options?: EntryOptions): Promise<V> {
+  getOrSet<T extends V = V>(key: string, loader: PerCall<V, Loader<T>>, options?: EntryOptions): Promise<T> {
     const stack = this.#stack;
     const l1 = stack.l1;
     // The hot path: a fresh L1 hit returns without entering async code.
@@ -149,13 +149,13 @@ export class TieredCache<V = unknown> {
       const entry = l1.get(this.#prefix === '' ? key : this.#prefix + key);
       if (entry !== undefined && stack.clock.now() < entry.staleAt) {
         stack.recorder.l1Hit();
-        return Promise.resolve(entry.value as V);
+        return Promise.resolve(entry.value as T);
       }
     }
-    return this.#getOrSetSlow(key, loader, options);
+    return this.#getOrSetSlow(key, loader as Loader<T>, options);
   }
 
-  async #getOrSetSlow(key: string, loader: Loader<V>, options: EntryOptions | undefined): Promise<V> {
+  async #getOrSetSlow<T>(key: string, loader: Loader<T>, options: EntryOptions | undefined): Promise<T> {
     const stack = this.#stack;
     stack.lifecycle.assertOpen('getOrSet');
     checkKey(key);
@@ -164,8 +164,8 @@ export class TieredCache<V = unknown> {
     const local = this.#local(key);
     const now = stack.now();
     const entry = stack.l1?.peek(local, now);
-    if (this.#countL1(entry, now)) return entry?.value as V;
-    return (await readThrough(stack, key, local, entry, loader as Loader<unknown>, resolved)) as V;
+    if (this.#countL1(entry, now)) return entry?.value as T;
+    return (await readThrough(stack, key, local, entry, loader as Loader<unknown>, resolved)) as T;
   }
 
   /**
@@ -177,14 +177,18 @@ export class TieredCache<V = unknown> {
    * const users = await cache.getOrSetMany(ids.map(String), (missing) => db.usersByIds(missing));
    * ```
    */
-  async getOrSetMany(keys: readonly string[], loader: BatchLoader<V>, options?: EntryOptions): Promise<V[]> {
+  async getOrSetMany<T extends V = V>(
+    keys: readonly string[],
+    loader: PerCall<V, BatchLoader<T>>,
+    options?: EntryOptions,
+  ): Promise<T[]> {
     const stack = this.#stack;
     stack.lifecycle.assertOpen('getOrSetMany');
     checkKeys(keys, 'keys');
     if (typeof loader !== 'function') throw new InvalidOptionError('loader', 'a function', loader);
     const resolved = resolveEntryOptions(options, stack.options.entry);
     const locals = keys.map((key) => this.#local(key));
-    return (await readThroughMany(stack, keys, locals, loader, resolved)) as V[];
+    return (await readThroughMany(stack, keys, locals, loader as BatchLoader<T>, resolved)) as T[];
   }
 
   /**
@@ -194,10 +198,10 @@ export class TieredCache<V = unknown> {
    * const findUser = cache.wrap((id: number) => db.findUser(id), { key: (id) => `user:${id}` });
    * ```
    */
-  wrap<A extends unknown[]>(
-    fn: (...args: A) => Promise<V> | V,
+  wrap<A extends unknown[], T extends V = V>(
+    fn: (...args: A) => PerCall<V, Promise<T> | T>,
     options: WrapOptions<A>,
-  ): (...args: A) => Promise<V> {
+  ): (...args: A) => Promise<T> {
     if (typeof fn !== 'function') throw new InvalidOptionError('fn', 'a function', fn);
     if (options === null || typeof options !== 'object' || typeof options.key !== 'function') {
       throw new InvalidOptionError(
@@ -218,7 +222,7 @@ export class TieredCache<V = unknown> {
         // The wrapped function returns a promise: a failing key function rejects it, like any other failure.
         return Promise.reject(error);
       }
-      return this.getOrSet(cacheKey, () => fn(...args), entryOptions);
+      return this.getOrSet<T>(cacheKey, (() => fn(...args)) as PerCall<V, Loader<T>>, entryOptions);
     };
   }
 
@@ -228,12 +232,12 @@ export class TieredCache<V = unknown> {
    * Writes `value` into every tier, then tells other instances to drop their L1 copy.
    * A load of the key in flight will not overwrite it.
    */
-  async set(key: string, value: V, options?: EntryOptions): Promise<void> {
+  async set<T extends V = V>(key: string, value: T, options?: EntryOptions): Promise<void> {
     await this.#setMany([{ key, value, ...(options !== undefined ? { options } : {}) }], 'set');
   }
 
   /** Writes many entries: one round trip per store, one bus message. */
-  setMany(items: ReadonlyArray<SetManyItem<V>>): Promise<void> {
+  setMany<T extends V = V>(items: ReadonlyArray<SetManyItem<T>>): Promise<void> {
     return this.#setMany(items, 'setMany');
   }
 

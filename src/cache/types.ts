@@ -19,6 +19,14 @@ export interface LoaderContext<V> {
   noCache(): void;
 }
 
+/**
+ * The loader parameter of a read-through call. On a cache without a value type
+ * (`TieredCache<unknown>`, the default) the call's type `T` is inferred from the loader
+ * (or given as `getOrSet<T>`), so one cache holds several kinds of values without casts;
+ * on a `TieredCache<V>` it is not inferred from the loader, so calls stay typed as `V`.
+ */
+export type PerCall<V, L> = unknown extends V ? L : NoInfer<L>;
+
 /** Loads the value of one key on a miss. */
 export type Loader<V> = (context: LoaderContext<V>) => Promise<V> | V;
 

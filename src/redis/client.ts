@@ -21,6 +21,7 @@ const RETRY_CAP_MS = 2_000;
 export function redisClientOptions(random: () => number = Math.random): RedisOptions {
   return {
     maxRetriesPerRequest: 1,
+    disconnectTimeout: 0, // a dropped socket is destroyed at once: a 2 s timer would hold the exit
     enableOfflineQueue: true,
     retryStrategy: (times) => {
       const base = Math.min(RETRY_CAP_MS, 50 * 2 ** Math.min(times, 10));

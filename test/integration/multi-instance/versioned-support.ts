@@ -14,6 +14,7 @@ import { postgresBus, postgresStore } from '../../../src/postgres/index.js';
 import { redisBus, redisStore } from '../../../src/redis/index.js';
 import type { StoreTier, StoreWrite } from '../../../src/stores/store.js';
 import { postgresUrlForTests, redisUrlForTests } from '../../support/services.js';
+import { waitFor } from '../../support/wait.js';
 
 export const codec = new EntryCodec();
 
@@ -209,4 +210,14 @@ export class Servers {
 /** The value an entry read from a store holds: `undefined` for none or a tombstone. */
 export function liveValue(entry: Entry | undefined): unknown {
   return entry === undefined || entry.deleted === true ? undefined : entry.value;
+}
+
+/** Waits, bounded, until every held call has arrived at its gate. */
+export async function arrived(
+  gates: ReadonlyArray<{ readonly entered: Promise<void> }>,
+  what: string,
+): Promise<void> {
+  let count = 0;
+  for (const gate of gates) void gate.entered.then(() => count++);
+  await waitFor(what, () => count === gates.length, 10_000, 1);
 }

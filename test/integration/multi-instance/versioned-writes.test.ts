@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChaosStore } from '../../../src/testing/index.js';
 import { uniqueNamespace } from '../../support/services.js';
 import { waitFor } from '../../support/wait.js';
-import { deferred, liveValue, RecordingStore, Servers } from './versioned-support.js';
+import { arrived, deferred, liveValue, RecordingStore, Servers } from './versioned-support.js';
 
 const servers = new Servers(
   `${uniqueNamespace('vw')}|`,
@@ -55,7 +55,7 @@ describe.each([
       await waitFor('the clock to pass the load start', () => Date.now() > startedAt, 1_000, 1);
       // The load finishes; its commit passes its fence check and its writes are held.
       result.resolve('old');
-      await Promise.all([redisGate.entered, postgresGate.entered]);
+      await arrived([redisGate, postgresGate], "A's writes to reach the gates");
       // B writes 'new'; it lands in both stores first.
       const received = a.stats().bus.received;
       await b.set(key, 'new');
@@ -124,7 +124,7 @@ describe('issue 17, scenario 2: concurrent writers', () => {
       const writer = i % 2 === 0 ? a : b;
       sets.push(writer.set(keys[i % keys.length] as string, `${i % 2 === 0 ? 'a' : 'b'}-${i}`));
     }
-    await Promise.all(gates.map((gate) => gate.entered));
+    await arrived(gates, 'the 20 held writes to reach their gates');
     await Promise.all(sets);
     await waitFor(
       'the guard to time out the 20 held writes',

@@ -146,6 +146,7 @@ export class Servers {
       postgres?: StoreTier;
       bus?: InvalidationBus;
       strict?: boolean;
+      clock?: { now(): number };
       guard?: { timeout?: number; failureThreshold?: number; cooldown?: number };
     } = {},
   ): TieredCache<V> {
@@ -160,6 +161,7 @@ export class Servers {
       // machine must not turn a slow call into a skipped store.
       guard: options.guard ?? { timeout: 5_000 },
       strict: options.strict ?? true,
+      ...(options.clock ? { clock: options.clock } : {}),
     });
     this.caches.push(cache as TieredCache<unknown>);
     return cache;

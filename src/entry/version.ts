@@ -74,6 +74,16 @@ export class VersionClock {
     return this.#last;
   }
 
+  /**
+   * The lowest version of the current millisecond (counter 0, tag 0); it moves nothing.
+   * Loads start from it (see `KnownWrites`): a write made anywhere in the same
+   * millisecond, or after, wins over a load, however many versions either instance
+   * issued in that millisecond.
+   */
+  snapshot(): Version {
+    return format(Math.max(0, Math.floor(this.#clock.now())), 0, ZERO_TAG);
+  }
+
   /** Moves the clock past a version seen elsewhere, so the next one is greater (HLC receive). */
   observe(version: Version): void {
     if (version <= this.#last) return;
@@ -91,8 +101,10 @@ export class VersionClock {
 
 /** The version a write made at `ms` by no instance in particular would have: for entries made outside a clock. */
 export function versionAt(ms: number): Version {
-  return format(Math.max(0, Math.floor(ms)), 0, '00000000');
+  return format(Math.max(0, Math.floor(ms)), 0, ZERO_TAG);
 }
+
+const ZERO_TAG = '00000000';
 
 function format(ms: number, counter: number, tag: string): Version {
   return ms.toString(16).padStart(12, '0') + counter.toString(16).padStart(4, '0') + tag;

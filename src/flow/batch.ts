@@ -78,7 +78,7 @@ async function runBatch(
 ): Promise<void> {
   const tokens = batch.map(({ local }) => stack.fences.acquire(local));
   // Taken when the load starts, as for one key (see readThrough).
-  const version = stack.versions.next();
+  const version = stack.known.loadVersion(batch.map(({ local }) => local));
   try {
     let found: Awaited<ReturnType<typeof walkStores>>;
     try {

@@ -58,9 +58,10 @@ async function runFlight(
   options: ResolvedEntryOptions,
 ): Promise<void> {
   const token = stack.fences.acquire(local);
-  // The load's version is taken when it starts: a write or delete of the key made while
-  // it runs has a greater one and wins in every tier, whatever lands first.
-  const version = stack.versions.next();
+  // The load's version is taken when it starts (see KnownWrites): a write or delete of
+  // the key made while it runs has a greater one and wins in every tier, whatever lands
+  // first.
+  const version = stack.known.loadVersion([local]);
   try {
     let found: Awaited<ReturnType<typeof walkStores>>;
     try {

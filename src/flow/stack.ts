@@ -14,6 +14,7 @@ import type { StoreWrite } from '../stores/store.js';
 import { Epochs } from './epochs.js';
 import { Fences } from './fences.js';
 import { type Flight, Flights } from './flight.js';
+import { KnownWrites } from './known-writes.js';
 import { Lifecycle } from './lifecycle.js';
 import { Semaphore } from './semaphore.js';
 import { FailSafeThrottle } from './throttle.js';
@@ -49,6 +50,8 @@ export class Stack {
   readonly versions: VersionClock;
   /** The clears of the namespace and its views, as generations every store read checks. */
   readonly epochs: Epochs;
+  /** What this instance wrote or heard of in the current millisecond: loads take their versions from it. */
+  readonly known: KnownWrites;
   readonly #publisher: PublishBatcher | undefined;
   readonly #tombstoneMs: number;
 
@@ -69,6 +72,7 @@ export class Stack {
     this.codec = new EntryCodec(options.codec);
     this.versions = new VersionClock(options.clock);
     this.epochs = new Epochs(this);
+    this.known = new KnownWrites(this.versions, options.clock);
     // A tombstone must outlive any write older than its delete that may still land: a
     // load's write lands within its load, a write delayed on the wire (a paused server)
     // within its own life at most, so: the default life of an entry, at least a minute.
@@ -200,11 +204,16 @@ export class Stack {
           return;
         }
         if (versions !== undefined) for (const version of versions) this.versions.observe(version);
-        if (op !== 'clear') this.invalidateKeys(keys, versions);
-        else {
+        if (op !== 'clear') {
+          this.invalidateKeys(keys, versions);
+          if (versions !== undefined) keys.forEach((key, i) => this.known.note(key, versions[i] as Version));
+        } else {
           keys.forEach((prefix, i) => {
             const version = versions?.[i];
-            if (version !== undefined) this.epochs.advance(prefix, version);
+            if (version !== undefined) {
+              this.epochs.advance(prefix, version);
+              this.known.noteClear(version);
+            }
             this.invalidatePrefix(prefix);
           });
         }
@@ -252,9 +261,16 @@ export class Stack {
       }
       return;
     }
+    const version = this.versions.next();
+    const versions = keys.map(() => version);
+    for (const key of keys) this.known.note(key, version);
     this.invalidateKeys(keys);
     this.lifecycle.background(
-      this.stores.write(this.tombstones(keys, this.versions.next()), undefined, 'deletes'),
+      this.stores.write(this.tombstones(keys, version), undefined, 'deletes').then(() => {
+        // A read between the drop above and the tombstones landing may have put the old
+        // value back in L1: it is older than the tombstones, so drop it again, as delete() does.
+        this.invalidateKeys(keys, versions);
+      }),
     );
   }
 }

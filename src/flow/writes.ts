@@ -10,6 +10,7 @@ export async function writeEntries(
   entries: ReadonlyArray<{ readonly local: string; readonly entry: Entry }>,
 ): Promise<void> {
   const locals = entries.map((e) => e.local);
+  for (const { local, entry } of entries) stack.known.note(local, entry.version);
   stack.invalidateKeys(locals);
   const l1 = stack.l1;
   if (l1?.active) {
@@ -33,6 +34,7 @@ export async function writeEntries(
  */
 export async function deleteKeys(stack: Stack, locals: readonly string[]): Promise<void> {
   const version = stack.versions.next();
+  for (const local of locals) stack.known.note(local, version);
   stack.invalidateKeys(locals);
   if (stack.l1 !== undefined) stack.recorder.deletes(stack.recorder.l1, locals.length);
   await stack.stores.write(stack.tombstones(locals, version), undefined, 'deletes');
@@ -46,6 +48,7 @@ export async function deleteKeys(stack: Stack, locals: readonly string[]): Promi
  */
 export async function clearPrefix(stack: Stack, prefix: string): Promise<void> {
   const version = stack.versions.next();
+  stack.known.noteClear(version);
   stack.invalidatePrefix(prefix);
   await stack.epochs.clear(prefix, version);
   stack.invalidatePrefix(prefix);

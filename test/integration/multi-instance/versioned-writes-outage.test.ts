@@ -243,15 +243,14 @@ describe('issue 17, scenario 5: a notification from outside tiercache', () => {
     expect([liveValue(stored.redis), liveValue(stored.postgres)]).toEqual(['reloaded', 'reloaded']);
   });
 
-  // A BUG in src (flow/stack.ts, Stack#external): the message drops L1 and bumps the
-  // fences at once, but the stores' tombstones are written in the background and nothing
-  // invalidates L1 again once they land. A read in between (the tombstone write is slower
-  // than the read: a pooled store such as Postgres gives no order between a write on one
-  // connection and a later read on another; here both writes are held) finds 'old' in
-  // Redis and copies it into L1 with a fence it took after the bump, so the copy stays:
-  // 'old' is served from L1 until its TTL although every store now holds the tombstone.
-  // (deleteKeys invalidates again after its store write; #external does not.)
-  it.fails('with external: true, a read before the tombstones land must not keep the old value in L1 (BUG: it does)', async () => {
+  // Regression (found by this test): an external message drops L1 and bumps the fences
+  // at once, but the stores' tombstones are written in the background. A read in between
+  // (the tombstone write slower than the read: a pooled store such as Postgres gives no
+  // order between a write on one connection and a later read on another; here both
+  // writes are held) found 'old' in Redis and copied it into L1 with a fence taken after
+  // the bump, and 'old' was then served from L1 until its TTL. Stack#external now drops
+  // L1 copies older than the tombstones again once they land, as deleteKeys does.
+  it('with external: true, a read before the tombstones land does not keep the old value in L1', async () => {
     const ns = uniqueNamespace('s5-race');
     const aRedis = new ChaosStore(servers.newRedisStore());
     const aPostgres = new ChaosStore(servers.newPostgresStore());

@@ -1,0 +1,78 @@
+import { maxVersion, type Version, type VersionClock } from '../entry/version.js';
+
+/**
+ * The writes, deletes and clears this instance made or heard of (on the bus) in the
+ * current millisecond, so a load can take the right version.
+ *
+ * A load's version is the lowest of the millisecond it starts in (a load is a snapshot
+ * of its source, a write is authoritative: a write made anywhere in that millisecond,
+ * or after, wins over it, whichever instance issued more versions in it). But a write,
+ * delete or clear of the key that this instance knew of BEFORE the load started came
+ * before the load: the load must win over it, or a reload right after a delete would
+ * never be cached. So the load's version is just above the latest such one.
+ *
+ * Only versions at or after the current millisecond matter (an older one is below the
+ * load's anyway), so the record is emptied as soon as the clock passes them all: it
+ * holds a few keys at most.
+ */
+export class KnownWrites {
+  readonly #versions: VersionClock;
+  readonly #clock: { now(): number };
+  readonly #byKey = new Map<string, Version>();
+  #clear: Version | undefined;
+  /** The greatest millisecond recorded: past it, the record is empty. */
+  #until = -1;
+
+  constructor(versions: VersionClock, clock: { now(): number }) {
+    this.#versions = versions;
+    this.#clock = clock;
+  }
+
+  /** A write or delete of `key` at `version`, made here or heard of on the bus. */
+  note(key: string, version: Version): void {
+    this.#prune();
+    this.#byKey.set(key, maxVersion(this.#byKey.get(key), version) as Version);
+    this.#until = Math.max(this.#until, msOf(version));
+  }
+
+  /** A clear at `version` (of any prefix: the load of any key then comes after it). */
+  noteClear(version: Version): void {
+    this.#prune();
+    this.#clear = maxVersion(this.#clear, version);
+    this.#until = Math.max(this.#until, msOf(version));
+  }
+
+  /** The version of a load of `keys` starting now. */
+  loadVersion(keys: readonly string[]): Version {
+    this.#prune();
+    let version = this.#versions.snapshot();
+    if (this.#until < 0) return version;
+    version = maxVersion(version, after(this.#clear)) as Version;
+    for (const key of keys) version = maxVersion(version, after(this.#byKey.get(key))) as Version;
+    return version;
+  }
+
+  #prune(): void {
+    if (this.#until >= 0 && Math.floor(this.#clock.now()) > this.#until) {
+      this.#byKey.clear();
+      this.#clear = undefined;
+      this.#until = -1;
+    }
+  }
+}
+
+function msOf(version: Version): number {
+  return Number.parseInt(version.slice(0, 12), 16);
+}
+
+/** The lowest version above `version` that no instance issues (tag 0, next counter). */
+function after(version: Version | undefined): Version | undefined {
+  if (version === undefined) return undefined;
+  let ms = msOf(version);
+  let counter = Number.parseInt(version.slice(12, 16), 16) + 1;
+  if (counter > 0xffff) {
+    ms++;
+    counter = 0;
+  }
+  return `${ms.toString(16).padStart(12, '0')}${counter.toString(16).padStart(4, '0')}00000000`;
+}

@@ -206,7 +206,9 @@ export class Stack {
         if (versions !== undefined) for (const version of versions) this.versions.observe(version);
         if (op !== 'clear') {
           this.invalidateKeys(keys, versions);
-          if (versions !== undefined) keys.forEach((key, i) => this.known.note(key, versions[i] as Version));
+          if (versions !== undefined) {
+            for (let i = 0; i < keys.length; i++) this.known.note(keys[i] as string, versions[i] as Version);
+          }
         } else {
           keys.forEach((prefix, i) => {
             const version = versions?.[i];

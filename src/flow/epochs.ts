@@ -81,7 +81,7 @@ export class Epochs {
       undefined,
       'deletes',
     );
-    stack.lifecycle.background(stack.stores.sweep(stack.prefix + prefix, SWEEP_TIMEOUT_MS));
+    stack.lifecycle.background(stack.stores.sweep(stack.prefix + prefix, version, SWEEP_TIMEOUT_MS));
   }
 
   #key(prefix: string): string {

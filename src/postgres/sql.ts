@@ -22,6 +22,7 @@ export interface StoreStatements {
   readonly setMany: NamedStatement;
   readonly deleteMany: NamedStatement;
   readonly clear: string;
+  readonly clearUpTo: string;
   readonly sweepExpired: string;
   readonly count: string;
   readonly evictOldest: string;
@@ -106,6 +107,10 @@ export function storeStatements(t: string): StoreStatements {
     ),
     deleteMany: statement(`DELETE FROM ${t} WHERE key = ANY($1::text[])`),
     clear: `DELETE FROM ${t} WHERE key LIKE $1 ESCAPE '\\'`,
+    // A row of a greater version was written after the clear: kept. A row from before
+    // versions holds '', below every version: deleted. Each row is checked as it is
+    // deleted (a row rewritten meanwhile is re-checked at its new version).
+    clearUpTo: `DELETE FROM ${t} WHERE key LIKE $1 ESCAPE '\\' AND version COLLATE "C" <= $2`,
     // SKIP LOCKED: several instances sweeping at once take different rows instead of
     // queueing on the same ones; a row being rewritten right now is left for next time.
     sweepExpired:

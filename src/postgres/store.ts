@@ -139,7 +139,8 @@ function resolve(options: PostgresStoreOptions): Resolved {
  *   cache made the expiry with, so the store and the cache agree on what is expired even
  *   when the database host's clock drifts. The cache checks the envelope again anyway.
  * - `COLLATE "C"` compares bytes: a prefix `LIKE` (in `clear`) can use the primary key
- *   index, and key comparisons skip locale rules.
+ *   index, and key comparisons skip locale rules. `clear(prefix, upTo)` deletes only the
+ *   rows whose version is `<= upTo` (`''`, a row from before versions, included).
  * - Writes keep, per key, only the greatest version: the upsert updates a row only for a
  *   greater version or when the row has expired (see `sql.ts`). `ensureSchema` adds the
  *   `version` column to a table made by a release without it (rows already there get
@@ -298,9 +299,16 @@ class PostgresStoreTier implements PostgresStore {
     await this.#pool.query({ ...this.#sql.deleteMany, values: [keys] });
   }
 
-  async clear(prefix: string): Promise<void> {
+  async clear(prefix: string, upTo?: string): Promise<void> {
+    // Compared as text: a malformed version could sort above every real one.
+    if (upTo !== undefined && !isVersion(upTo)) {
+      throw new TierCacheError(
+        `postgresStore.clear: upTo ${JSON.stringify(upTo)} is not 24 lowercase hex characters`,
+      );
+    }
     if (this.#schemaMissing()) await this.ensureSchema();
-    await this.#pool.query(this.#sql.clear, [likePrefix(prefix)]);
+    if (upTo === undefined) await this.#pool.query(this.#sql.clear, [likePrefix(prefix)]);
+    else await this.#pool.query(this.#sql.clearUpTo, [likePrefix(prefix), upTo]);
   }
 
   sweep(): Promise<SweepResult> {

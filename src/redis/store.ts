@@ -1,9 +1,10 @@
 import type { Redis } from 'ioredis';
-import { InvalidOptionError } from '../errors.js';
+import { isVersion } from '../entry/version.js';
+import { InvalidOptionError, TierCacheError } from '../errors.js';
 import { msOption } from '../options/validators.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
 import { checkRedisConnection, openRedisClient, quitClient } from './client.js';
-import { defineSetIfNewer, type SetIfNewer, unframe } from './versioned.js';
+import { type ClearUpTo, defineClearUpTo, defineSetIfNewer, type SetIfNewer, unframe } from './versioned.js';
 
 /** Options of {@link redisStore}. Give exactly one of `client` or `url`. */
 export interface RedisStoreOptions {
@@ -11,7 +12,8 @@ export interface RedisStoreOptions {
    * A client of your own. The store uses it as is and leaves it open on `close()`.
    * Configure it to fail fast while disconnected (see {@link redisClientOptions}),
    * or a Redis outage turns into commands queued until the guard times them out.
-   * The store defines its write script on it as the command `tiercacheSetIfNewer`.
+   * The store defines its scripts on it as the commands `tiercacheSetIfNewer` (writes)
+   * and `tiercacheClearUpTo` (`clear` up to a version).
    */
   readonly client?: Redis;
   /**
@@ -38,7 +40,7 @@ export interface RedisStore extends StoreTier {
   readonly client: Redis;
 }
 
-/** Keys per UNLINK, MGET or write script call: bounds one command's time on the server. */
+/** Keys per UNLINK, MGET or script call: bounds one command's time on the server. */
 const KEYS_PER_COMMAND = 1_000;
 /** SCAN's COUNT hint during `clear`: ~500 keys inspected per round trip. */
 const SCAN_COUNT = 500;
@@ -52,12 +54,13 @@ export function escapeGlob(text: string): string {
  * The L2 store on Redis (ioredis): GET/MGET for reads; for writes a Lua script that
  * keeps, per key, only the write with the greatest version (`SET ... PXAT` with the
  * entry's absolute expiry, one script call per 1,000 keys, a pipeline for more); UNLINK
- * for deletes, and `SCAN MATCH` + UNLINK for `clear` (never KEYS or FLUSHDB). Values are
- * bytes end to end, stored behind their 24-byte version (see `versioned.ts`); reads
- * return exactly the bytes written.
+ * for deletes, and `SCAN MATCH` + UNLINK for `clear` (never KEYS or FLUSHDB); with
+ * `upTo`, each batch the SCAN returns goes to a script that unlinks only the keys whose
+ * version is not above it. Values are bytes end to end, stored behind their 24-byte
+ * version (see `versioned.ts`); reads return exactly the bytes written.
  *
- * The script is defined on the client as the command `tiercacheSetIfNewer` (ioredis
- * `defineCommand`), also on a client you pass in.
+ * The scripts are defined on the client as the commands `tiercacheSetIfNewer` and
+ * `tiercacheClearUpTo` (ioredis `defineCommand`), also on a client you pass in.
  *
  * @throws InvalidOptionError when neither or both of `client` and `url` are given, or
  *   `prefix` / `timeoutMs` are ill-typed.
@@ -94,11 +97,13 @@ class RedisStoreTier implements RedisStore {
   readonly client: Redis;
   readonly #owned: boolean;
   readonly #setIfNewer: SetIfNewer;
+  readonly #clearUpTo: ClearUpTo;
   #closed = false;
 
   constructor(client: Redis, owned: boolean, prefix: string, timeoutMs: number) {
     this.client = client;
     this.#setIfNewer = defineSetIfNewer(client);
+    this.#clearUpTo = defineClearUpTo(client);
     this.#owned = owned;
     this.prefix = prefix;
     this.defaultTimeoutMs = timeoutMs;
@@ -143,7 +148,13 @@ class RedisStoreTier implements RedisStore {
     await this.#unlink(keys.map((key) => this.prefix + key));
   }
 
-  async clear(prefix: string): Promise<void> {
+  async clear(prefix: string, upTo?: string): Promise<void> {
+    // Compared in Lua as three numbers: a malformed version would not compare at all.
+    if (upTo !== undefined && !isVersion(upTo)) {
+      throw new TierCacheError(
+        `redisStore.clear: upTo ${JSON.stringify(upTo)} is not 24 lowercase hex characters`,
+      );
+    }
     const match = `${escapeGlob(this.prefix + prefix)}*`;
     let cursor = '0';
     do {
@@ -151,7 +162,9 @@ class RedisStoreTier implements RedisStore {
       // not valid UTF-8 is still deleted exactly.
       const [next, keys] = await this.client.scanBuffer(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
       cursor = next.toString();
-      if (keys.length > 0) await this.#unlink(keys);
+      if (keys.length === 0) continue;
+      if (upTo === undefined) await this.#unlink(keys);
+      else await this.#unlinkUpTo(keys, upTo);
     } while (cursor !== '0');
   }
 
@@ -159,6 +172,14 @@ class RedisStoreTier implements RedisStore {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#owned) await quitClient(this.client);
+  }
+
+  /** Unlinks those of `keys` holding no version or one `<= upTo`, each checked atomically. */
+  async #unlinkUpTo(keys: readonly Buffer[], upTo: string): Promise<void> {
+    // SCAN's COUNT is a hint: a batch may exceed it, so it is cut like any other.
+    for (let i = 0; i < keys.length; i += KEYS_PER_COMMAND) {
+      await this.#clearUpTo(keys.slice(i, i + KEYS_PER_COMMAND), upTo);
+    }
   }
 
   async #unlink(keys: ReadonlyArray<string | Buffer>): Promise<void> {

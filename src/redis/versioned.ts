@@ -15,16 +15,9 @@ import type { StoreWrite } from '../stores/store.js';
 export const FRAME_BYTES = VERSION_LENGTH;
 
 /**
- * The conditional write, run atomically by Redis for up to `KEYS_PER_COMMAND` keys.
- *
- * KEYS: the keys. ARGV[1]: the writer's clock (ms), which decides, as before versions,
- * that a write already past its expiry deletes instead of setting; then for the i-th
- * key ARGV[3i-1] its version, ARGV[3i] its expiry (ms, for PXAT), ARGV[3i+1] its value.
- *
- * A write lands when the key is absent (never written, or expired: Redis has dropped
- * it), holds no version (a value from before versions, another type), or holds an older
- * version; otherwise it is dropped. Keys are handled in order, so a key repeated in one
- * call keeps the greatest version. Deletes use UNLINK, never DEL (the store's promise).
+ * The Lua both scripts share: `held(key)`, the version a key holds (`nil` when it holds
+ * none: absent, expired, shorter than a frame, a value from before versions, another
+ * type), and `newer(a, b)`, whether version `a` is greater than version `b`.
  *
  * Versions are compared as numbers, never as strings: Redis calls
  * `setlocale(LC_COLLATE, "")`, so Lua's `<` on strings goes through strcoll and follows
@@ -32,7 +25,7 @@ export const FRAME_BYTES = VERSION_LENGTH;
  * Lua number (a double), compared most significant first. The hex check uses an explicit
  * `[0-9a-f]` class, which Lua matches by byte value, not through the locale.
  */
-const SET_IF_NEWER = `
+const VERSION_LUA = `
 local function held(key)
   local head = redis.pcall('GETRANGE', key, 0, 23)
   if type(head) ~= 'string' or #head ~= 24 or not string.find(head, '^[0-9a-f]+$') then
@@ -48,6 +41,22 @@ local function newer(a, b)
   end
   return false
 end
+`;
+
+/**
+ * The conditional write, run atomically by Redis for up to `KEYS_PER_COMMAND` keys.
+ *
+ * KEYS: the keys. ARGV[1]: the writer's clock (ms), which decides, as before versions,
+ * that a write already past its expiry deletes instead of setting; then for the i-th
+ * key ARGV[3i-1] its version, ARGV[3i] its expiry (ms, for PXAT), ARGV[3i+1] its value.
+ *
+ * A write lands when the key is absent (never written, or expired: Redis has dropped
+ * it), holds no version (a value from before versions, another type), or holds an older
+ * version; otherwise it is dropped. Keys are handled in order, so a key repeated in one
+ * call keeps the greatest version. Deletes use UNLINK, never DEL (the store's promise).
+ * Versions are compared by {@link VERSION_LUA}.
+ */
+const SET_IF_NEWER = `${VERSION_LUA}
 local now = tonumber(ARGV[1])
 local applied = 0
 for i = 1, #KEYS do
@@ -65,8 +74,29 @@ end
 return applied
 `;
 
-/** The name the script is defined under on the client (ioredis `defineCommand`). */
+/**
+ * The conditional delete of `clear(prefix, upTo)`, run atomically by Redis for a batch
+ * of the keys a SCAN returned. KEYS: the keys. ARGV[1]: `upTo`, a version.
+ *
+ * A key is unlinked when it holds no version (a value from before versions, another
+ * type: oldest) or a version not greater than `upTo`; a key written after the clear at
+ * a greater version (a value or a tombstone) is kept. Resolves how many were unlinked.
+ */
+const CLEAR_UP_TO = `${VERSION_LUA}
+local upTo = ARGV[1]
+local deleted = 0
+for i = 1, #KEYS do
+  local current = held(KEYS[i])
+  if current == nil or not newer(current, upTo) then
+    deleted = deleted + redis.call('UNLINK', KEYS[i])
+  end
+end
+return deleted
+`;
+
+/** The names the scripts are defined under on the client (ioredis `defineCommand`). */
 const COMMAND = 'tiercacheSetIfNewer';
+const CLEAR_COMMAND = 'tiercacheClearUpTo';
 
 type ScriptArg = string | number | Buffer;
 type ScriptCall = (...args: ScriptArg[]) => Promise<number>;
@@ -85,8 +115,7 @@ export interface SetIfNewer {
  * on NOSCRIPT (a `SCRIPT FLUSH`, a failover), in pipelines too.
  */
 export function defineSetIfNewer(client: Redis): SetIfNewer {
-  const commands = client as unknown as Record<string, ScriptCall | undefined>;
-  if (typeof commands[COMMAND] !== 'function') client.defineCommand(COMMAND, { lua: SET_IF_NEWER });
+  const commands = define(client, COMMAND, SET_IF_NEWER);
   return {
     call: (writes, prefix, now) =>
       (commands[COMMAND] as ScriptCall).apply(client, scriptArgs(writes, prefix, now)),
@@ -95,6 +124,26 @@ export function defineSetIfNewer(client: Redis): SetIfNewer {
       (queued[COMMAND] as ScriptCall).apply(pipeline, scriptArgs(writes, prefix, now));
     },
   };
+}
+
+/** The conditional delete on one client: unlinks those of `keys` holding no version or one `<= upTo`. */
+export type ClearUpTo = (keys: ReadonlyArray<string | Buffer>, upTo: string) => Promise<number>;
+
+/**
+ * Defines the conditional delete of `clear(prefix, upTo)` on `client` (idempotent) and
+ * returns a caller for it: one script call for the keys given (at most `KEYS_PER_COMMAND`),
+ * `upTo` a well-formed version (checked by the caller: Lua would not compare another).
+ */
+export function defineClearUpTo(client: Redis): ClearUpTo {
+  const commands = define(client, CLEAR_COMMAND, CLEAR_UP_TO);
+  return (keys, upTo) => (commands[CLEAR_COMMAND] as ScriptCall).call(client, keys.length, ...keys, upTo);
+}
+
+/** Defines `lua` on `client` as `name` unless it is already there; the client's commands. */
+function define(client: Redis, name: string, lua: string): Record<string, ScriptCall | undefined> {
+  const commands = client as unknown as Record<string, ScriptCall | undefined>;
+  if (typeof commands[name] !== 'function') client.defineCommand(name, { lua });
+  return commands;
 }
 
 /** `numKeys, keys..., now, (version, expiresAt, value)...`: the script's arguments. */

@@ -91,13 +91,14 @@ export class StoreSet {
   }
 
   /**
-   * Deletes every key under `prefix` from every store, in the background of a clear
-   * that the epochs already made exact: straight to each store, not through its guard
+   * Deletes every key under `prefix` of a version up to `upTo` (the clear's) from every
+   * store, in the background of a clear that the epochs already made exact (what was
+   * written after the clear stays): straight to each store, not through its guard
    * (a long scan is not an outage), bounded by `timeoutMs`. A store it could not clear
    * is cleared by its guard's repair before it is read again, as after a failed write:
    * the epoch hides what is left from this instance, not from one that starts later.
    */
-  async sweep(prefix: string, timeoutMs: number): Promise<void> {
+  async sweep(prefix: string, upTo: string, timeoutMs: number): Promise<void> {
     await Promise.all(
       this.list.map(async ({ guard }) => {
         let timer: NodeJS.Timeout | undefined;
@@ -110,7 +111,7 @@ export class StoreSet {
           timer.unref();
         });
         try {
-          await Promise.race([guard.store.clear(prefix), timedOut]);
+          await Promise.race([guard.store.clear(prefix, upTo), timedOut]);
         } catch (error) {
           guard.missedClear();
           this.#recorder.error(error);

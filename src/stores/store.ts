@@ -44,8 +44,24 @@ export interface StoreTier {
   setMany(writes: readonly StoreWrite[]): Promise<void>;
   /** Deletes every key; absent keys are ignored. */
   deleteMany(keys: readonly string[]): Promise<void>;
-  /** Deletes every key that starts with `prefix` (within the store's own prefix), and nothing else. */
-  clear(prefix: string): Promise<void>;
+  /**
+   * Deletes every key that starts with `prefix` (within the store's own prefix), and
+   * nothing else.
+   *
+   * With `upTo` (a version, as in {@link StoreWrite.version}), deletes only those of
+   * them whose stored version is not greater than `upTo`; a key holding no version (a
+   * value written before versions existed) counts as oldest and is deleted. Each key is
+   * checked and deleted atomically, so a write that lands during the clear with a
+   * greater version (a newer value or tombstone) is kept. The cache passes `upTo` when it
+   * deletes physically what a clear already hid; without it (a repair) everything under
+   * `prefix` goes.
+   *
+   * A store written for the contract before `upTo` existed ignores it and deletes
+   * everything under `prefix`, as before: what the clear hid is still never served, but
+   * entries written after the clear are deleted too: a newer value is a needless miss,
+   * and a newer tombstone gone lets a late write older than its delete land again.
+   */
+  clear(prefix: string, upTo?: string): Promise<void>;
   /** Releases what the store opened itself. A client passed in by the user is left open. */
   close(): Promise<void>;
 }

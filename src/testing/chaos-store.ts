@@ -83,8 +83,11 @@ export class ChaosStore extends ChaosControls<ChaosOp, 'fail' | 'hang'> implemen
   }
 
   /** Through the chaos (see the class notes) to the inner store. */
-  clear(prefix: string): Promise<void> {
-    return this.#run('clear', [prefix], () => this.inner.clear(prefix));
+  clear(prefix: string, upTo?: string): Promise<void> {
+    // Passed on only when given: a store of the contract before `upTo` sees the call it knows.
+    return this.#run('clear', [prefix], () =>
+      upTo === undefined ? this.inner.clear(prefix) : this.inner.clear(prefix, upTo),
+    );
   }
 
   /** Closes the inner store (never disturbed). */

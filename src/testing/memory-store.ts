@@ -10,6 +10,8 @@ export interface MemoryStoreCall {
   readonly op: 'get' | 'getMany' | 'setMany' | 'deleteMany' | 'clear';
   readonly keys: readonly string[];
   readonly writes?: readonly StoreWrite[];
+  /** The `upTo` of a `clear` that had one. */
+  readonly upTo?: string;
 }
 
 /**
@@ -101,11 +103,20 @@ export class MemoryStore implements StoreTier {
     for (const key of keys) this.data.delete(key);
   }
 
-  /** Deletes every key starting with `prefix`. */
-  async clear(prefix: string): Promise<void> {
+  /**
+   * Deletes every key starting with `prefix`; with `upTo`, only those holding no version
+   * (oldest) or a version not greater than it.
+   */
+  async clear(prefix: string, upTo?: string): Promise<void> {
     this.#open();
-    this.calls.push({ op: 'clear', keys: [prefix] });
-    for (const key of [...this.data.keys()]) if (key.startsWith(prefix)) this.data.delete(key);
+    this.calls.push(
+      upTo === undefined ? { op: 'clear', keys: [prefix] } : { op: 'clear', keys: [prefix], upTo },
+    );
+    for (const [key, item] of [...this.data]) {
+      if (!key.startsWith(prefix)) continue;
+      // Versions are fixed-width lowercase hex: string order is numeric order.
+      if (upTo === undefined || item.version === undefined || item.version <= upTo) this.data.delete(key);
+    }
   }
 
   /** Marks the store closed; later calls reject. Idempotent. */

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoreTier } from '../stores/store.js';
 import { pollUntil } from './poll.js';
+import { registerClearUpToTests } from './store-conformance-clear.js';
 import { registerVersionTests } from './store-conformance-versions.js';
 import { bytes, expectBytes, present, type StoreSuiteContext, write } from './store-suite.js';
 import { nextVersion } from './versions.js';
@@ -10,6 +11,13 @@ export interface StoreUnderTest {
   readonly store: StoreTier;
   /** Runs after the store is closed: drop a schema, stop a server, close a client you passed in. */
   readonly cleanup?: () => Promise<void>;
+  /**
+   * Puts `value` at the full `key` (as passed to the store) the way a release of the store
+   * from before versions wrote it, with no version, living at least a minute: for the
+   * test that `clear(prefix, upTo)` deletes such values as the oldest. Omit it if the
+   * store never held unversioned values; that test is then skipped.
+   */
+  readonly putLegacy?: (key: string, value: Uint8Array) => Promise<void>;
 }
 
 /** Makes a fresh store for the conformance suite. */
@@ -28,7 +36,10 @@ export type StoreFactory = () => Promise<StoreUnderTest> | StoreUnderTest;
  * concurrent writes of one key, and the version rule of `StoreWrite.version`: per key
  * only the greatest version is kept (older or equal writes dropped, alone, in batches, a
  * key repeated in a batch, concurrent writers), an expired key takes any version, and a
- * short-lived tombstone at a newer version blocks an older write after it.
+ * short-lived tombstone at a newer version blocks an older write after it; and
+ * `clear(prefix, upTo)`: only keys of a version up to `upTo` (or of none, written before
+ * versions: give `putLegacy` to test those) are deleted, newer ones written before or
+ * during the clear are kept.
  *
  * @example
  * ```ts
@@ -55,6 +66,7 @@ export function registerStoreConformanceSuite(name: string, factory: StoreFactor
         namespaces.push(ns);
         return ns;
       },
+      legacy: () => subject?.putLegacy,
     };
 
     beforeAll(async () => {
@@ -76,6 +88,7 @@ export function registerStoreConformanceSuite(name: string, factory: StoreFactor
     registerValueTests(context);
     registerConcurrencyTests(context);
     registerVersionTests(context);
+    registerClearUpToTests(context);
 
     it('close() resolves and may be called twice', async () => {
       const fresh = await factory();

@@ -6,6 +6,8 @@ import { nextVersion } from './versions.js';
 export interface StoreSuiteContext {
   store(): StoreTier;
   namespace(): string;
+  /** The factory's `putLegacy`, if it gave one (see `StoreUnderTest`). */
+  legacy(): ((key: string, value: Uint8Array) => Promise<void>) | undefined;
 }
 
 /** UTF-8 bytes of `text`. */

@@ -142,6 +142,21 @@ describe('postgresStore versioned writes', () => {
     }
   });
 
+  it('clear refuses a malformed upTo before deleting anything', async () => {
+    const schema = freshSchema('upto');
+    const store = postgresStore({ connectionString: url, schema, sweepIntervalMs: 0 });
+    try {
+      await store.setMany([w('k', 'kept', nextVersion())]);
+      // 'z' and 'g' sort above every hex digit: as text they would delete everything.
+      for (const upTo of ['', 'z', 'g'.repeat(24), 'A'.repeat(24)]) {
+        await expect(store.clear('', upTo)).rejects.toBeInstanceOf(TierCacheError);
+      }
+      expect(text(await store.get('k'))).toBe('kept');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('refuses a malformed version instead of writing it', async () => {
     const schema = freshSchema('bad');
     const store = postgresStore({ connectionString: url, schema, sweepIntervalMs: 0 });

@@ -28,15 +28,27 @@ afterAll(async () => {
   await stopAll();
 });
 
+/** A value as the release before versions wrote it: no frame, set with a raw SET. */
+function legacyPutter(raw: Redis, prefix: string) {
+  return async (key: string, value: Uint8Array) => {
+    await raw.set(prefix + key, Buffer.from(value), 'PX', 600_000);
+  };
+}
+
 registerStoreConformanceSuite('redis (client given, with a prefix)', () => {
   const prefix = `${uniqueNamespace('redis-conf')}:`;
   const raw = client();
-  return { store: redisStore({ client: raw, prefix }), cleanup: () => dropPrefix(raw, prefix) };
+  return {
+    store: redisStore({ client: raw, prefix }),
+    cleanup: () => dropPrefix(raw, prefix),
+    putLegacy: legacyPutter(raw, prefix),
+  };
 });
 
 registerStoreConformanceSuite('redis (own client from url, no prefix)', () => {
   // The suite writes under random `conf-…:` namespaces and clears them when it ends.
-  return { store: redisStore({ url }) };
+  const store = redisStore({ url });
+  return { store, putLegacy: legacyPutter(store.client, '') };
 });
 
 const hour = () => Date.now() + 3_600_000;

@@ -136,6 +136,30 @@ describe('redisStore versioned writes', () => {
     ]);
   });
 
+  it('clear(prefix, upTo): keys of another type or without a full frame count as oldest', async () => {
+    const upTo = v('a', 'a', 'a');
+    await raw.hset(`${ns}cu:hash`, 'f', 'v');
+    await raw.set(`${ns}cu:short`, '0123abcd', 'PX', 60_000);
+    await raw.set(`${ns}cu:uppercase`, `${'A'.repeat(24)}value`, 'PX', 60_000);
+    await store.setMany([w('cu:newer', 'n', v('a', 'a', 'b')), w('cu:equal', 'e', upTo)]);
+    await store.clear('cu:', upTo);
+    const left = ['hash', 'short', 'uppercase', 'newer', 'equal'];
+    const exists = await Promise.all(left.map((k) => raw.exists(`${ns}cu:${k}`)));
+    expect(exists).toEqual([0, 0, 0, 1, 0]);
+    // Defined once per client: also after SCRIPT FLUSH (EVALSHA falls back to EVAL).
+    await raw.script('FLUSH');
+    await store.clear('cu:', v('a', 'a', 'b'));
+    expect(await raw.exists(`${ns}cu:newer`)).toBe(0);
+  });
+
+  it('clear refuses a malformed upTo before deleting anything', async () => {
+    await store.setMany([w('bad-up-to', 'kept', nextVersion())]);
+    for (const upTo of ['', 'f'.repeat(25), 'G'.repeat(24), `${'0'.repeat(23)}z`]) {
+      await expect(store.clear('bad-up-to', upTo)).rejects.toBeInstanceOf(TierCacheError);
+    }
+    expect(text(await store.get('bad-up-to'))).toBe('kept');
+  });
+
   it('refuses a malformed version instead of writing a broken frame', async () => {
     for (const version of ['', 'tiercache-version-000000', 'A'.repeat(24), '0'.repeat(23)]) {
       await expect(store.setMany([w('bad', 'x', version)])).rejects.toBeInstanceOf(TierCacheError);

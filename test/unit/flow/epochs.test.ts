@@ -87,4 +87,31 @@ describe('clear() is a generation', () => {
     await a.clear();
     expect(await b.get('k')).toBeUndefined();
   });
+
+  it('the physical deletion after a clear keeps what was written after the clear (values and tombstones)', async () => {
+    const { clock, memory, store, a, b } = setup();
+    await a.setMany([
+      { key: 'k', value: 'old' },
+      { key: 'gone', value: 'old' },
+      { key: 'stale', value: 'old' },
+    ]);
+    const sweep = store.hold('clear');
+    clock.advance(1);
+    await a.clear();
+    await sweep.entered;
+    // Written while the sweep is still scanning: a value and a delete, both after the clear.
+    clock.advance(1);
+    await a.set('k', 'new');
+    await a.delete('gone');
+    const tombstone = memory.data.get('ep:gone')?.version;
+    expect(tombstone).toBeDefined();
+    sweep.release();
+    // The sweep deletes in one pass once it reaches the memory store.
+    await waitFor('the sweep to delete what the clear hid', () => !memory.data.has('ep:stale'));
+    expect(memory.entry('ep:k')?.value).toBe('new');
+    // The tombstone stays: a late write older than the delete still cannot land.
+    expect(memory.data.get('ep:gone')?.version).toBe(tombstone);
+    expect(await b.get('k')).toBe('new');
+    expect(await b.get('gone')).toBeUndefined();
+  });
 });

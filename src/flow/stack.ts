@@ -256,14 +256,15 @@ export class Stack {
    * taken now. Every instance that hears it does so; the deletes are idempotent.
    */
   #external(op: BusOp, keys: readonly string[]): void {
+    const version = this.versions.next();
     if (op === 'clear') {
       for (const prefix of keys) {
+        this.known.noteClear(version);
         this.invalidatePrefix(prefix);
-        this.lifecycle.background(this.stores.clear(this.prefix + prefix));
+        this.lifecycle.background(this.epochs.clear(prefix, version));
       }
       return;
     }
-    const version = this.versions.next();
     const versions = keys.map(() => version);
     for (const key of keys) this.known.note(key, version);
     this.invalidateKeys(keys);

@@ -36,6 +36,17 @@ export interface PostgresBusOptions {
   readonly connectTimeoutMs?: number;
 }
 
+/** Every option of {@link postgresBus}, for the unknown-option check. */
+const POSTGRES_BUS_OPTIONS = [
+  'pool',
+  'connectionString',
+  'heartbeatMs',
+  'heartbeatTimeoutMs',
+  'reconnectMinMs',
+  'reconnectMaxMs',
+  'connectTimeoutMs',
+];
+
 /**
  * An {@link InvalidationBus} over Postgres LISTEN/NOTIFY, for deployments with Postgres
  * and no Redis (or to keep invalidation off Redis).
@@ -91,7 +102,7 @@ function positive(option: string, value: unknown, fallback: number): number {
 }
 
 function resolve(options: PostgresBusOptions): Resolved {
-  checkPgConnection(options, 'postgresBus');
+  checkPgConnection(options, 'postgresBus', POSTGRES_BUS_OPTIONS);
   const reconnectMinMs = positive('reconnectMinMs', options.reconnectMinMs, 50);
   const reconnectMaxMs = positive('reconnectMaxMs', options.reconnectMaxMs, 5000);
   if (reconnectMaxMs < reconnectMinMs) {

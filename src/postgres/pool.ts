@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { InvalidOptionError } from '../errors.js';
+import { checkKnownKeys } from '../options/validators.js';
 
 /** Where a Postgres store or bus gets its connections: a pool of yours, or a connection string. */
 export interface PgConnectionOptions {
@@ -13,10 +14,16 @@ export interface PgConnectionOptions {
  * Validates that exactly one of `pool` and `connectionString` is given.
  * @throws InvalidOptionError naming the option at fault.
  */
-export function checkPgConnection(options: PgConnectionOptions, label: string): void {
+export function checkPgConnection(
+  options: PgConnectionOptions,
+  label: string,
+  known: readonly string[],
+): void {
   if (options === null || typeof options !== 'object') {
     throw new InvalidOptionError(`${label} options`, 'an object', options);
   }
+  // A misspelt option (`tabel`) must not be silently ignored.
+  checkKnownKeys(options, known);
   const { pool, connectionString } = options;
   if (pool === undefined && connectionString === undefined) {
     throw new InvalidOptionError('pool', 'a pg.Pool, or a `connectionString`', pool);

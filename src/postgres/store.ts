@@ -100,7 +100,7 @@ interface Resolved {
 }
 
 function resolve(options: PostgresStoreOptions): Resolved {
-  checkPgConnection(options, 'postgresStore');
+  checkPgConnection(options, 'postgresStore', POSTGRES_STORE_OPTIONS);
   const schema = identifier('schema', options.schema ?? 'public');
   // Postgres reserves the pg_ prefix for system schemas and refuses to create one.
   if (/^pg_/i.test(schema)) {
@@ -119,6 +119,21 @@ function resolve(options: PostgresStoreOptions): Resolved {
     timeoutMs: integerOption(options.timeoutMs ?? undefined, 'timeoutMs', 1, 200),
   });
 }
+
+/** Every option of {@link postgresStore}, for the unknown-option check. */
+const POSTGRES_STORE_OPTIONS = [
+  'pool',
+  'connectionString',
+  'schema',
+  'table',
+  'unlogged',
+  'ensureSchema',
+  'sweepIntervalMs',
+  'sweepBatch',
+  'maxRows',
+  'timeoutMs',
+  'clock',
+];
 
 /**
  * The L3 store over one Postgres table:

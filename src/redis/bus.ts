@@ -63,6 +63,16 @@ export interface RedisBus extends InvalidationBus {
 /** The name the subscriber connection carries in `CLIENT LIST`. */
 export const BUS_SUBSCRIBER_NAME = 'tiercache-bus-sub';
 
+/** Every option of {@link redisBus}, for the unknown-option check. */
+const REDIS_BUS_OPTIONS = [
+  'client',
+  'url',
+  'heartbeatMs',
+  'heartbeatTimeoutMs',
+  'startTimeoutMs',
+  'subscriberName',
+];
+
 /**
  * The invalidation bus on Redis pub/sub: messages `{ origin, op, keys }` in msgpack on
  * the channel `tiercache:v1:<namespace>`, received on a dedicated subscriber connection
@@ -85,7 +95,7 @@ export const BUS_SUBSCRIBER_NAME = 'tiercache-bus-sub';
  * ```
  */
 export function redisBus(options: RedisBusOptions): RedisBus {
-  checkRedisConnection(options, 'redisBus', 'duplicate');
+  checkRedisConnection(options, 'redisBus', 'duplicate', REDIS_BUS_OPTIONS);
   const { client, url, subscriberName = BUS_SUBSCRIBER_NAME } = options;
   const heartbeatMs = msOption(options.heartbeatMs, 'heartbeatMs', true, 300);
   const heartbeatTimeoutMs = msOption(options.heartbeatTimeoutMs, 'heartbeatTimeoutMs', false, 400);

@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { InvalidOptionError } from '../errors.js';
+import { checkKnownKeys } from '../options/validators.js';
 
 /** The connection options {@link redisStore} and {@link redisBus} share: exactly one of them. */
 export interface RedisConnectionOptions {
@@ -43,10 +44,13 @@ export function checkRedisConnection(
   options: RedisConnectionOptions,
   factory: string,
   method: 'getBuffer' | 'duplicate',
+  known: readonly string[],
 ): void {
   if (options === null || typeof options !== 'object') {
     throw new InvalidOptionError(`${factory} options`, 'an object with `client` or `url`', options);
   }
+  // A misspelt option (`prefx`) must not be silently ignored.
+  checkKnownKeys(options, known);
   const { client, url } = options;
   if ((client === undefined) === (url === undefined)) {
     throw new InvalidOptionError('client', 'exactly one of `client` or `url`', client ?? url);

@@ -45,6 +45,9 @@ const KEYS_PER_COMMAND = 1_000;
 /** SCAN's COUNT hint during `clear`: ~500 keys inspected per round trip. */
 const SCAN_COUNT = 500;
 
+/** Every option of {@link redisStore}, for the unknown-option check. */
+const REDIS_STORE_OPTIONS = ['client', 'url', 'prefix', 'timeoutMs'];
+
 /** Escapes Redis glob metacharacters so a prefix matches itself and nothing else. */
 export function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
@@ -71,7 +74,7 @@ export function escapeGlob(text: string): string {
  * ```
  */
 export function redisStore(options: RedisStoreOptions): RedisStore {
-  checkRedisConnection(options, 'redisStore', 'getBuffer');
+  checkRedisConnection(options, 'redisStore', 'getBuffer', REDIS_STORE_OPTIONS);
   const { client: given, url, prefix = '' } = options;
   // ioredis prefixes command keys but not SCAN patterns or the keys SCAN returns, so
   // `clear` would unlink doubly prefixed keys: the store's own `prefix` does this right.

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { CacheClosedError } from '../errors.js';
 import type { Recorder } from '../observability/recorder.js';
 
@@ -17,6 +18,9 @@ export class Lifecycle {
 
   constructor(recorder: Recorder) {
     this.#recorder = recorder;
+    // Every load in flight listens for the close: more than Node's default of 10 at once
+    // is normal, not a leak, and must not print MaxListenersExceededWarning.
+    setMaxListeners(0, this.closing.signal);
   }
 
   get closed(): boolean {

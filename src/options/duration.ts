@@ -12,7 +12,8 @@ export const MAX_DURATION_MS = 2 ** 31 - 1;
 /**
  * Parses a {@link Duration} into whole milliseconds.
  * @throws InvalidOptionError naming `option` when the value is not a finite duration
- *   within bounds (`allowZero` admits 0).
+ *   within bounds: at least 1 ms (it would round to nothing: a TTL of 0.4 ms made entries
+ *   that were never fresh), or with `allowZero` any duration >= 0 (then rounded).
  */
 export function parseDuration(value: unknown, option: string, allowZero = false): number {
   let ms: number | undefined;
@@ -21,14 +22,8 @@ export function parseDuration(value: unknown, option: string, allowZero = false)
     const match = DURATION.exec(value.trim());
     if (match) ms = Number(match[1]) * (UNITS[match[2] as string] as number);
   }
-  if (
-    ms === undefined ||
-    !Number.isFinite(ms) ||
-    ms < 0 ||
-    (ms === 0 && !allowZero) ||
-    ms > MAX_DURATION_MS
-  ) {
-    const range = allowZero ? '>= 0' : '> 0';
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0 || (ms < 1 && !allowZero) || ms > MAX_DURATION_MS) {
+    const range = allowZero ? '>= 0' : '>= 1 ms';
     throw new InvalidOptionError(
       option,
       `a duration ${range} and <= ${MAX_DURATION_MS} ms (a number of ms, or a string like '30s', '5m')`,

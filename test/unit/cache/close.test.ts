@@ -62,3 +62,32 @@ describe('empty batches', () => {
     await cache.close();
   });
 });
+
+describe('many loads in flight', () => {
+  it('print no MaxListenersExceededWarning (each listens for the close)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const cache = new TieredCache<number>({ namespace: 'listeners' });
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const loads = Array.from({ length: 50 }, (_, i) =>
+        cache.getOrSet(`k${i}`, async () => {
+          await gate;
+          return i;
+        }),
+      );
+      release();
+      expect(await Promise.all(loads)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+      await cache.close();
+      // Node emits process warnings on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});

@@ -91,6 +91,11 @@ describe('parseDuration', () => {
 
   it('rejects 0 unless allowZero', () => {
     expect(() => parseDuration(0, 'ttl')).toThrow(InvalidOptionError);
+    // Under 1 ms rounds to nothing: a TTL that made entries never fresh.
+    for (const tiny of [0.4, 0.5, 0.99, '0.3ms']) {
+      expect(() => parseDuration(tiny, 'ttl')).toThrow(/ttl.*>= 1 ms/);
+    }
+    expect(parseDuration(1, 'ttl')).toBe(1);
     expect(parseDuration(0, 'grace', true)).toBe(0);
     expect(parseDuration('0s', 'grace', true)).toBe(0);
   });

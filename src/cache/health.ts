@@ -2,7 +2,7 @@ import type { Stack } from '../flow/stack.js';
 import type { TierHealth } from '../guard/guard.js';
 import type { CacheHealth } from './types.js';
 
-/** Health of every tier and the bus; `down` only if every store is down and there is no L1. */
+/** Health of every tier and the bus: `closed` after `close()`; `down` only if every store is down and there is no L1. */
 export function cacheHealth(stack: Stack): CacheHealth {
   const stores: Record<string, TierHealth> = {};
   for (const { guard } of stack.stores.list) stores[guard.store.name] = guard.health();
@@ -11,7 +11,7 @@ export function cacheHealth(stack: Stack): CacheHealth {
   const degraded = storeStates.some((s) => s !== 'up') || (bus !== undefined && bus.status !== 'up');
   const down = storeStates.length > 0 && storeStates.every((s) => s === 'down') && stack.l1 === undefined;
   return {
-    status: down ? 'down' : degraded ? 'degraded' : 'up',
+    status: stack.lifecycle.closed ? 'closed' : down ? 'down' : degraded ? 'degraded' : 'up',
     l1: {
       status: stack.l1 !== undefined && !stack.l1.active ? 'degraded' : 'up',
       breaker: 'closed',

@@ -60,7 +60,8 @@ export interface WrapOptions<A extends unknown[]> extends EntryOptions {
 
 /** Health of every tier and the bus, from {@link TieredCache.health}. */
 export interface CacheHealth {
-  readonly status: 'up' | 'degraded' | 'down';
+  /** `closed` once `close()` was called; else `down` only if every store is down and there is no L1. */
+  readonly status: 'up' | 'degraded' | 'down' | 'closed';
   readonly l1: TierHealth;
   readonly stores: Readonly<Record<string, TierHealth>>;
   readonly bus?: BusHealth;

@@ -65,7 +65,7 @@ function statement(text: string): NamedStatement {
   return { name: `tiercache_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, text };
 }
 
-/** Escapes `\`, `%` and `_` so `prefix` matches itself literally in `LIKE ... ESCAPE '\'`. */
+/** Escapes `\`, `%` and `_` so `prefix` matches itself literally in `LIKE ... ESCAPE E'\\'`. */
 export function likePrefix(prefix: string): string {
   return `${prefix.replace(/[\\%_]/g, '\\$&')}%`;
 }
@@ -106,11 +106,12 @@ export function storeStatements(t: string): StoreStatements {
         `AS w(k, v, e, r) ${upsert}`,
     ),
     deleteMany: statement(`DELETE FROM ${t} WHERE key = ANY($1::text[])`),
-    clear: `DELETE FROM ${t} WHERE key LIKE $1 ESCAPE '\\'`,
+    // E'\\' is one backslash whatever standard_conforming_strings says ('\' is not, when off).
+    clear: `DELETE FROM ${t} WHERE key LIKE $1 ESCAPE E'\\\\'`,
     // A row of a greater version was written after the clear: kept. A row from before
     // versions holds '', below every version: deleted. Each row is checked as it is
     // deleted (a row rewritten meanwhile is re-checked at its new version).
-    clearUpTo: `DELETE FROM ${t} WHERE key LIKE $1 ESCAPE '\\' AND version COLLATE "C" <= $2`,
+    clearUpTo: `DELETE FROM ${t} WHERE key LIKE $1 ESCAPE E'\\\\' AND version COLLATE "C" <= $2`,
     // SKIP LOCKED: several instances sweeping at once take different rows instead of
     // queueing on the same ones; a row being rewritten right now is left for next time.
     sweepExpired:

@@ -91,3 +91,12 @@ describe('many loads in flight', () => {
     }
   });
 });
+
+describe('health after close', () => {
+  it('says closed, not degraded', async () => {
+    const cache = new TieredCache<number>({ namespace: 'health-closed' });
+    expect(cache.health().status).toBe('up');
+    await cache.close();
+    expect(cache.health().status).toBe('closed');
+  });
+});

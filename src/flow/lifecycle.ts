@@ -61,10 +61,9 @@ export class Lifecycle {
    * flight get `timeoutMs` to land (a background refresh then reaches the stores before
    * they close). A loader that never settles must not hang close(): past the timeout,
    * loads reject with CacheClosedError, their signals fire, and the loaders' own promises
-   * are abandoned. Resolves `false` if the cache was already closed.
+   * are abandoned. Called once, by the stack's `close()`.
    */
-  async drain(timeoutMs: number, flushing: Promise<void> | undefined): Promise<boolean> {
-    if (this.#closed) return false;
+  async drain(timeoutMs: number, flushing: Promise<void> | undefined): Promise<void> {
     this.#closed = true;
     const abort = () => this.closing.abort(new CacheClosedError('close'));
     const timer = timeoutMs === 0 ? undefined : setTimeout(abort, timeoutMs);
@@ -79,6 +78,5 @@ export class Lifecycle {
       await Promise.all([...this.#background]);
     }
     clearTimeout(timer);
-    return true;
   }
 }

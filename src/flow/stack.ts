@@ -4,7 +4,7 @@ import { PublishBatcher } from '../bus/publish-batcher.js';
 import { EntryCodec } from '../entry/codec.js';
 import { type Entry, jitterTtl, makeEntry, makeTombstone } from '../entry/entry.js';
 import { type Version, VersionClock } from '../entry/version.js';
-import { CodecError } from '../errors.js';
+import { CodecError, TierCacheError } from '../errors.js';
 import { MemoryTier } from '../l1/memory-tier.js';
 import { Recorder, type TierRecord } from '../observability/recorder.js';
 import type { ResolvedOptions } from '../options/cache-options.js';
@@ -20,6 +20,8 @@ import { Semaphore } from './semaphore.js';
 import { FailSafeThrottle } from './throttle.js';
 
 const MIN_TOMBSTONE_MS = 60_000;
+// close({ timeout: 0 }) still gives the stores and the bus this long to close cleanly.
+const MIN_CLOSE_MS = 250;
 
 /**
  * Everything a cache shares with its namespace views: the tiers (L1, the guarded
@@ -54,6 +56,7 @@ export class Stack {
   readonly known: KnownWrites;
   readonly #publisher: PublishBatcher | undefined;
   readonly #tombstoneMs: number;
+  #closing: Promise<void> | undefined;
 
   constructor(options: ResolvedOptions) {
     this.options = options;
@@ -185,12 +188,38 @@ export class Stack {
     this.l1?.deletePrefix(prefix);
   }
 
-  /** Waits for loads and background work (up to `timeoutMs` for loads), then closes stores and bus. */
-  async close(timeoutMs: number): Promise<void> {
-    if (!(await this.lifecycle.drain(timeoutMs, this.#publisher?.pending))) return;
-    const bus = this.options.bus;
-    const [, busClosed] = await Promise.allSettled([this.stores.close(), bus?.close()]);
-    if (busClosed.status === 'rejected') this.recorder.error(busClosed.reason);
+  /**
+   * Waits for loads and background work (up to `timeoutMs` for loads), then closes the
+   * stores and the bus; resolves within `timeoutMs` (or a short grace when it is 0)
+   * whatever the servers do: a close still hanging then is reported and left to finish
+   * on its own. Every call shares the first call's promise.
+   */
+  close(timeoutMs: number): Promise<void> {
+    this.#closing ??= this.#close(timeoutMs);
+    return this.#closing;
+  }
+
+  async #close(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + Math.max(timeoutMs, MIN_CLOSE_MS);
+    await this.lifecycle.drain(timeoutMs, this.#publisher?.pending);
+    const closing = Promise.allSettled([this.stores.close(), this.options.bus?.close()]).then(
+      ([, busClosed]) => {
+        if (busClosed.status === 'rejected') this.recorder.error(busClosed.reason);
+      },
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, deadline - performance.now()), 'late');
+      timer.unref();
+    });
+    if ((await Promise.race([closing, late])) === 'late') {
+      this.recorder.error(
+        new TierCacheError(
+          `close(): the stores or the bus did not close within ${timeoutMs} ms; left closing`,
+        ),
+      );
+    }
+    clearTimeout(timer);
     this.l1?.deletePrefix('');
   }
 

@@ -93,6 +93,9 @@ export function failFastOnceReady(client: Redis): void {
   else client.once('ready', off);
 }
 
+// Longest a QUIT waits for its reply before the socket is dropped.
+const QUIT_TIMEOUT_MS = 1_000;
+
 /**
  * Quits a client and resolves once its connection is closed (status `end`), so a
  * caller that closed the cache holds no socket. A client between connections
@@ -113,10 +116,19 @@ export async function quitClient(client: Redis): Promise<void> {
       resolve();
     });
   });
+  // QUIT waits for its reply: a paused server never sends it, so after a second the
+  // socket is dropped instead (what is left to say to a server that does not answer?).
+  let quitTimer: NodeJS.Timeout | undefined;
+  const quitGiveUp = new Promise<'late'>((resolve) => {
+    quitTimer = setTimeout(resolve, QUIT_TIMEOUT_MS, 'late');
+    quitTimer.unref();
+  });
   try {
-    await client.quit();
+    if ((await Promise.race([client.quit(), quitGiveUp])) === 'late') client.disconnect();
   } catch {
     client.disconnect();
+  } finally {
+    clearTimeout(quitTimer);
   }
   await ended;
 }

@@ -468,3 +468,20 @@ describe('writes missed during an outage', () => {
     expect(await r.cache.get('root')).toBe('kept');
   });
 });
+
+describe('close() while Redis is paused', () => {
+  it('resolves within its timeout and leaves no socket open (QUIT never answered)', async () => {
+    const r = await rig('close-paused', { bus: true });
+    await r.cache.set('k', 'v');
+    r.redis.signal('SIGSTOP');
+    try {
+      const started = performance.now();
+      await r.cache.close({ timeout: 500 });
+      // Before: still pending after 8 s (close awaited QUIT, which a paused server never answers).
+      expect(performance.now() - started).toBeLessThan(3_000);
+      await waitFor('the store client to drop its socket', () => r.store.client.status === 'end', 3_000);
+    } finally {
+      r.redis.signal('SIGCONT');
+    }
+  });
+});

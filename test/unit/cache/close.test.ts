@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CacheClosedError, TieredCache } from '../../../src/index.js';
+import { CacheClosedError, type StoreTier, TieredCache } from '../../../src/index.js';
+import { MemoryStore } from '../../../src/testing/memory-store.js';
 
 describe('close() with a loader that never settles', () => {
   it('does not hang: past the timeout the load rejects with CacheClosedError and its signal fires', async () => {
@@ -98,5 +99,35 @@ describe('health after close', () => {
     expect(cache.health().status).toBe('up');
     await cache.close();
     expect(cache.health().status).toBe('closed');
+  });
+});
+
+describe('close() is bounded and shared', () => {
+  it('resolves within its timeout when a store never finishes closing, and reports it', async () => {
+    const errors: Error[] = [];
+    const inner = new MemoryStore('hung');
+    const hung: StoreTier = Object.assign(Object.create(inner), {
+      name: 'hung',
+      close: () => new Promise<void>(() => {}),
+    });
+    const cache = new TieredCache<number>({
+      namespace: 'close-hung',
+      stores: [hung],
+      onError: (e) => errors.push(e),
+    });
+    const started = performance.now();
+    const first = cache.close({ timeout: 300 });
+    const second = cache.close({ timeout: 300 });
+    // Both calls wait for the same close: the second does not resolve while the first waits.
+    let secondDone = false;
+    second.then(() => {
+      secondDone = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(secondDone).toBe(false);
+    await Promise.all([first, second]);
+    // Bounded by the timeout, not by the store (a generous margin for a busy machine).
+    expect(performance.now() - started).toBeLessThan(3_000);
+    expect(errors.map((e) => e.message).join('\n')).toMatch(/did not close within 300 ms/);
   });
 });

@@ -1,0 +1,306 @@
+/**
+ * W-TinyLFU admission in front of lru-cache (Einziger, Friedman, Manes, "TinyLFU: A Highly
+ * Efficient Cache Admission Policy", ACM ToS 2017; Caffeine's adaptive window).
+ *
+ * A new key enters a small LRU admission window. The window's overflow goes to the main
+ * region, a segmented LRU (probation, then protected after a hit there), but only by
+ * winning against probation's least recently used entry: the one the frequency sketch
+ * says was asked for more often in the recent past stays, the other is evicted. The
+ * window absorbs bursts (a key asked twice in quick succession is kept, whatever its
+ * history); the main region keeps what is asked for again and again; and a hill climber
+ * moves the boundary between them towards whichever share hits more.
+ *
+ * lru-cache stays the storage: it holds every entry (in a node that carries the policy's
+ * links) and is bounded at `max + 1` as a backstop, so the policy decides admission and
+ * victims. With `maxSize`, lru-cache still evicts by size, in its own LRU order, and the
+ * policy forgets what it evicts.
+ *
+ * Memory on top of plain lru-cache: the sketch, `8 × nextPowerOfTwo(max)` bytes (see
+ * {@link FrequencySketch}); and one {@link PolicyNode} per entry, about 40 bytes.
+ */
+import { LRUCache } from 'lru-cache';
+import type { Entry } from '../entry/entry.js';
+import { FrequencySketch, hashKey } from './frequency-sketch.js';
+import { HillClimber } from './hill-climber.js';
+import { PolicyNode, PROBATION, PROTECTED, Segment, WINDOW } from './segments.js';
+
+/** Caffeine's `PERCENT_MAIN`: the window starts at 1% of the cache. */
+const INITIAL_MAIN = 0.99;
+/** The protected share of the main region (the TinyLFU paper's SLRU, Caffeine's `PERCENT_MAIN_PROTECTED`). */
+const PROTECTED_SHARE = 0.8;
+/**
+ * Caffeine's `ADMIT_HASHDOS_THRESHOLD`: a candidate this popular that loses is still
+ * admitted 1 time in 128, so keys crafted to collide with a victim cannot lock it in.
+ */
+const ADMIT_RANDOMLY_FROM = 6;
+
+/** What {@link MemoryTier} needs from the map that holds its entries: lru-cache itself, or the policy. */
+export interface EntryStore {
+  /** The entry for `key`, counted as a use. */
+  get(key: string): Entry | undefined;
+  /** The entry for `key`, without counting a use. */
+  peek(key: string): Entry | undefined;
+  set(key: string, entry: Entry): unknown;
+  delete(key: string): unknown;
+  clear(): void;
+  keys(): Iterable<string>;
+}
+
+/** Construction options of {@link WTinyLfuStore}. */
+export interface WTinyLfuOptions {
+  readonly max: number;
+  readonly maxSize?: number | undefined;
+  readonly sizeCalculation?: ((entry: Entry, key: string) => number) | undefined;
+  /** Requests per hill-climber sample. Default `10 × max` (Caffeine's: the sketch's sample). */
+  readonly climbPeriod?: number;
+}
+
+/** A snapshot of the regions, for tests and the bench. */
+export interface WTinyLfuShape {
+  readonly window: number;
+  readonly probation: number;
+  readonly protected: number;
+  readonly windowMax: number;
+  readonly protectedMax: number;
+  readonly sketchBytes: number;
+}
+
+/** The W-TinyLFU policy over an lru-cache: an {@link EntryStore} that admits and evicts. */
+export class WTinyLfuStore implements EntryStore {
+  readonly #lru: LRUCache<string, PolicyNode>;
+  readonly #sized: boolean;
+  readonly #max: number;
+  readonly #sketch: FrequencySketch;
+  readonly #climber: HillClimber;
+  readonly #window = new Segment(WINDOW);
+  readonly #probation = new Segment(PROBATION);
+  readonly #protected = new Segment(PROTECTED);
+  readonly #segments: readonly Segment[] = [this.#window, this.#probation, this.#protected];
+  readonly #onEvict: () => void;
+  #windowMax: number;
+  #protectedMax: number;
+  /** xorshift32 state for the 1-in-128 admission; a fixed seed keeps runs reproducible. */
+  #random = 0x2545f491;
+
+  constructor(options: WTinyLfuOptions, onEvict: () => void) {
+    const { max, maxSize, sizeCalculation } = options;
+    this.#max = max;
+    this.#onEvict = onEvict;
+    this.#sized = maxSize !== undefined && sizeCalculation !== undefined;
+    const main = Math.floor(max * INITIAL_MAIN);
+    this.#windowMax = Math.max(1, max - main);
+    this.#protectedMax = Math.floor((max - this.#windowMax) * PROTECTED_SHARE);
+    this.#sketch = new FrequencySketch(max);
+    this.#climber = new HillClimber(max, options.climbPeriod ?? 10 * max);
+    this.#lru = new LRUCache<string, PolicyNode>({
+      // One over the bound: a new key is stored before the policy picks the victim.
+      max: max + 1,
+      ...(this.#sized ? { maxSize, sizeCalculation: (node, key) => sizeCalculation!(node.entry, key) } : {}),
+      dispose: (node, _key, reason) => {
+        // Only lru-cache's own size bound evicts behind the policy's back.
+        if (reason === 'evict') {
+          this.#unlink(node);
+          onEvict();
+        }
+      },
+    });
+  }
+
+  /** Entries held. */
+  get size(): number {
+    return this.#window.size + this.#probation.size + this.#protected.size;
+  }
+
+  /** The regions' sizes and bounds now. */
+  shape(): WTinyLfuShape {
+    return {
+      window: this.#window.size,
+      probation: this.#probation.size,
+      protected: this.#protected.size,
+      windowMax: this.#windowMax,
+      protectedMax: this.#protectedMax,
+      sketchBytes: this.#sketch.bytes,
+    };
+  }
+
+  /** The hot path: one lookup, a sketch increment, a relink; no allocation. */
+  get(key: string): Entry | undefined {
+    const node = this.#sized ? this.#lru.get(key) : this.#lru.peek(key);
+    if (node === undefined) return undefined;
+    this.#sketch.increment(node.hash);
+    const segment = node.segment;
+    if (segment === PROTECTED) this.#protected.touch(node);
+    else if (segment === WINDOW) this.#window.touch(node);
+    else this.#promote(node);
+    if (this.#climber.hit()) this.#climb();
+    return node.entry;
+  }
+
+  peek(key: string): Entry | undefined {
+    return this.#lru.peek(key)?.entry;
+  }
+
+  /**
+   * Holds `entry`. A key already held takes the new entry in place. A new key enters the
+   * window and counts as a miss; whatever the window pushes out must then win its place
+   * in the main region, so the key rejected may be an older one or, later, this one.
+   */
+  set(key: string, entry: Entry): void {
+    const held = this.#lru.peek(key);
+    if (held !== undefined) {
+      held.entry = entry;
+      if (this.#sized) {
+        // Re-measured; an entry now over maxSize is dropped by lru-cache (its own rule).
+        this.#lru.set(key, held);
+        if (this.#lru.peek(key) !== held) this.#unlink(held);
+      }
+      return;
+    }
+    const node = new PolicyNode(key, entry, hashKey(key), WINDOW);
+    this.#lru.set(key, node);
+    // lru-cache refuses an entry larger than maxSize: then it is simply not held.
+    if (this.#sized && this.#lru.peek(key) !== node) return;
+    this.#sketch.increment(node.hash);
+    this.#window.pushMru(node);
+    this.#evict();
+    if (this.#climber.miss()) this.#climb();
+  }
+
+  delete(key: string): boolean {
+    const node = this.#lru.peek(key);
+    if (node === undefined) return false;
+    this.#unlink(node);
+    return this.#lru.delete(key);
+  }
+
+  /** Drops every entry. The sketch keeps its counts: what was popular before a clear still is. */
+  clear(): void {
+    this.#lru.clear();
+    for (const segment of this.#segments) segment.reset();
+    this.#climber.restartSample();
+  }
+
+  keys(): Iterable<string> {
+    return this.#lru.keys();
+  }
+
+  /**
+   * Checks the invariants (for tests): every listed node is held by lru-cache under its
+   * key, the lists and lru-cache agree on the count, and no region is over its bound.
+   * Returns the first violation, or undefined.
+   */
+  audit(): string | undefined {
+    let listed = 0;
+    for (const segment of this.#segments) {
+      let count = 0;
+      for (let node = segment.head.next; node !== segment.head; node = node.next) {
+        if (node.segment !== segment.id) return `${node.key} listed in ${segment.id}, marked ${node.segment}`;
+        if (this.#lru.peek(node.key) !== node) return `${node.key} listed but not held`;
+        count++;
+      }
+      if (count !== segment.size) return `segment ${segment.id}: ${count} listed, size ${segment.size}`;
+      listed += count;
+    }
+    if (listed !== this.#lru.size) return `${listed} listed, ${this.#lru.size} held`;
+    if (listed > this.#max) return `${listed} held, max ${this.#max}`;
+    if (this.#protected.size > this.#protectedMax) return 'protected over its bound';
+    return undefined;
+  }
+
+  /** A hit on probation earns a place in protected, whose least recent entry drops back to probation. */
+  #promote(node: PolicyNode): void {
+    this.#probation.remove(node);
+    this.#protected.pushMru(node);
+    this.#demoteOverflow();
+  }
+
+  #demoteOverflow(): void {
+    while (this.#protected.size > this.#protectedMax) {
+      const demoted = this.#protected.lru!;
+      this.#protected.remove(demoted);
+      this.#probation.pushMru(demoted);
+    }
+  }
+
+  /** Moves the window's overflow to probation, each mover against probation's LRU entry. */
+  #evict(): void {
+    while (this.#window.size > this.#windowMax) {
+      const candidate = this.#window.lru!;
+      this.#window.remove(candidate);
+      this.#probation.pushMru(candidate);
+      if (this.size > this.#max) this.#duel(candidate);
+    }
+    // The main region can be over its share just after the window grew into it.
+    while (this.size > this.#max) this.#drop((this.#probation.lru ?? this.#protected.lru)!);
+  }
+
+  /** TinyLFU's admission: the candidate replaces the victim only if it was asked for more often. */
+  #duel(candidate: PolicyNode): void {
+    let victim = this.#probation.lru!;
+    if (victim === candidate) victim = this.#protected.lru ?? candidate;
+    if (victim !== candidate && this.#admit(candidate, victim)) this.#drop(victim);
+    else this.#drop(candidate);
+  }
+
+  #admit(candidate: PolicyNode, victim: PolicyNode): boolean {
+    const candidateFrequency = this.#sketch.frequency(candidate.hash);
+    const victimFrequency = this.#sketch.frequency(victim.hash);
+    if (candidateFrequency > victimFrequency) return true;
+    if (candidateFrequency < ADMIT_RANDOMLY_FROM) return false;
+    let x = this.#random;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.#random = x;
+    return (x & 127) === 0;
+  }
+
+  #drop(node: PolicyNode): void {
+    this.#unlink(node);
+    this.#lru.delete(node.key);
+    this.#onEvict();
+  }
+
+  #unlink(node: PolicyNode): void {
+    (this.#segments[node.segment] as Segment).remove(node);
+  }
+
+  /** Ends a hill-climber sample and moves the window boundary. */
+  #climb(): void {
+    if (this.size < this.#max) {
+      // Not full: nothing is evicted yet, so the hit rate says nothing about the split.
+      this.#climber.restartSample();
+      return;
+    }
+    const amount = this.#climber.adjust();
+    if (amount > 0) this.#growWindow(amount);
+    else if (amount < 0) this.#shrinkWindow(-amount);
+  }
+
+  /** The window takes `amount` places from protected, and the coldest main entries move into it. */
+  #growWindow(amount: number): void {
+    const steps = Math.min(amount, this.#protectedMax);
+    for (let i = 0; i < steps; i++) {
+      this.#windowMax++;
+      this.#protectedMax--;
+      this.#demoteOverflow();
+      const moved = this.#probation.lru ?? this.#protected.lru;
+      if (moved === undefined) continue;
+      this.#unlink(moved);
+      this.#window.pushMru(moved);
+    }
+  }
+
+  /** Protected takes `amount` places from the window (which keeps at least one); the window's oldest go to probation. */
+  #shrinkWindow(amount: number): void {
+    const steps = Math.min(amount, this.#windowMax - 1);
+    for (let i = 0; i < steps; i++) {
+      this.#windowMax--;
+      this.#protectedMax++;
+      if (this.#window.size <= this.#windowMax) continue;
+      const moved = this.#window.lru!;
+      this.#window.remove(moved);
+      this.#probation.pushLru(moved);
+    }
+  }
+}

@@ -8,7 +8,7 @@
  * says was asked for more often in the recent past stays, the other is evicted. The
  * window absorbs bursts (a key asked twice in quick succession is kept, whatever its
  * history); the main region keeps what is asked for again and again; and a hill climber
- * moves the boundary between them towards whichever share hits more.
+ * moves the boundary between them towards whichever side would have hit more.
  *
  * lru-cache stays the storage: it holds every entry (in a node that carries the policy's
  * links) and is bounded at `max + 1` as a backstop, so the policy decides admission and
@@ -16,7 +16,9 @@
  * policy forgets what it evicts.
  *
  * Memory on top of plain lru-cache: the sketch, `8 × nextPowerOfTwo(max)` bytes (see
- * {@link FrequencySketch}); and one {@link PolicyNode} per entry, about 40 bytes.
+ * {@link FrequencySketch}); one {@link PolicyNode} per entry, about 40 bytes; and the
+ * climber's two ghosts of hashes (1.5 × max slots of 4 bytes, and a Map entry of about 20
+ * bytes per hash held): about 40 bytes per entry of `max`.
  */
 import { LRUCache } from 'lru-cache';
 import type { Entry } from '../entry/entry.js';
@@ -34,25 +36,36 @@ const PROTECTED_SHARE = 0.8;
  */
 const ADMIT_RANDOMLY_FROM = 6;
 
+/**
+ * Passed to lru-cache's `peek`, which would otherwise make a default options object per
+ * call. Not frozen: lru-cache writes its (undefined) `status` into it.
+ */
+const PEEK_OPTIONS: LRUCache.PeekOptions<string, PolicyNode, unknown> = {};
+
 /** What {@link MemoryTier} needs from the map that holds its entries: lru-cache itself, or the policy. */
 export interface EntryStore {
   /** The entry for `key`, counted as a use. */
   get(key: string): Entry | undefined;
   /** The entry for `key`, without counting a use. */
   peek(key: string): Entry | undefined;
+  /** Holds `entry` for `key` (the policy may turn a new key away). */
   set(key: string, entry: Entry): unknown;
+  /** Drops `key`. */
   delete(key: string): unknown;
+  /** Drops everything. */
   clear(): void;
+  /** The keys held. */
   keys(): Iterable<string>;
 }
 
 /** Construction options of {@link WTinyLfuStore}. */
 export interface WTinyLfuOptions {
+  /** Most entries held. */
   readonly max: number;
+  /** Most total size, as measured by `sizeCalculation` (lru-cache enforces it). */
   readonly maxSize?: number | undefined;
+  /** The size of one entry, for `maxSize`. */
   readonly sizeCalculation?: ((entry: Entry, key: string) => number) | undefined;
-  /** Requests per hill-climber sample. Default `10 × max` (Caffeine's: the sketch's sample). */
-  readonly climbPeriod?: number;
 }
 
 /** A snapshot of the regions, for tests and the bench. */
@@ -62,6 +75,7 @@ export interface WTinyLfuShape {
   readonly protected: number;
   readonly windowMax: number;
   readonly protectedMax: number;
+  /** Bytes of the frequency sketch's counters. */
   readonly sketchBytes: number;
 }
 
@@ -78,20 +92,20 @@ export class WTinyLfuStore implements EntryStore {
   readonly #segments: readonly Segment[] = [this.#window, this.#probation, this.#protected];
   readonly #onEvict: () => void;
   #windowMax: number;
-  #protectedMax: number;
+  #protectedMax = 0;
   /** xorshift32 state for the 1-in-128 admission; a fixed seed keeps runs reproducible. */
   #random = 0x2545f491;
 
+  /** @param onEvict called for every entry the policy (or lru-cache's size bound) evicts or turns away. */
   constructor(options: WTinyLfuOptions, onEvict: () => void) {
     const { max, maxSize, sizeCalculation } = options;
     this.#max = max;
     this.#onEvict = onEvict;
     this.#sized = maxSize !== undefined && sizeCalculation !== undefined;
-    const main = Math.floor(max * INITIAL_MAIN);
-    this.#windowMax = Math.max(1, max - main);
-    this.#protectedMax = Math.floor((max - this.#windowMax) * PROTECTED_SHARE);
+    this.#windowMax = Math.max(1, max - Math.floor(max * INITIAL_MAIN));
+    this.#resizeProtected();
     this.#sketch = new FrequencySketch(max);
-    this.#climber = new HillClimber(max, options.climbPeriod ?? 10 * max);
+    this.#climber = new HillClimber(max);
     this.#lru = new LRUCache<string, PolicyNode>({
       // One over the bound: a new key is stored before the policy picks the victim.
       max: max + 1,
@@ -125,25 +139,25 @@ export class WTinyLfuStore implements EntryStore {
 
   /** The hot path: one lookup, a sketch increment, a relink; no allocation. */
   get(key: string): Entry | undefined {
-    const node = this.#sized ? this.#lru.get(key) : this.#lru.peek(key);
+    const node = this.#sized ? this.#lru.get(key) : this.#lru.peek(key, PEEK_OPTIONS);
     if (node === undefined) return undefined;
     this.#sketch.increment(node.hash);
     const segment = node.segment;
     if (segment === PROTECTED) this.#protected.touch(node);
     else if (segment === WINDOW) this.#window.touch(node);
     else this.#promote(node);
-    if (this.#climber.hit()) this.#climb();
     return node.entry;
   }
 
+  /** The entry for `key`, without counting a use. */
   peek(key: string): Entry | undefined {
     return this.#lru.peek(key)?.entry;
   }
 
   /**
-   * Holds `entry`. A key already held takes the new entry in place. A new key enters the
-   * window and counts as a miss; whatever the window pushes out must then win its place
-   * in the main region, so the key rejected may be an older one or, later, this one.
+   * Holds `entry`. A key already held takes the new entry in place. A new key counts as a
+   * miss and enters the window; whatever the window pushes out must then win its place in
+   * the main region, so the key turned away may be an older one or, later, this one.
    */
   set(key: string, entry: Entry): void {
     const held = this.#lru.peek(key);
@@ -161,11 +175,14 @@ export class WTinyLfuStore implements EntryStore {
     // lru-cache refuses an entry larger than maxSize: then it is simply not held.
     if (this.#sized && this.#lru.peek(key) !== node) return;
     this.#sketch.increment(node.hash);
+    const move = this.#climber.onMiss(node.hash);
+    if (move > 0) this.#growWindow(move);
+    else if (move < 0) this.#shrinkWindow(-move);
     this.#window.pushMru(node);
     this.#evict();
-    if (this.#climber.miss()) this.#climb();
   }
 
+  /** Drops `key`; the sketch keeps its count (it was asked for, whatever happened since). */
   delete(key: string): boolean {
     const node = this.#lru.peek(key);
     if (node === undefined) return false;
@@ -177,9 +194,10 @@ export class WTinyLfuStore implements EntryStore {
   clear(): void {
     this.#lru.clear();
     for (const segment of this.#segments) segment.reset();
-    this.#climber.restartSample();
+    this.#climber.clear();
   }
 
+  /** The keys held. */
   keys(): Iterable<string> {
     return this.#lru.keys();
   }
@@ -203,6 +221,7 @@ export class WTinyLfuStore implements EntryStore {
     }
     if (listed !== this.#lru.size) return `${listed} listed, ${this.#lru.size} held`;
     if (listed > this.#max) return `${listed} held, max ${this.#max}`;
+    if (this.#window.size > this.#windowMax) return 'window over its bound';
     if (this.#protected.size > this.#protectedMax) return 'protected over its bound';
     return undefined;
   }
@@ -231,15 +250,24 @@ export class WTinyLfuStore implements EntryStore {
       if (this.size > this.#max) this.#duel(candidate);
     }
     // The main region can be over its share just after the window grew into it.
-    while (this.size > this.#max) this.#drop((this.#probation.lru ?? this.#protected.lru)!);
+    while (this.size > this.#max) {
+      const victim = (this.#probation.lru ?? this.#protected.lru)!;
+      this.#climber.evicted(victim.hash);
+      this.#drop(victim);
+    }
   }
 
   /** TinyLFU's admission: the candidate replaces the victim only if it was asked for more often. */
   #duel(candidate: PolicyNode): void {
     let victim = this.#probation.lru!;
     if (victim === candidate) victim = this.#protected.lru ?? candidate;
-    if (victim !== candidate && this.#admit(candidate, victim)) this.#drop(victim);
-    else this.#drop(candidate);
+    if (victim !== candidate && this.#admit(candidate, victim)) {
+      this.#climber.evicted(victim.hash);
+      this.#drop(victim);
+    } else {
+      this.#climber.rejected(candidate.hash);
+      this.#drop(candidate);
+    }
   }
 
   #admit(candidate: PolicyNode, victim: PolicyNode): boolean {
@@ -265,24 +293,16 @@ export class WTinyLfuStore implements EntryStore {
     (this.#segments[node.segment] as Segment).remove(node);
   }
 
-  /** Ends a hill-climber sample and moves the window boundary. */
-  #climb(): void {
-    if (this.size < this.#max) {
-      // Not full: nothing is evicted yet, so the hit rate says nothing about the split.
-      this.#climber.restartSample();
-      return;
-    }
-    const amount = this.#climber.adjust();
-    if (amount > 0) this.#growWindow(amount);
-    else if (amount < 0) this.#shrinkWindow(-amount);
+  #resizeProtected(): void {
+    this.#protectedMax = Math.floor((this.#max - this.#windowMax) * PROTECTED_SHARE);
   }
 
-  /** The window takes `amount` places from protected, and the coldest main entries move into it. */
+  /** The window takes `amount` places from the main region; the coldest main entries move into it. */
   #growWindow(amount: number): void {
-    const steps = Math.min(amount, this.#protectedMax);
+    const steps = Math.min(amount, this.#max - 1 - this.#windowMax);
     for (let i = 0; i < steps; i++) {
       this.#windowMax++;
-      this.#protectedMax--;
+      this.#resizeProtected();
       this.#demoteOverflow();
       const moved = this.#probation.lru ?? this.#protected.lru;
       if (moved === undefined) continue;
@@ -291,12 +311,12 @@ export class WTinyLfuStore implements EntryStore {
     }
   }
 
-  /** Protected takes `amount` places from the window (which keeps at least one); the window's oldest go to probation. */
+  /** The main region takes `amount` places from the window (which keeps at least one); the window's oldest go to probation. */
   #shrinkWindow(amount: number): void {
     const steps = Math.min(amount, this.#windowMax - 1);
     for (let i = 0; i < steps; i++) {
       this.#windowMax--;
-      this.#protectedMax++;
+      this.#resizeProtected();
       if (this.#window.size <= this.#windowMax) continue;
       const moved = this.#window.lru!;
       this.#window.remove(moved);

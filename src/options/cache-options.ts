@@ -183,7 +183,7 @@ function resolveL1(input: unknown): L1Options | false {
       input.sizeCalculation,
     );
   }
-  const admission = input.admission ?? false;
+  const admission = input.admission === undefined ? false : input.admission;
   if (admission !== false && admission !== 'w-tinylfu') {
     throw new InvalidOptionError('l1.admission', "'w-tinylfu' or false", input.admission);
   }

@@ -4,6 +4,8 @@
  * cold-miss bound at several cache sizes; then the whole stack (small L1, larger L2,
  * unbounded L3) with the share of requests each tier serves.
  */
+
+import { FrequencySketch } from '../../src/l1/frequency-sketch.js';
 import { type HitRatioPoint, hitRatioSpec, renderSvg, type StackShare, stackSpec } from '../plot.js';
 import { progress } from '../progress.js';
 import { int, pct, type Table } from '../report.js';
@@ -14,7 +16,6 @@ import { shippedL1With } from '../sim/l1-policy.js';
 import { replayHits } from '../sim/lru.js';
 import { nextUses, optHits } from '../sim/opt.js';
 import { replayStack } from '../sim/stack.js';
-import { FrequencySketch } from '../../src/l1/frequency-sketch.js';
 import { loadTrace, type Trace, traceAvailable, tracesDir } from '../traces.js';
 
 /** Cache sizes as fractions of a trace's distinct keys. */
@@ -78,6 +79,11 @@ function replaySize(trace: Trace, fraction: number, next: Int32Array): SizeFigur
   };
 }
 
+function bytes(n: number): string {
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  return n >= 1 << 10 ? `${n >> 10} KiB` : `${n} B`;
+}
+
 function ratioRow(name: string, s: SizeFigures): string[] {
   const delta = (s.wTinyLfu - s.lru) * 100;
   return [
@@ -89,7 +95,7 @@ function ratioRow(name: string, s: SizeFigures): string[] {
     `${delta >= 0 ? '+' : '−'}${Math.abs(delta).toFixed(1)}`,
     pct(s.opt, 1),
     `${s.namedGoal ? '★ ' : ''}${s.goal} ${s.goalMet ? '✓' : '✗'}`,
-    s.sketchBytes >= 1 << 20 ? `${(s.sketchBytes / (1 << 20)).toFixed(1)} MiB` : `${s.sketchBytes >> 10} KiB`,
+    bytes(s.sketchBytes),
   ];
 }
 
@@ -117,6 +123,105 @@ function stackFigures(trace: Trace) {
   };
 }
 
+/** What the section gathers over all traces: JSON figures, plot points, table rows. */
+interface Gathered {
+  readonly perTrace: Record<string, unknown>;
+  readonly points: HitRatioPoint[];
+  readonly shares: StackShare[];
+  readonly traceRows: string[][];
+  readonly ratioRows: string[][];
+  readonly stackRows: string[][];
+  readonly yardstick: string[];
+  missed: number;
+}
+
+/** Replays one trace at every size and through the stack, adding its figures to `into`. */
+async function gatherTrace(
+  trace: Trace,
+  fractions: readonly number[],
+  into: Gathered,
+  tick: (what: string) => void,
+): Promise<void> {
+  const { name } = trace;
+  const n = trace.keys.length;
+  const cold = (n - trace.distinct) / n;
+  const next = nextUses(trace.ids, trace.distinct);
+  const label = trace.sampled ? `${name}*` : name;
+  const sizes: SizeFigures[] = [];
+  for (const fraction of fractions) {
+    const s = replaySize(trace, fraction, next);
+    sizes.push(s);
+    into.ratioRows.push(ratioRow(label, s));
+    if (!s.goalMet) into.missed++;
+    const base = { trace: name, sizePct: fraction * 100, entries: s.entries };
+    into.points.push(
+      { ...base, series: LRU_SERIES, hitRatio: s.lru },
+      { ...base, series: ADMISSION_SERIES, hitRatio: s.wTinyLfu },
+      { ...base, series: 'OPT (Bélády)', hitRatio: s.opt },
+      { ...base, series: 'cold-miss bound', hitRatio: cold },
+    );
+    tick(`${name} @ ${s.entries}`);
+    await breathe();
+  }
+  const stack = stackFigures(trace);
+  tick(`${name} stack`);
+  await breathe();
+  into.yardstick.push(...yardstickLines(trace));
+  const { fileRequests, distinct, sampled } = trace;
+  into.perTrace[name] = { requests: n, fileRequests, distinct, sampled, coldMissBound: cold, sizes, stack };
+  into.traceRows.push([label, int(n), int(distinct), pct(cold, 1)]);
+  const { l1, l2, l3, loader } = stack.shares;
+  into.stackRows.push([
+    label,
+    `${int(stack.l1Entries)} / ${int(stack.l2Entries)}`,
+    ...[l1, l2, l3, loader, l1 + l2].map((share) => pct(share, 1)),
+  ]);
+  into.shares.push(
+    { trace: name, tier: 'L1', share: l1, order: 0 },
+    { trace: name, tier: 'L2', share: l2, order: 1 },
+    { trace: name, tier: 'L3', share: l3, order: 2 },
+    { trace: name, tier: 'loader', share: loader, order: 3 },
+  );
+}
+
+function tablesOf(g: Gathered, quick: boolean): Table[] {
+  const sampledNote = quick
+    ? [`* sampled: first ${int(QUICK_PREFIX)} requests (--quick); a full run never samples`]
+    : [];
+  return [
+    {
+      title: 'Traces',
+      header: ['trace', 'requests', 'distinct', 'max (cold)'],
+      rows: g.traceRows,
+      notes: [
+        'max (cold) = (requests − distinct) / requests: no cache can hit a first request',
+        ...g.yardstick,
+        ...sampledNote,
+      ],
+    },
+    {
+      title: 'Hit ratio by cache size (% of distinct keys): LRU / W-TinyLFU (shipped L1, l1.admission) / OPT',
+      header: ['trace', 'size', 'entries', 'LRU', 'W-TinyLFU', 'Δ pts', 'OPT', 'goal', 'sketch'],
+      rows: g.ratioRows,
+      notes: [
+        'both L1 columns replay the shipped MemoryTier (get, and set on a miss); OPT = Bélády',
+        '★ = a row issue 24 names; every row must stay within 1 point of LRU',
+        `goals: ${g.missed === 0 ? 'all met ✓' : `${g.missed} row(s) missed ✗`}; sketch = W-TinyLFU's counters at that size`,
+        ...sampledNote,
+      ],
+    },
+    {
+      title: `Whole stack: L1 ${STACK_L1 * 100}% → L2 ${STACK_L2 * 100}% of distinct keys → L3 unbounded → loader (simulated sizes)`,
+      header: ['trace', 'L1 / L2 entries', 'L1', 'L2', 'L3', 'loader', 'L1+L2'],
+      rows: g.stackRows,
+      notes: [
+        'L1 = shipped lru-cache; L2 = exact LRU (Redis allkeys-lru only samples); L3 keeps all; backfill on every hit',
+        ...sampledNote,
+      ],
+    },
+  ];
+}
+
 export const hitRatioSection: Section = {
   name: 'hit-ratio',
   title: 'hit ratio on real traces (LRU and W-TinyLFU as shipped vs OPT)',
@@ -134,121 +239,36 @@ export const hitRatioSection: Section = {
     }
 
     const bar = progress('hit-ratio', names.length * (fractions.length + 2));
-    const perTrace: Record<string, unknown> = {};
-    const points: HitRatioPoint[] = [];
-    const shares: StackShare[] = [];
-    const traceRows: string[][] = [];
-    const ratioRows: string[][] = [];
-    const stackRows: string[][] = [];
-    const yardstick: string[] = [];
-    let missed = 0;
+    const gathered: Gathered = {
+      perTrace: {},
+      points: [],
+      shares: [],
+      traceRows: [],
+      ratioRows: [],
+      stackRows: [],
+      yardstick: [],
+      missed: 0,
+    };
     try {
       for (const name of names) {
         const trace = loadTrace(name, { dir, ...(quick ? { limit: QUICK_PREFIX } : {}) });
-        const n = trace.keys.length;
-        const cold = (n - trace.distinct) / n;
-        const next = nextUses(trace.ids, trace.distinct);
-        const label = trace.sampled ? `${name}*` : name;
         bar.tick(`${name} loaded`);
         await breathe();
-        const sizes: SizeFigures[] = [];
-        for (const fraction of fractions) {
-          const s = replaySize(trace, fraction, next);
-          sizes.push(s);
-          ratioRows.push(ratioRow(label, s));
-          if (!s.goalMet) missed++;
-          const base = { trace: name, sizePct: fraction * 100, entries: s.entries };
-          points.push({ ...base, series: LRU_SERIES, hitRatio: s.lru });
-          points.push({ ...base, series: ADMISSION_SERIES, hitRatio: s.wTinyLfu });
-          points.push({ ...base, series: 'OPT (Bélády)', hitRatio: s.opt });
-          points.push({ ...base, series: 'cold-miss bound', hitRatio: cold });
-          bar.tick(`${name} @ ${s.entries}`);
-          await breathe();
-        }
-        const stack = stackFigures(trace);
-        bar.tick(`${name} stack`);
-        await breathe();
-        yardstick.push(...yardstickLines(trace));
-
-        perTrace[name] = {
-          requests: n,
-          fileRequests: trace.fileRequests,
-          distinct: trace.distinct,
-          sampled: trace.sampled,
-          coldMissBound: cold,
-          sizes,
-          stack,
-        };
-        traceRows.push([label, int(n), int(trace.distinct), pct(cold, 1)]);
-        const { l1, l2, l3, loader } = stack.shares;
-        stackRows.push([
-          label,
-          `${int(stack.l1Entries)} / ${int(stack.l2Entries)}`,
-          ...[l1, l2, l3, loader, l1 + l2].map((share) => pct(share, 1)),
-        ]);
-        shares.push(
-          { trace: name, tier: 'L1', share: l1, order: 0 },
-          { trace: name, tier: 'L2', share: l2, order: 1 },
-          { trace: name, tier: 'L3', share: l3, order: 2 },
-          { trace: name, tier: 'loader', share: loader, order: 3 },
-        );
+        await gatherTrace(trace, fractions, gathered, (what) => bar.tick(what));
       }
     } finally {
       bar.stop();
     }
 
     const subtitle = quick ? `--quick: first ${int(QUICK_PREFIX)} requests of each trace` : 'full traces';
+    const stackTitle = `L1 ${STACK_L1 * 100}% / L2 ${STACK_L2 * 100}% of distinct keys, L3 unbounded; ${subtitle}`;
     const plots = {
-      hitRatio: ctx.writeArtifact('hit-ratio.svg', await renderSvg(hitRatioSpec(points, subtitle))),
-      stack: ctx.writeArtifact(
-        'stack.svg',
-        await renderSvg(
-          stackSpec(
-            shares,
-            `L1 ${STACK_L1 * 100}% / L2 ${STACK_L2 * 100}% of distinct keys, L3 unbounded; ${subtitle}`,
-          ),
-        ),
-      ),
+      hitRatio: ctx.writeArtifact('hit-ratio.svg', await renderSvg(hitRatioSpec(gathered.points, subtitle))),
+      stack: ctx.writeArtifact('stack.svg', await renderSvg(stackSpec(gathered.shares, stackTitle))),
     };
-
-    const sampledNote = quick
-      ? [`* sampled: first ${int(QUICK_PREFIX)} requests (--quick); a full run never samples`]
-      : [];
-    const tables: Table[] = [
-      {
-        title: 'Traces',
-        header: ['trace', 'requests', 'distinct', 'max (cold)'],
-        rows: traceRows,
-        notes: [
-          'max (cold) = (requests − distinct) / requests: no cache can hit a first request',
-          ...yardstick,
-          ...sampledNote,
-        ],
-      },
-      {
-        title: 'Hit ratio by cache size (% of distinct keys): LRU / W-TinyLFU (shipped L1, l1.admission) / OPT',
-        header: ['trace', 'size', 'entries', 'LRU', 'W-TinyLFU', 'Δ pts', 'OPT', 'goal', 'sketch'],
-        rows: ratioRows,
-        notes: [
-          'both L1 columns replay the shipped MemoryTier (get, and set on a miss); OPT = Bélády',
-          '★ = a row issue 24 names; every row must stay within 1 point of LRU',
-          `goals: ${missed === 0 ? 'all met ✓' : `${missed} row(s) missed ✗`}; sketch = W-TinyLFU's counters at that size`,
-          ...sampledNote,
-        ],
-      },
-      {
-        title: `Whole stack: L1 ${STACK_L1 * 100}% → L2 ${STACK_L2 * 100}% of distinct keys → L3 unbounded → loader (simulated sizes)`,
-        header: ['trace', 'L1 / L2 entries', 'L1', 'L2', 'L3', 'loader', 'L1+L2'],
-        rows: stackRows,
-        notes: [
-          'L1 = shipped lru-cache; L2 = exact LRU (Redis allkeys-lru only samples); L3 keeps all; backfill on every hit',
-          ...sampledNote,
-        ],
-      },
-    ];
     return {
-      figures: { fractions, quickPrefix: quick ? QUICK_PREFIX : null, traces: perTrace, plots },
-      tables,
+      figures: { fractions, quickPrefix: quick ? QUICK_PREFIX : null, traces: gathered.perTrace, plots },
+      tables: tablesOf(gathered, quick),
       skippedParts,
     };
   },

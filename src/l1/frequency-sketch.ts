@@ -69,11 +69,16 @@ export class FrequencySketch {
   /** Accesses between halvings. */
   readonly sampleSize: number;
 
+  /** Whether {@link increment} halves on its own when the sample is full (else the owner calls {@link halve}). */
+  readonly #autoHalve: boolean;
+
   /**
    * @param max the cache's entry bound: sizes the table and the halving period.
    * @param sampleSize accesses between halvings; default `10 × max` (TinyLFU's W).
+   * @param autoHalve halve on the increment that fills the sample (default); false when the owner counts the sample.
    */
-  constructor(max: number, sampleSize = 10 * max) {
+  constructor(max: number, sampleSize = 10 * max, autoHalve = true) {
+    this.#autoHalve = autoHalve;
     let words = 8;
     while (words < 2 * max && words < MAX_WORDS) words *= 2;
     // Int32Array, not Uint32Array: words stay small integers for V8, never doubles.
@@ -104,7 +109,7 @@ export class FrequencySketch {
       bump(table, (hash + step) & mask) |
       bump(table, (hash + 2 * step) & mask) |
       bump(table, (hash + 3 * step) & mask);
-    if (added !== 0 && ++this.#additions >= this.sampleSize) this.halve();
+    if (added !== 0 && ++this.#additions >= this.sampleSize && this.#autoHalve) this.halve();
   }
 
   /** The estimated recent accesses of the key with hash `hash`, 0 to {@link MAX_COUNT}: never fewer than counted since the last halving (up to 15). */

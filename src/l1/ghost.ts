@@ -4,7 +4,7 @@
  * Self-Tuning, Low Overhead Replacement Cache", FAST 2003). A miss on a key found here
  * says the region that pushed it out was too small.
  *
- * Memory: 4 bytes per slot in the ring, plus a Map entry per distinct hash held (about 20
+ * Memory: 4 bytes per slot in the ring, plus a Map entry per distinct hash held (about 35
  * bytes on V8); `capacity` is the cache's `max`.
  */
 export class Ghost {

@@ -56,8 +56,10 @@ export class HillClimber {
    * grow it, negative: shrink it, 0: no evidence).
    */
   onMiss(hash: number): number {
-    if (this.#rejected.take(hash)) return Math.max(1, Math.round(this.#evicted.size / Math.max(1, this.#rejected.size)));
-    if (this.#evicted.take(hash)) return -Math.max(1, Math.round(this.#rejected.size / Math.max(1, this.#evicted.size)));
+    if (this.#rejected.take(hash))
+      return Math.max(1, Math.round(this.#evicted.size / Math.max(1, this.#rejected.size)));
+    if (this.#evicted.take(hash))
+      return -Math.max(1, Math.round(this.#rejected.size / Math.max(1, this.#evicted.size)));
     return 0;
   }
 

@@ -19,7 +19,9 @@ import { type EntryStore, WTinyLfuStore } from './w-tinylfu.js';
  * may be turned away (it is then simply not held, and the next miss reloads it from the
  * stores), and the policy, not recency alone, picks what is evicted. Its memory on top of
  * lru-cache: the frequency sketch, `8 × nextPowerOfTwo(max)` bytes (128 KiB for `max`
- * 10,000), and about 40 bytes per entry for the policy's node. Without it, L1 is plain
+ * 10,000), and about 125 bytes per entry for the policy's node and its ghost lists
+ * (measured at `max` 100,000: 237 bytes per entry in all, against 100 for plain L1).
+ * Without it, L1 is plain
  * lru-cache, exactly as before.
  */
 export class MemoryTier {
@@ -38,7 +40,9 @@ export class MemoryTier {
       this.policy = new WTinyLfuStore(
         {
           max: options.max,
-          ...(sized ? { maxSize: options.maxSize, sizeCalculation: (entry, key) => sizeCalculation(entry.value, key) } : {}),
+          ...(sized
+            ? { maxSize: options.maxSize, sizeCalculation: (entry, key) => sizeCalculation(entry.value, key) }
+            : {}),
         },
         onEvict,
       );
@@ -48,7 +52,9 @@ export class MemoryTier {
     this.policy = undefined;
     this.lru = new LRUCache<string, Entry>({
       max: options.max,
-      ...(sized ? { maxSize: options.maxSize, sizeCalculation: (entry, key) => sizeCalculation(entry.value, key) } : {}),
+      ...(sized
+        ? { maxSize: options.maxSize, sizeCalculation: (entry, key) => sizeCalculation(entry.value, key) }
+        : {}),
       dispose: (_entry, _key, reason) => {
         if (reason === 'evict') onEvict();
       },

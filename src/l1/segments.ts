@@ -13,13 +13,19 @@ export const PROBATION = 1;
 /** Main region, hit at least once while on probation. */
 export const PROTECTED = 2;
 
-/** One key held by the policy. About 40 bytes on a 64-bit V8 with pointer compression. */
+/** One key held by the policy. About 44 bytes on a 64-bit V8 with pointer compression. */
 export class PolicyNode {
   key: string;
   entry: Entry;
   /** {@link hashKey} of the key, kept so a hit never rehashes the string. */
   readonly hash: number;
   segment: number;
+  /**
+   * Hits since the policy last looked at this node: a hit only counts here (a small
+   * integer store, no relink), and the policy folds it into the sketch and the node's
+   * place when the node reaches the cold end of its region (a second chance, as CLOCK).
+   */
+  pending = 0;
   prev: PolicyNode;
   next: PolicyNode;
 

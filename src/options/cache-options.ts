@@ -33,7 +33,7 @@ export interface L1Options {
    * push out an older one, behind a small LRU window sized by a hill climber (Caffeine's
    * design); it wins on traffic where frequency or loops matter and stays within a point
    * of LRU on recency-skewed traffic. Costs `8 × nextPowerOfTwo(max)` bytes for the sketch
-   * and about 40 bytes per entry. Default `false`: plain LRU.
+   * and about 125 bytes per entry for the policy (nodes, ghost lists). Default `false`: plain LRU.
    */
   admission?: 'w-tinylfu' | false;
 }
@@ -167,7 +167,11 @@ function resolveL1(input: unknown): L1Options | false {
   if (input === false) return false;
   if (input === undefined) return { max: 10_000 };
   if (!isObject(input))
-    throw new InvalidOptionError('l1', 'an object { max, maxSize?, sizeCalculation?, admission? } or false', input);
+    throw new InvalidOptionError(
+      'l1',
+      'an object { max, maxSize?, sizeCalculation?, admission? } or false',
+      input,
+    );
   checkKnownKeys(input, ['max', 'maxSize', 'sizeCalculation', 'admission'], 'l1.');
   const max = positiveIntOption(input.max, 'l1.max');
   if (max === undefined) throw new InvalidOptionError('l1.max', 'a positive integer', undefined);

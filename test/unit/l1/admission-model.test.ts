@@ -26,7 +26,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: key.map((k) => ({ op: 'delete' as const, key: k })) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('getOrSet' as const), key, ttl }) },
   { weight: 1, arbitrary: fc.constant({ op: 'clear' as const }) },
-  { weight: 2, arbitrary: fc.constantFrom(0, 1, 9, 10, 11, 60).map((ms) => ({ op: 'advance' as const, ms })) },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(0, 1, 9, 10, 11, 60).map((ms) => ({ op: 'advance' as const, ms })),
+  },
 );
 
 interface ModelEntry {
@@ -108,7 +111,8 @@ describe('TieredCache with l1.admission = w-tinylfu', () => {
     const cache = makeCache(clock, { max: 20, admission: 'w-tinylfu' });
     let loads = 0;
     const loader = () => ++loads;
-    for (let round = 0; round < 5; round++) for (let i = 0; i < 10; i++) await cache.getOrSet(`hot${i}`, loader);
+    for (let round = 0; round < 5; round++)
+      for (let i = 0; i < 10; i++) await cache.getOrSet(`hot${i}`, loader);
     for (let i = 0; i < 100; i++) await cache.getOrSet(`once${i}`, loader);
     for (let i = 0; i < 10; i++) expect(cache.getLocal(`hot${i}`)).toBeDefined();
     expect(loads).toBe(110);

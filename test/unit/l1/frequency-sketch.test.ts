@@ -28,18 +28,22 @@ describe('hashKey', () => {
 describe('FrequencySketch', () => {
   it('never under-counts between halvings (up to the 4-bit cap)', () => {
     fc.assert(
-      fc.property(fc.array(keyArb, { minLength: 1, maxLength: 400 }), fc.integer({ min: 1, max: 64 }), (keys, max) => {
-        // A sample far larger than the sequence: no halving happens.
-        const sketch = new FrequencySketch(max, 1_000_000);
-        const truth = new Map<string, number>();
-        for (const key of keys) {
-          sketch.increment(hashKey(key));
-          truth.set(key, (truth.get(key) ?? 0) + 1);
-        }
-        for (const [key, count] of truth) {
-          expect(sketch.frequency(hashKey(key))).toBeGreaterThanOrEqual(Math.min(count, MAX_COUNT));
-        }
-      }),
+      fc.property(
+        fc.array(keyArb, { minLength: 1, maxLength: 400 }),
+        fc.integer({ min: 1, max: 64 }),
+        (keys, max) => {
+          // A sample far larger than the sequence: no halving happens.
+          const sketch = new FrequencySketch(max, 1_000_000);
+          const truth = new Map<string, number>();
+          for (const key of keys) {
+            sketch.increment(hashKey(key));
+            truth.set(key, (truth.get(key) ?? 0) + 1);
+          }
+          for (const [key, count] of truth) {
+            expect(sketch.frequency(hashKey(key))).toBeGreaterThanOrEqual(Math.min(count, MAX_COUNT));
+          }
+        },
+      ),
       { seed: SEED, numRuns: 200 },
     );
   });
@@ -65,15 +69,18 @@ describe('FrequencySketch', () => {
 
   it('halves every counter (rounding down) when the sample is full', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(keyArb, fc.integer({ min: 0, max: 20 })), { minLength: 1, maxLength: 20 }), (plan) => {
-        const sketch = new FrequencySketch(1 << 12, 1_000_000);
-        for (const [key, times] of plan) for (let i = 0; i < times; i++) sketch.increment(hashKey(key));
-        const before = plan.map(([key]) => sketch.frequency(hashKey(key)));
-        sketch.halve();
-        plan.forEach(([key], i) => {
-          expect(sketch.frequency(hashKey(key))).toBe(Math.floor((before[i] as number) / 2));
-        });
-      }),
+      fc.property(
+        fc.array(fc.tuple(keyArb, fc.integer({ min: 0, max: 20 })), { minLength: 1, maxLength: 20 }),
+        (plan) => {
+          const sketch = new FrequencySketch(1 << 12, 1_000_000);
+          for (const [key, times] of plan) for (let i = 0; i < times; i++) sketch.increment(hashKey(key));
+          const before = plan.map(([key]) => sketch.frequency(hashKey(key)));
+          sketch.halve();
+          plan.forEach(([key], i) => {
+            expect(sketch.frequency(hashKey(key))).toBe(Math.floor((before[i] as number) / 2));
+          });
+        },
+      ),
       { seed: SEED },
     );
   });

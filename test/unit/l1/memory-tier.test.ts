@@ -119,16 +119,19 @@ describe('l1.admission option', () => {
     expect(construct(admission)).not.toThrow();
   });
 
-  it.each([['lru'], ['W-TinyLFU'], [true], [1], [null]])('rejects %j with InvalidOptionError naming l1.admission', (admission) => {
-    let error: unknown;
-    try {
-      construct(admission)();
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(InvalidOptionError);
-    expect((error as InvalidOptionError).option).toBe('l1.admission');
-    expect((error as InvalidOptionError).received).toBe(admission);
-    expect((error as InvalidOptionError).message).toContain('l1.admission');
-  });
+  it.each([['lru'], ['W-TinyLFU'], [true], [1], [null]])(
+    'rejects %j with InvalidOptionError naming l1.admission',
+    (admission) => {
+      let error: unknown;
+      try {
+        construct(admission)();
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(InvalidOptionError);
+      expect((error as InvalidOptionError).option).toBe('l1.admission');
+      expect((error as InvalidOptionError).received).toBe(admission);
+      expect((error as InvalidOptionError).message).toContain('l1.admission');
+    },
+  );
 });

@@ -129,7 +129,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 10, arbitrary: fc.nat(60).map((key) => ({ op: 'request' as const, key })) },
   { weight: 3, arbitrary: fc.nat(60).map((key) => ({ op: 'set' as const, key })) },
   { weight: 3, arbitrary: fc.nat(60).map((key) => ({ op: 'delete' as const, key })) },
-  { weight: 1, arbitrary: fc.constantFrom('a', 'b', 'a1').map((prefix) => ({ op: 'deletePrefix' as const, prefix })) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('a', 'b', 'a1').map((prefix) => ({ op: 'deletePrefix' as const, prefix })),
+  },
   { weight: 1, arbitrary: fc.constant({ op: 'clear' as const }) },
 );
 

@@ -87,7 +87,7 @@ export function hitRatioSpec(points: readonly HitRatioPoint[], subtitle: string)
             domain: [...HIT_RATIO_SERIES],
             range: ['#1f77b4', '#2ca02c', '#d62728', '#7f7f7f'],
           },
-          legend: { orient: 'top' },
+          legend: { orient: 'top', labelLimit: 240 },
         },
         strokeDash: {
           field: 'series',
@@ -102,7 +102,7 @@ export function hitRatioSpec(points: readonly HitRatioPoint[], subtitle: string)
             ],
           },
           // Same field and domain as color, so vega-lite merges both into one legend.
-          legend: { orient: 'top' },
+          legend: { orient: 'top', labelLimit: 240 },
         },
         tooltip: [
           { field: 'trace' },

@@ -14,6 +14,7 @@ export class Ghost {
   #next = 0;
   #filled = 0;
 
+  /** @param capacity the most hashes remembered (the oldest is forgotten first). */
   constructor(capacity: number) {
     this.#ring = new Int32Array(Math.max(1, capacity));
   }

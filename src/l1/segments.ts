@@ -15,10 +15,13 @@ export const PROTECTED = 2;
 
 /** One key held by the policy. About 44 bytes on a 64-bit V8 with pointer compression. */
 export class PolicyNode {
+  /** The key, as lru-cache holds it. */
   key: string;
+  /** The entry held (replaced in place when the key is written again). */
   entry: Entry;
   /** {@link hashKey} of the key, kept so a hit never rehashes the string. */
   readonly hash: number;
+  /** {@link WINDOW}, {@link PROBATION} or {@link PROTECTED}. */
   segment: number;
   /**
    * Hits since the policy last looked at this node: a hit only counts here (a small
@@ -26,9 +29,12 @@ export class PolicyNode {
    * place when the node reaches the cold end of its region (a second chance, as CLOCK).
    */
   pending = 0;
+  /** The next warmer node (or the sentinel). */
   prev: PolicyNode;
+  /** The next colder node (or the sentinel). */
   next: PolicyNode;
 
+  /** A node for `key`, not yet linked into a region. */
   constructor(key: string, entry: Entry, hash: number, segment: number) {
     this.key = key;
     this.entry = entry;
@@ -41,9 +47,12 @@ export class PolicyNode {
 
 /** A circular list with a sentinel head and a size. */
 export class Segment {
+  /** The sentinel: `head.next` is the coldest node, `head.prev` the warmest. */
   readonly head: PolicyNode;
+  /** Nodes linked. */
   size = 0;
 
+  /** @param id the region this list is ({@link WINDOW}, {@link PROBATION}, {@link PROTECTED}). */
   constructor(readonly id: number) {
     this.head = new PolicyNode('', undefined as unknown as Entry, 0, id);
   }

@@ -71,10 +71,15 @@ export interface WTinyLfuOptions {
 
 /** A snapshot of the regions, for tests and the bench. */
 export interface WTinyLfuShape {
+  /** Entries in the admission window. */
   readonly window: number;
+  /** Entries on probation in the main region. */
   readonly probation: number;
+  /** Entries protected in the main region. */
   readonly protected: number;
+  /** The window's bound now (the climber moves it). */
   readonly windowMax: number;
+  /** Protected's bound now: 80% of what the window leaves. */
   readonly protectedMax: number;
   /** Bytes of the frequency sketch's counters. */
   readonly sketchBytes: number;
@@ -96,6 +101,8 @@ export class WTinyLfuStore implements EntryStore {
   #protectedMax = 0;
   /** Accesses (hits and new keys) since the sketch last aged. */
   #accesses = 0;
+  /** Accesses between agings: the sketch's sample, kept here for the hit path. */
+  readonly #sample: number;
   /** xorshift32 state for the 1-in-128 admission; a fixed seed keeps runs reproducible. */
   #random = 0x2545f491;
 
@@ -109,6 +116,7 @@ export class WTinyLfuStore implements EntryStore {
     this.#resizeProtected();
     // The policy counts the sample and ages the sketch itself (it must fold pending hits first).
     this.#sketch = new FrequencySketch(max, 10 * max, false);
+    this.#sample = this.#sketch.sampleSize;
     this.#climber = new HillClimber(max);
     this.#lru = new LRUCache<string, PolicyNode>({
       // One over the bound: a new key is stored before the policy picks the victim.
@@ -150,7 +158,7 @@ export class WTinyLfuStore implements EntryStore {
     const node = this.#sized ? this.#lru.get(key) : this.#lru.peek(key, PEEK_OPTIONS);
     if (node === undefined) return undefined;
     node.pending++;
-    if (++this.#accesses >= this.#sketch.sampleSize) this.#age();
+    if (++this.#accesses >= this.#sample) this.#age();
     return node.entry;
   }
 
@@ -180,7 +188,7 @@ export class WTinyLfuStore implements EntryStore {
     // lru-cache refuses an entry larger than maxSize: then it is simply not held.
     if (this.#sized && this.#lru.peek(key) !== node) return;
     this.#sketch.increment(node.hash);
-    if (++this.#accesses >= this.#sketch.sampleSize) this.#age();
+    if (++this.#accesses >= this.#sample) this.#age();
     const move = this.#climber.onMiss(node.hash);
     if (move > 0) this.#growWindow(move);
     else if (move < 0) this.#shrinkWindow(-move);

@@ -121,14 +121,20 @@ export class WTinyLfuStore implements EntryStore {
     this.#lru = new LRUCache<string, PolicyNode>({
       // One over the bound: a new key is stored before the policy picks the victim.
       max: max + 1,
-      ...(this.#sized ? { maxSize, sizeCalculation: (node, key) => sizeCalculation!(node.entry, key) } : {}),
-      dispose: (node, _key, reason) => {
-        // Only lru-cache's own size bound evicts behind the policy's back.
-        if (reason === 'evict') {
-          this.#unlink(node);
-          onEvict();
-        }
-      },
+      // Only lru-cache's own size bound evicts behind the policy's back; without one, no
+      // dispose hook at all (it would run, for nothing, on every delete the policy makes).
+      ...(this.#sized
+        ? {
+            maxSize,
+            sizeCalculation: (node, key) => sizeCalculation!(node.entry, key),
+            dispose: (node, _key, reason) => {
+              if (reason === 'evict') {
+                this.#unlink(node);
+                onEvict();
+              }
+            },
+          }
+        : {}),
     });
   }
 

@@ -31,8 +31,9 @@ export interface L1Options {
   /**
    * Admission policy. `'w-tinylfu'`: a frequency sketch decides whether a new key may
    * push out an older one, behind a small LRU window sized by a hill climber (Caffeine's
-   * design); it wins on traffic where frequency or loops matter and stays within a point
-   * of LRU on recency-skewed traffic. Costs `8 × nextPowerOfTwo(max)` bytes for the sketch
+   * design); it wins on traffic where frequency or loops matter and stays within about a
+   * point of LRU on recency-skewed traffic (1.3 at worst on the bench's traces). Costs
+   * `8 × nextPowerOfTwo(max)` bytes for the sketch
    * and about 125 bytes per entry for the policy (nodes, ghost lists). Default `false`: plain LRU.
    */
   admission?: 'w-tinylfu' | false;

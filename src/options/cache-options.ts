@@ -33,8 +33,8 @@ export interface L1Options {
    * push out an older one, behind a small LRU window sized by a hill climber (Caffeine's
    * design); it wins on traffic where frequency or loops matter and stays within about a
    * point of LRU on recency-skewed traffic (1.3 at worst on the bench's traces). Costs
-   * `8 × nextPowerOfTwo(max)` bytes for the sketch
-   * and about 125 bytes per entry for the policy (nodes, ghost lists). Default `false`: plain LRU.
+   * `8 × nextPowerOfTwo(max)` bytes for the sketch and about 125 bytes per entry for the
+   * policy (nodes, ghost lists). Default `false`: plain LRU.
    */
   admission?: 'w-tinylfu' | false;
 }

@@ -8,8 +8,8 @@
  * and keeps or reverses direction. Replayed on the bench's traces that was too slow and
  * too noisy: a trace of 10 to 100 cache lengths gives it a handful of samples, and a
  * loop longer than the period makes every sample's hit rate swing with the loop's phase
- * (W-TinyLFU with that climber stayed 1.2 to 4.6 points below LRU on sprite, oltp and
- * orm-busy; see bench/README.md).
+ * (W-TinyLFU with that climber stayed 1.2 to 4.6 points below LRU on sprite, oltp,
+ * scarab-recs and orm-busy; see bench/README.md).
  *
  * Here each miss is evidence of the slope, as in ARC's ghost lists (Megiddo and Modha,
  * FAST 2003): a miss on a key the window recently pushed out and admission turned away
@@ -22,8 +22,9 @@
  *
  * The ghost of turned-away keys holds `max / 2` hashes, the ghost of evicted ones `max`:
  * the smaller first ghost asks for a recency win within half a cache length before it
- * grows the window (glimpse at 506 entries: 31.9% with `max`, 34.0% with `max / 2`; the
- * other traces move by 0.1 point or less).
+ * grows the window (measured while hits still relinked eagerly: glimpse at 506 entries
+ * 31.9% with `max`, 34.0% with `max / 2`; web12 at 688 62.5% and 63.4%; loop and the
+ * LRU-bound rows unchanged).
  */
 import { Ghost } from './ghost.js';
 

@@ -5,13 +5,24 @@
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 
+/** The curves of the hit-ratio plot, in legend order. */
+export const HIT_RATIO_SERIES = [
+  'LRU (shipped L1)',
+  'W-TinyLFU (l1.admission)',
+  'OPT (Bélády)',
+  'cold-miss bound',
+] as const;
+
+/** One curve of the hit-ratio plot. */
+export type HitRatioSeries = (typeof HIT_RATIO_SERIES)[number];
+
 /** One point of a hit-ratio curve. */
 export interface HitRatioPoint {
   readonly trace: string;
   /** Cache size as a percentage of the trace's distinct keys. */
   readonly sizePct: number;
   readonly entries: number;
-  readonly series: 'LRU (shipped L1)' | 'OPT (Bélády)' | 'cold-miss bound';
+  readonly series: HitRatioSeries;
   readonly hitRatio: number;
 }
 
@@ -36,7 +47,7 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   }
 }
 
-/** Hit ratio against cache size, one facet per trace; LRU and OPT as lines, the bound dashed. */
+/** Hit ratio against cache size, one facet per trace; LRU, W-TinyLFU and OPT as lines, the bound dashed. */
 export function hitRatioSpec(points: readonly HitRatioPoint[], subtitle: string): TopLevelSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
@@ -73,24 +84,25 @@ export function hitRatioSpec(points: readonly HitRatioPoint[], subtitle: string)
           type: 'nominal',
           title: null,
           scale: {
-            domain: ['LRU (shipped L1)', 'OPT (Bélády)', 'cold-miss bound'],
-            range: ['#1f77b4', '#d62728', '#7f7f7f'],
+            domain: [...HIT_RATIO_SERIES],
+            range: ['#1f77b4', '#2ca02c', '#d62728', '#7f7f7f'],
           },
-          legend: { orient: 'top' },
+          legend: { orient: 'top', labelLimit: 240 },
         },
         strokeDash: {
           field: 'series',
           type: 'nominal',
           scale: {
-            domain: ['LRU (shipped L1)', 'OPT (Bélády)', 'cold-miss bound'],
+            domain: [...HIT_RATIO_SERIES],
             range: [
+              [1, 0],
               [1, 0],
               [1, 0],
               [4, 3],
             ],
           },
           // Same field and domain as color, so vega-lite merges both into one legend.
-          legend: { orient: 'top' },
+          legend: { orient: 'top', labelLimit: 240 },
         },
         tooltip: [
           { field: 'trace' },

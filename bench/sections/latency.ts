@@ -83,7 +83,7 @@ export const latencySection: Section = {
   async run(ctx) {
     const plan = ctx.args.quick ? QUICK : FULL;
     // Runs per row: compare = 2 × rounds, measure = rounds.
-    const bar = progress('latency', plan.rounds * (2 * 6 + 4));
+    const bar = progress('latency', plan.rounds * (2 * 7 + 4));
     const tick = () => bar.tick();
     const rows: Row[] = [];
     const skipped: string[] = [];
@@ -174,8 +174,47 @@ async function l1Rows(plan: Plan, tick: () => void): Promise<Row[]> {
       note: "the issue's looser figure: bare get, awaited the same way",
     },
     { name: 'L1 hit: getLocal vs lru.get', comparison: getLocal, target: 1.5 },
+    await l1AdmissionRow(plan, tick),
     ...(await l1GetMany(plan, tick)),
   ];
+}
+
+/** The L1 hit row above with `admission: 'w-tinylfu'` (issue 24's target: 1.3x). */
+async function l1AdmissionRow(plan: Plan, tick: () => void): Promise<Row> {
+  const cache = new TieredCache<Record<string, unknown>>({
+    namespace: benchNamespace('latency-l1-admission'),
+    l1: { max: 10_000, admission: 'w-tinylfu' },
+    ttl: '1h',
+  });
+  const lru = new LRUCache<string, Record<string, unknown>>({ max: 10_000 });
+  for (const key of KEYS) {
+    await cache.set(key, valueFor(key));
+    lru.set(key, valueFor(key));
+  }
+  const byHand = async (k: string) => {
+    let v = lru.get(k);
+    if (v === undefined) {
+      v = await load(k);
+      lru.set(k, v);
+    }
+    return v;
+  };
+  const comparison = await compare(
+    {
+      label: 'cache.getOrSet (awaited), W-TinyLFU L1',
+      mode: 'batch-async',
+      call: (k) => cache.getOrSet(k, loader),
+    },
+    { label: 'hand-written async lru.get/set', mode: 'batch-async', call: byHand },
+    KEYS,
+    plan,
+    tick,
+  );
+  const loads = cache.stats().loader;
+  await cache.close();
+  if (loads.ok + loads.failed !== 0)
+    throw new Error('L1 admission row: the loader ran; every call should hit');
+  return { name: 'L1 hit with admission: getOrSet vs hand-written async LRU', comparison, target: 1.3 };
 }
 
 async function l1GetMany(plan: Plan, tick: () => void): Promise<Row[]> {

@@ -1,8 +1,8 @@
 /**
- * The L1 replacement policy as tiercache ships it, for trace replay: the core's own
- * MemoryTier (src/l1/memory-tier.ts), so the lru-cache inside it is built with exactly the
- * core's construction options and a policy change in the core shows up here. Traces
- * carry no time, so entries never go stale: only `max` decides what stays.
+ * The L1 as tiercache ships it, for trace replay: the core's own MemoryTier
+ * (src/l1/memory-tier.ts), with or without W-TinyLFU admission, driven through the same
+ * `get` and `set` the cache calls, so a policy change in the core shows up here. Traces
+ * carry no time, so entries never go stale: only `max` and the policy decide what stays.
  */
 import type { Entry } from '../../src/entry/entry.js';
 import { ZERO_VERSION } from '../../src/entry/version.js';
@@ -14,6 +14,9 @@ export interface ReplayCache {
   set(key: string, value: true): unknown;
 }
 
+/** The L1 policies the bench replays. */
+export type L1Policy = 'lru' | 'w-tinylfu';
+
 // One shared, never-stale entry: a replay measures which keys stay, not what they hold.
 const ENTRY: Entry<true> = {
   value: true,
@@ -24,11 +27,18 @@ const ENTRY: Entry<true> = {
 };
 const noop = (): void => {};
 
-/** A fresh L1 holding at most `max` entries, constructed as the core constructs it. */
+/** A fresh L1 holding at most `max` entries, constructed as the core constructs it (plain LRU). */
 export function shippedL1(max: number): ReplayCache {
-  const { lru } = new MemoryTier({ max }, noop);
-  return {
-    get: (key) => lru.get(key),
-    set: (key) => lru.set(key, ENTRY),
+  return shippedL1With('lru')(max);
+}
+
+/** A factory of fresh shipped L1s with `policy` (`'w-tinylfu'`: `l1: { max, admission: 'w-tinylfu' }`). */
+export function shippedL1With(policy: L1Policy): (max: number) => ReplayCache {
+  return (max) => {
+    const tier = new MemoryTier(policy === 'lru' ? { max } : { max, admission: policy }, noop);
+    return {
+      get: (key) => tier.get(key),
+      set: (key) => tier.set(key, ENTRY),
+    };
   };
 }

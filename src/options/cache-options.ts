@@ -28,6 +28,15 @@ export interface L1Options {
   maxSize?: number;
   /** The size of one value (for `maxSize`); must return a positive integer. */
   sizeCalculation?: (value: unknown, key: string) => number;
+  /**
+   * Admission policy. `'w-tinylfu'`: a frequency sketch decides whether a new key may
+   * push out an older one, behind a small LRU window sized by a hill climber (Caffeine's
+   * design); it wins on traffic where frequency or loops matter and stays within about a
+   * point of LRU on recency-skewed traffic (1.3 at worst on the bench's traces). Costs
+   * `8 × nextPowerOfTwo(max)` bytes for the sketch and about 125 bytes per entry for the
+   * policy (nodes, ghost lists). Default `false`: plain LRU.
+   */
+  admission?: 'w-tinylfu' | false;
 }
 
 /** The guard every store call goes through: a timeout and a circuit breaker. */
@@ -159,8 +168,12 @@ function resolveL1(input: unknown): L1Options | false {
   if (input === false) return false;
   if (input === undefined) return { max: 10_000 };
   if (!isObject(input))
-    throw new InvalidOptionError('l1', 'an object { max, maxSize?, sizeCalculation? } or false', input);
-  checkKnownKeys(input, ['max', 'maxSize', 'sizeCalculation'], 'l1.');
+    throw new InvalidOptionError(
+      'l1',
+      'an object { max, maxSize?, sizeCalculation?, admission? } or false',
+      input,
+    );
+  checkKnownKeys(input, ['max', 'maxSize', 'sizeCalculation', 'admission'], 'l1.');
   const max = positiveIntOption(input.max, 'l1.max');
   if (max === undefined) throw new InvalidOptionError('l1.max', 'a positive integer', undefined);
   const maxSize = positiveIntOption(input.maxSize, 'l1.maxSize');
@@ -175,7 +188,11 @@ function resolveL1(input: unknown): L1Options | false {
       input.sizeCalculation,
     );
   }
-  return Object.freeze({ max, maxSize, sizeCalculation });
+  const admission = input.admission === undefined ? false : input.admission;
+  if (admission !== false && admission !== 'w-tinylfu') {
+    throw new InvalidOptionError('l1.admission', "'w-tinylfu' or false", input.admission);
+  }
+  return Object.freeze({ max, maxSize, sizeCalculation, admission });
 }
 
 const STORE_METHODS = ['get', 'getMany', 'setMany', 'deleteMany', 'clear', 'close'];

@@ -5,6 +5,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { checkGoal, NAMED_GOALS } from '../../bench/sim/goals.js';
+import { shippedL1With } from '../../bench/sim/l1-policy.js';
 import { replayHits } from '../../bench/sim/lru.js';
 import { nextUses, optHits } from '../../bench/sim/opt.js';
 import { replayStack } from '../../bench/sim/stack.js';
@@ -73,6 +75,8 @@ describe('bench hit-ratio simulation', () => {
       expect(lru, `${name} at ${size}`).toBe(mapLruHits(trace.keys, size));
       const opt = optHits(trace.ids, trace.distinct, size, next);
       expect(opt, `${name} at ${size}`).toBeGreaterThanOrEqual(lru);
+      const admission = replayHits(trace.keys, size, shippedL1With('w-tinylfu'));
+      expect(opt, `${name} at ${size}: OPT >= W-TinyLFU`).toBeGreaterThanOrEqual(admission);
       // Nothing beats an infinite cache: every first request misses.
       expect(opt).toBeLessThanOrEqual(PREFIX - trace.distinct);
     }
@@ -151,5 +155,40 @@ describe('bench hit-ratio simulation', () => {
       ),
       { numRuns: 200 },
     );
+  });
+
+  it('W-TinyLFU replays through the shipped MemoryTier: never over max, deterministic run to run', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 400 }),
+        fc.integer({ min: 1, max: 12 }),
+        (raw, size) => {
+          const keys = raw.map(String);
+          const admission = replayHits(keys, size, shippedL1With('w-tinylfu'));
+          const { ids, distinct } = intern(keys);
+          expect(admission).toBe(replayHits(keys, size, shippedL1With('w-tinylfu')));
+          expect(admission).toBeLessThanOrEqual(optHits(ids, distinct, size));
+        },
+      ),
+      { numRuns: 200, seed: 24 },
+    );
+  });
+
+  it('goal rows: the named sizes are the full-run sizes, and the LRU bound is 1 point', () => {
+    const sizeAt = (name: string, fraction: number) =>
+      Math.max(1, Math.round(loadTrace(name).distinct * fraction));
+    expect(NAMED_GOALS.map((g) => g.entries)).toEqual([
+      sizeAt('sprite', 0.2),
+      sizeAt('oltp', 0.2),
+      sizeAt('glimpse', 0.2),
+      sizeAt('loop', 0.2),
+      sizeAt('web12', 0.05),
+    ]);
+    expect(checkGoal('glimpse', 506, false, 0.0095, 0.33).met).toBe(true);
+    expect(checkGoal('glimpse', 506, false, 0.0095, 0.31).met).toBe(false);
+    expect(checkGoal('glimpse', 506, true, 0.0095, 0.31).met).toBe(true);
+    expect(checkGoal('sprite', 1_415, false, 0.922, 0.913).met).toBe(true);
+    expect(checkGoal('sprite', 1_415, false, 0.922, 0.911).met).toBe(false);
+    expect(checkGoal('p3', 10, false, 0.5, 0.49).named).toBe(false);
   });
 });

@@ -1,0 +1,138 @@
+import { LRUCache } from 'lru-cache';
+import { describe, expect, it } from 'vitest';
+import { TieredCache } from '../../../src/cache/tiered-cache.js';
+import type { Entry } from '../../../src/entry/entry.js';
+import { ZERO_VERSION } from '../../../src/entry/version.js';
+import { InvalidOptionError } from '../../../src/errors.js';
+import { MemoryTier } from '../../../src/l1/memory-tier.js';
+import { WTinyLfuStore } from '../../../src/l1/w-tinylfu.js';
+
+function entry(value: unknown, expiresAt = Number.POSITIVE_INFINITY): Entry {
+  return { value, version: ZERO_VERSION, createdAt: 0, staleAt: expiresAt, expiresAt };
+}
+
+function tier(admission: boolean, max = 3) {
+  let evictions = 0;
+  const t = new MemoryTier(admission ? { max, admission: 'w-tinylfu' } : { max }, () => evictions++);
+  return { t, evictions: () => evictions };
+}
+
+describe('MemoryTier without admission', () => {
+  it('is plain lru-cache, as before: the least recently used entry is evicted and counted', () => {
+    const { t, evictions } = tier(false);
+    expect(t.lru).toBeInstanceOf(LRUCache);
+    expect(t.policy).toBeUndefined();
+    for (const key of ['a', 'b', 'c']) t.set(key, entry(key));
+    t.get('a');
+    t.set('d', entry('d'));
+    expect(t.get('b')).toBeUndefined();
+    expect([...(t.lru?.keys() ?? [])].sort()).toEqual(['a', 'c', 'd']);
+    expect(evictions()).toBe(1);
+  });
+});
+
+describe.each([
+  ['without admission', false],
+  ['with W-TinyLFU admission', true],
+])('MemoryTier %s', (_name, admission) => {
+  it('reads, peeks with expiry, deletes, and undoes only its own write', () => {
+    const { t } = tier(admission, 10);
+    const a = entry('a', 100);
+    t.set('a', a);
+    expect(t.get('a')).toBe(a);
+    expect(t.peek('a', 50)).toBe(a);
+    expect(t.peek('a', 100)).toBeUndefined();
+    expect(t.get('a')).toBeUndefined();
+    const b = entry('b');
+    t.set('b', b);
+    t.deleteIfHolding('b', entry('other'));
+    expect(t.get('b')).toBe(b);
+    t.deleteIfHolding('b', b);
+    expect(t.get('b')).toBeUndefined();
+  });
+
+  it('deletes by prefix and clears everything', () => {
+    const { t } = tier(admission, 10);
+    for (const key of ['u:1', 'u:2', 'p:1']) t.set(key, entry(key));
+    t.deletePrefix('u:');
+    expect(t.get('u:1')).toBeUndefined();
+    expect(t.get('u:2')).toBeUndefined();
+    expect(t.get('p:1')?.value).toBe('p:1');
+    t.deletePrefix('');
+    expect(t.get('p:1')).toBeUndefined();
+    expect(t.policy?.audit()).toBeUndefined();
+    expect(t.policy?.size ?? t.lru?.size).toBe(0);
+  });
+
+  it('reads and writes nothing while bypassed, but still deletes', () => {
+    const { t } = tier(admission, 10);
+    t.set('a', entry('a'));
+    t.bypass(true);
+    expect(t.active).toBe(false);
+    expect(t.get('a')).toBeUndefined();
+    t.set('b', entry('b'));
+    t.delete('a');
+    t.bypass(false);
+    expect(t.get('a')).toBeUndefined();
+    expect(t.get('b')).toBeUndefined();
+  });
+
+  it('never holds more than max, and counts every entry evicted or turned away', () => {
+    const { t, evictions } = tier(admission, 5);
+    for (let i = 0; i < 100; i++) t.set(`k${i}`, entry(i));
+    const held = Array.from({ length: 100 }, (_, i) => t.get(`k${i}`)).filter((e) => e !== undefined);
+    expect(held.length).toBe(5);
+    expect(evictions()).toBe(95);
+  });
+});
+
+describe('MemoryTier with admission', () => {
+  it('puts the entries behind the W-TinyLFU policy and reports its shape', () => {
+    const { t } = tier(true, 10_000);
+    expect(t.lru).toBeUndefined();
+    expect(t.policy).toBeInstanceOf(WTinyLfuStore);
+    const shape = t.policy!.shape();
+    expect(shape.windowMax).toBe(100);
+    expect(shape.protectedMax).toBe(7_920);
+    expect(shape.sketchBytes).toBe(131_072);
+  });
+
+  it('bounds by size too (lru-cache enforces maxSize; the policy forgets what it evicts)', () => {
+    let evictions = 0;
+    const t = new MemoryTier(
+      { max: 100, maxSize: 10, sizeCalculation: (value) => value as number, admission: 'w-tinylfu' },
+      () => evictions++,
+    );
+    for (let i = 0; i < 20; i++) t.set(`k${i}`, entry(3));
+    t.set('huge', entry(11));
+    expect(t.get('huge')).toBeUndefined();
+    expect(t.policy!.size).toBeLessThanOrEqual(3);
+    expect(t.policy!.audit()).toBeUndefined();
+    expect(evictions).toBeGreaterThanOrEqual(17);
+  });
+});
+
+describe('l1.admission option', () => {
+  const construct = (admission: unknown) => () =>
+    new TieredCache({ namespace: 'adm', l1: { max: 10, admission } as never });
+
+  it.each([['w-tinylfu'], [false], [undefined]])('accepts %j', (admission) => {
+    expect(construct(admission)).not.toThrow();
+  });
+
+  it.each([['lru'], ['W-TinyLFU'], [true], [1], [null]])(
+    'rejects %j with InvalidOptionError naming l1.admission',
+    (admission) => {
+      let error: unknown;
+      try {
+        construct(admission)();
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(InvalidOptionError);
+      expect((error as InvalidOptionError).option).toBe('l1.admission');
+      expect((error as InvalidOptionError).received).toBe(admission);
+      expect((error as InvalidOptionError).message).toContain('l1.admission');
+    },
+  );
+});

@@ -65,24 +65,20 @@ export class Segment {
 
   /** Links `node` as the most recently used. */
   pushMru(node: PolicyNode): void {
-    const head = this.head;
-    const last = head.prev;
-    node.prev = last;
-    node.next = head;
-    last.next = node;
-    head.prev = node;
-    node.segment = this.id;
-    this.size++;
+    this.#link(node, this.head.prev, this.head);
   }
 
   /** Links `node` as the least recently used. */
   pushLru(node: PolicyNode): void {
-    const head = this.head;
-    const first = head.next;
-    node.prev = head;
-    node.next = first;
-    first.prev = node;
-    head.next = node;
+    this.#link(node, this.head, this.head.next);
+  }
+
+  /** Links `node` between two neighbours of this segment's ring. */
+  #link(node: PolicyNode, prev: PolicyNode, next: PolicyNode): void {
+    node.prev = prev;
+    node.next = next;
+    prev.next = node;
+    next.prev = node;
     node.segment = this.id;
     this.size++;
   }

@@ -22,6 +22,22 @@ export function checkKnownKeys(value: object, allowed: readonly string[], path =
   }
 }
 
+/**
+ * A factory's options: an object (else an error naming `<factory> options`, expecting
+ * `expected`) whose keys are all `known` (a misspelt option must not be ignored).
+ */
+export function checkFactoryOptions(
+  options: unknown,
+  factory: string,
+  expected: string,
+  known: readonly string[],
+): void {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidOptionError(`${factory} options`, expected, options);
+  }
+  checkKnownKeys(options, known);
+}
+
 /** A boolean option, or `fallback` when absent. */
 export function booleanOption<F extends boolean | undefined>(
   value: unknown,

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { InvalidOptionError } from '../errors.js';
-import { checkKnownKeys } from '../options/validators.js';
+import { checkFactoryOptions } from '../options/validators.js';
 
 /** Where a Postgres store or bus gets its connections: a pool of yours, or a connection string. */
 export interface PgConnectionOptions {
@@ -19,11 +19,7 @@ export function checkPgConnection(
   label: string,
   known: readonly string[],
 ): void {
-  if (options === null || typeof options !== 'object') {
-    throw new InvalidOptionError(`${label} options`, 'an object', options);
-  }
-  // A misspelt option (`tabel`) must not be silently ignored.
-  checkKnownKeys(options, known);
+  checkFactoryOptions(options, label, 'an object', known);
   const { pool, connectionString } = options;
   if (pool === undefined && connectionString === undefined) {
     throw new InvalidOptionError('pool', 'a pg.Pool, or a `connectionString`', pool);

@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { InvalidOptionError } from '../errors.js';
-import { checkKnownKeys } from '../options/validators.js';
+import { checkFactoryOptions } from '../options/validators.js';
 
 /** The connection options {@link redisStore} and {@link redisBus} share: exactly one of them. */
 export interface RedisConnectionOptions {
@@ -46,11 +46,7 @@ export function checkRedisConnection(
   method: 'getBuffer' | 'duplicate',
   known: readonly string[],
 ): void {
-  if (options === null || typeof options !== 'object') {
-    throw new InvalidOptionError(`${factory} options`, 'an object with `client` or `url`', options);
-  }
-  // A misspelt option (`prefx`) must not be silently ignored.
-  checkKnownKeys(options, known);
+  checkFactoryOptions(options, factory, 'an object with `client` or `url`', known);
   const { client, url } = options;
   if ((client === undefined) === (url === undefined)) {
     throw new InvalidOptionError('client', 'exactly one of `client` or `url`', client ?? url);

@@ -54,3 +54,36 @@ export function expectBytes(got: Uint8Array | undefined, expected: Uint8Array, w
   );
   expect(same, `${what}: bytes differ`).toBe(0);
 }
+
+/**
+ * Prefixes with glob (Redis MATCH) and LIKE (Postgres) metacharacters: each pair is a
+ * key under the prefix, and one an unescaped pattern would also match.
+ */
+export const METACHARACTER_CASES: ReadonlyArray<
+  readonly [prefix: string, victim: string, bystander: string]
+> = [
+  ['g*:', 'g*:1', 'gX:1'],
+  ['q?:', 'q?:1', 'qX:1'],
+  ['r[ab]:', 'r[ab]:1', 'ra:1'],
+  ['s\\:', 's\\:1', 's:1'],
+  ['p%:', 'p%:1', 'pXYZ:1'],
+  ['u_:', 'u_:1', 'uX:1'],
+];
+
+/**
+ * Writes a key and its bystander for every {@link METACHARACTER_CASES} prefix, clears
+ * each prefix with `clear`, and expects only the bystanders left.
+ */
+export async function expectLiteralPrefixes(
+  store: StoreTier,
+  ns: string,
+  writeOf: (key: string) => StoreWrite,
+  clear: (prefix: string) => Promise<void>,
+): Promise<void> {
+  const all = METACHARACTER_CASES.flatMap(([, victim, bystander]) => [`${ns}${victim}`, `${ns}${bystander}`]);
+  await store.setMany(all.map(writeOf));
+  for (const [prefix] of METACHARACTER_CASES) await clear(`${ns}${prefix}`);
+  expect(present(all, await store.getMany(all))).toEqual(
+    METACHARACTER_CASES.map(([, , bystander]) => `${ns}${bystander}`),
+  );
+}

@@ -75,9 +75,13 @@ export class EntryCodec {
     this.#values = values;
   }
 
-  /** The entry as bytes, ready for every store. */
+  /**
+   * The entry as bytes, ready for every store.
+   * @throws CodecError when the value codec cannot encode the value (a symbol, an object
+   *   nested too deep, ...), naming the problem.
+   */
   encode(entry: Entry): Uint8Array {
-    const value = entry.deleted === true ? EMPTY : this.#values.encode(entry.value);
+    const value = entry.deleted === true ? EMPTY : this.#encodeValue(entry.value);
     const tags = entry.tags !== undefined ? tagsPackr.pack(entry.tags) : undefined;
     const extra = tags !== undefined ? 4 + tags.length : 0;
     const out = new Uint8Array(HEADER + extra + value.length);
@@ -153,6 +157,16 @@ export class EntryCodec {
     const entry: Entry = { value, version, createdAt, staleAt, expiresAt };
     if (tags !== undefined) (entry as { tags?: readonly string[] }).tags = tags;
     return entry;
+  }
+
+  #encodeValue(value: unknown): Uint8Array {
+    try {
+      return this.#values.encode(value);
+    } catch (error) {
+      throw new CodecError(`Cannot encode the value: ${(error as Error)?.message ?? String(error)}`, {
+        cause: error,
+      });
+    }
   }
 
   #decodePart(decode: () => unknown): unknown {

@@ -1,4 +1,5 @@
 import type { Entry } from '../entry/entry.js';
+import type { StoreWrite } from '../stores/store.js';
 import type { FenceToken } from './fences.js';
 import type { Stack } from './stack.js';
 
@@ -21,18 +22,36 @@ export interface Loaded {
  * fence: the load's version was taken when it started, so every store keeps the newer
  * write or tombstone whatever order they land in.
  *
- * Rejects only in strict mode, when a store failed.
+ * Rejects in strict mode when a store failed, and with a CodecError (no tier written)
+ * when a value cannot be encoded.
  */
 export async function commit(stack: Stack, loaded: readonly Loaded[]): Promise<void> {
-  const kept = loaded.filter((item) => stack.fences.holds(item.token));
-  if (kept.length === 0) return;
+  // Encoded before any tier is touched (see writeEntries); a value that cannot be encoded
+  // is left out of every tier, and its CodecError thrown once the others are written.
+  const kept: Loaded[] = [];
+  const writes: StoreWrite[] = [];
+  let unencodable: unknown;
+  for (const item of loaded) {
+    if (!stack.fences.holds(item.token)) continue;
+    try {
+      if (stack.stores.length > 0) writes.push(stack.toWrite(item.local, item.entry));
+      kept.push(item);
+    } catch (error) {
+      unencodable ??= error;
+    }
+  }
+  if (kept.length > 0) await write(stack, kept, writes);
+  if (unencodable !== undefined) throw unencodable;
+}
+
+async function write(stack: Stack, kept: readonly Loaded[], writes: readonly StoreWrite[]): Promise<void> {
   const l1 = stack.l1;
   for (const { local, entry } of kept) {
     stack.throttle.end(local);
     l1?.set(local, entry);
   }
   stack.recorder.sets(stack.recorder.l1, kept.length);
-  await stack.stores.write(kept.map(({ local, entry }) => stack.toWrite(local, entry)));
+  await stack.stores.write(writes);
   await stack.publish(
     'set',
     kept.map(({ local }) => local),

@@ -87,7 +87,8 @@ async function runFlight(
       try {
         await commit(stack, [{ local, entry, token }]);
       } catch (error) {
-        // Strict mode: the value is loaded but could not be stored.
+        // Strict mode, or a value that cannot be encoded (a CodecError naming the key): the
+        // value is loaded but could not be stored.
         flight.rejectLoaded(error);
         return;
       }

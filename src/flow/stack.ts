@@ -132,14 +132,26 @@ export class Stack {
     return locals.map((local) => this.toWrite(local, tombstone, bytes));
   }
 
-  /** The store write of `entry` under `local`: encoded once (or the bytes it was read as). */
+  /**
+   * The store write of `entry` under `local`: encoded once (or the bytes it was read as).
+   * @throws CodecError naming the key when the value cannot be encoded.
+   */
   toWrite(local: string, entry: Entry, bytes?: Uint8Array): StoreWrite {
     return {
       key: this.prefix + local,
-      value: bytes ?? this.codec.encode(entry),
+      value: bytes ?? this.#encode(local, entry),
       expiresAt: entry.expiresAt,
       version: entry.version,
     };
+  }
+
+  #encode(local: string, entry: Entry): Uint8Array {
+    try {
+      return this.codec.encode(entry);
+    } catch (error) {
+      if (!(error instanceof CodecError)) throw error;
+      throw new CodecError(`Key ${JSON.stringify(local)}: ${error.message}`, { cause: error.cause });
+    }
   }
 
   /** The entry in `bytes` read from a store; undecodable bytes are a miss, counted and reported. */

@@ -4,11 +4,16 @@ import type { Stack } from './stack.js';
 /**
  * Writes entries into every tier, then tells other instances to drop their L1 copies.
  * Loads of these keys in flight will not write their (older) result over them.
+ * @throws CodecError naming the key when a value cannot be encoded: then no tier changed.
  */
 export async function writeEntries(
   stack: Stack,
   entries: ReadonlyArray<{ readonly local: string; readonly entry: Entry }>,
 ): Promise<void> {
+  // Encoded before any tier is touched: a value the stores cannot hold must not be left
+  // in this L1 alone, served here while every other tier and instance keeps the old one.
+  const writes =
+    stack.stores.length === 0 ? [] : entries.map(({ local, entry }) => stack.toWrite(local, entry));
   const locals = entries.map((e) => e.local);
   for (const { local, entry } of entries) stack.known.note(local, entry.version);
   stack.invalidateKeys(locals);
@@ -17,7 +22,7 @@ export async function writeEntries(
     for (const { local, entry } of entries) l1.set(local, entry);
     stack.recorder.sets(stack.recorder.l1, entries.length);
   }
-  await stack.stores.write(entries.map(({ local, entry }) => stack.toWrite(local, entry)));
+  await stack.stores.write(writes);
   // Reads that started while the write was on the wire saw the old value.
   for (const local of locals) stack.fences.bump(local);
   await stack.publish(

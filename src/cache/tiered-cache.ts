@@ -317,7 +317,11 @@ export class TieredCache<V = unknown> {
     return cacheHealth(this.#stack);
   }
 
-  /** Resolves once the bus (if any) is subscribed; operations do not need to wait for it. */
+  /**
+   * Resolves once the bus (if any) is subscribed; operations do not need to wait for it.
+   * @throws the bus's error when it cannot subscribe within its start timeout (the cache
+   *   still works, without hearing other instances' invalidations).
+   */
   ready(): Promise<void> {
     return this.#stack.ready;
   }

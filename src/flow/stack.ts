@@ -13,7 +13,7 @@ import { StoreSet } from '../stores/fan-out.js';
 import type { StoreWrite } from '../stores/store.js';
 import { Epochs } from './epochs.js';
 import { Fences } from './fences.js';
-import { type Flight, Flights } from './flight.js';
+import { type Flight, Flights, noop } from './flight.js';
 import { KnownWrites } from './known-writes.js';
 import { Lifecycle } from './lifecycle.js';
 import { Semaphore } from './semaphore.js';
@@ -46,7 +46,7 @@ export class Stack {
   /** `namespace:`, in front of every key in the stores. */
   readonly prefix: string;
   readonly clock: ResolvedOptions['clock'];
-  /** Settles once the bus (if any) is subscribed; a failure to subscribe is reported. */
+  /** Settles once the bus (if any) is subscribed; rejects (and reports) when it cannot subscribe. */
   readonly ready: Promise<void>;
   /** Issues the versions of this instance's writes, deletes and loads. */
   readonly versions: VersionClock;
@@ -95,9 +95,14 @@ export class Stack {
         ...options.stores.map((store) => options.guard.timeout ?? store.defaultTimeoutMs ?? 100),
       );
       this.#publisher = new PublishBatcher(bus, this.instanceId, waitMs, recorder);
-      this.ready = bus
-        .start(options.namespace, this.instanceId, this.#listener())
-        .catch((error) => recorder.error(error));
+      // ready() rejects when the bus cannot subscribe (within its own start timeout): a
+      // cache that will never hear an invalidation must not look ready. Reported too, and
+      // never an unhandled rejection for a caller who does not ask.
+      this.ready = bus.start(options.namespace, this.instanceId, this.#listener()).catch((error) => {
+        recorder.error(error);
+        throw error;
+      });
+      this.ready.catch(noop);
     }
   }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CacheClosedError, type StoreTier, TieredCache } from '../../../src/index.js';
+import { MemoryBus } from '../../../src/testing/memory-bus.js';
 import { MemoryStore } from '../../../src/testing/memory-store.js';
 
 describe('close() with a loader that never settles', () => {
@@ -129,5 +130,23 @@ describe('close() is bounded and shared', () => {
     // Bounded by the timeout, not by the store (a generous margin for a busy machine).
     expect(performance.now() - started).toBeLessThan(3_000);
     expect(errors.map((e) => e.message).join('\n')).toMatch(/did not close within 300 ms/);
+  });
+});
+
+describe('ready()', () => {
+  it('rejects when the bus cannot subscribe, instead of resolving as if it had', async () => {
+    const errors: Error[] = [];
+    const failing = new MemoryBus();
+    failing.start = () => Promise.reject(new Error('bus "memory" could not subscribe: link down'));
+    const cache = new TieredCache<number>({
+      namespace: 'ready-fails',
+      bus: failing,
+      onError: (e) => errors.push(e),
+    });
+    await expect(cache.ready()).rejects.toThrow(/could not subscribe/);
+    expect(errors.map((e) => e.message)).toContain('bus "memory" could not subscribe: link down');
+    // The cache still answers (without invalidations from other instances).
+    expect(await cache.getOrSet('k', () => 1)).toBe(1);
+    await cache.close();
   });
 });

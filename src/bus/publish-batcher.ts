@@ -11,7 +11,10 @@ export class PublishBatcher {
   readonly #waitMs: number;
   readonly #recorder: Recorder;
   /** Keys and their versions queued for this tick's message, per op. */
-  readonly #queued = new Map<BusOp, { keys: string[]; versions: string[] }>();
+  readonly #queued = new Map<
+    BusOp | 'unversioned',
+    { op: BusOp; keys: string[]; versions: string[] | undefined }
+  >();
   #flush: Promise<void> | undefined;
 
   /**
@@ -32,17 +35,24 @@ export class PublishBatcher {
 
   /**
    * Queues `keys` under `op` for this tick's message, each at its version (`versions`
-   * aligned with `keys`, or one version for all); resolves once sent or `waitMs` passed.
+   * aligned with `keys`, or one version for all; `undefined`: a message without versions,
+   * whose receivers drop their copies whatever their version); resolves once sent or
+   * `waitMs` passed.
    */
-  publish(op: BusOp, keys: readonly string[], versions: string | readonly string[]): Promise<void> {
-    let queue = this.#queued.get(op);
+  publish(
+    op: BusOp,
+    keys: readonly string[],
+    versions: string | readonly string[] | undefined,
+  ): Promise<void> {
+    const slot = versions === undefined ? 'unversioned' : op;
+    let queue = this.#queued.get(slot);
     if (queue === undefined) {
-      queue = { keys: [], versions: [] };
-      this.#queued.set(op, queue);
+      queue = { op, keys: [], versions: versions === undefined ? undefined : [] };
+      this.#queued.set(slot, queue);
     }
     for (let i = 0; i < keys.length; i++) {
       queue.keys.push(keys[i] as string);
-      queue.versions.push(typeof versions === 'string' ? versions : (versions[i] as string));
+      queue.versions?.push(typeof versions === 'string' ? versions : (versions?.[i] as string));
     }
     this.#flush ??= new Promise<void>((resolve) => {
       queueMicrotask(() => {
@@ -53,7 +63,7 @@ export class PublishBatcher {
         // write and every load for the whole outage: callers wait at most #waitMs.
         // The message still goes out if the link answers later; a late failure is counted.
         const waited = setTimeout(resolve, this.#waitMs);
-        Promise.all(batches.map(([batchOp, batch]) => this.#send(batchOp, batch))).then(() => {
+        Promise.all(batches.map(([, batch]) => this.#send(batch))).then(() => {
           clearTimeout(waited);
           resolve();
         });
@@ -62,9 +72,22 @@ export class PublishBatcher {
     return this.#flush;
   }
 
-  async #send(op: BusOp, { keys, versions }: { keys: string[]; versions: string[] }): Promise<void> {
+  async #send({
+    op,
+    keys,
+    versions,
+  }: {
+    op: BusOp;
+    keys: string[];
+    versions: string[] | undefined;
+  }): Promise<void> {
     try {
-      await this.#bus.publish({ origin: this.#origin, op, keys, versions });
+      await this.#bus.publish({
+        origin: this.#origin,
+        op,
+        keys,
+        ...(versions !== undefined ? { versions } : {}),
+      });
       this.#recorder.bus('published');
     } catch (error) {
       this.#recorder.bus('errors');

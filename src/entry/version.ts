@@ -99,6 +99,25 @@ export class VersionClock {
   }
 }
 
+/**
+ * The version just below `version` (`version` minus one, as a 24-digit hex number): a
+ * repair's tombstone takes it, so it shadows everything older than the write it stands
+ * for and nothing else; the write itself, landing late or copied up, still lands over it.
+ */
+export function versionBefore(version: Version): Version {
+  // Digit by digit from the right, borrowing.
+  const digits = version.split('');
+  for (let i = digits.length - 1; i >= 0; i--) {
+    const d = Number.parseInt(digits[i] as string, 16);
+    if (d > 0) {
+      digits[i] = (d - 1).toString(16);
+      return digits.join('');
+    }
+    digits[i] = 'f';
+  }
+  return ZERO_VERSION;
+}
+
 /** The version a write made at `ms` by no instance in particular would have: for entries made outside a clock. */
 export function versionAt(ms: number): Version {
   return format(Math.max(0, Math.floor(ms)), 0, ZERO_TAG);

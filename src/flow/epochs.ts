@@ -1,5 +1,6 @@
 import { type Entry, makeTombstone } from '../entry/entry.js';
 import { maxVersion, type Version } from '../entry/version.js';
+import type { StoreWrite } from '../stores/store.js';
 import type { Stack } from './stack.js';
 
 // An epoch must outlive every entry written before it: a TTL and a grace are each at
@@ -74,14 +75,23 @@ export class Epochs {
   async clear(prefix: string, version: Version): Promise<void> {
     const stack = this.#stack;
     this.advance(prefix, version);
-    const now = stack.now();
-    const epoch = makeTombstone(version, now, now + EPOCH_LIFE_MS);
-    await stack.stores.write(
-      [{ key: this.#key(prefix), value: stack.codec.encode(epoch), expiresAt: epoch.expiresAt, version }],
-      undefined,
-      'deletes',
-    );
+    await stack.stores.write([this.#write(this.#key(prefix), version)], undefined, 'deletes');
     stack.lifecycle.background(stack.stores.sweep(stack.prefix + prefix, version, SWEEP_TIMEOUT_MS));
+  }
+
+  /**
+   * The write that restores an epoch a store missed (a guard's repair), or `undefined`
+   * when `storeKey` is not an epoch's key. The repair writes the epoch again at its own
+   * version: a tombstone in its place would lower it, a physical delete would lose it.
+   */
+  repairWrite(storeKey: string, version: Version): StoreWrite | undefined {
+    return storeKey.startsWith(this.#key('')) ? this.#write(storeKey, version) : undefined;
+  }
+
+  #write(key: string, version: Version): StoreWrite {
+    const now = this.#stack.now();
+    const epoch = makeTombstone(version, now, now + EPOCH_LIFE_MS);
+    return { key, value: this.#stack.codec.encode(epoch), expiresAt: epoch.expiresAt, version };
   }
 
   #key(prefix: string): string {

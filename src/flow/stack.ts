@@ -3,8 +3,9 @@ import type { BusListener, BusOp } from '../bus/bus.js';
 import { PublishBatcher } from '../bus/publish-batcher.js';
 import { EntryCodec } from '../entry/codec.js';
 import { type Entry, jitterTtl, makeEntry, makeTombstone } from '../entry/entry.js';
-import { type Version, VersionClock } from '../entry/version.js';
+import { type Version, VersionClock, versionBefore } from '../entry/version.js';
 import { CodecError, TierCacheError } from '../errors.js';
+import type { VersionedKey } from '../guard/guard.js';
 import { MemoryTier } from '../l1/memory-tier.js';
 import { Recorder, type TierRecord } from '../observability/recorder.js';
 import type { ResolvedOptions } from '../options/cache-options.js';
@@ -69,9 +70,21 @@ export class Stack {
     this.recorder = recorder;
     this.lifecycle = new Lifecycle(recorder);
     this.l1 = options.l1 === false ? undefined : new MemoryTier(options.l1, () => recorder.eviction());
-    this.stores = new StoreSet(options, recorder, options.clock, this.prefix, (storeKeys) =>
-      this.#repaired(storeKeys),
-    );
+    this.stores = new StoreSet(options, recorder, options.clock, this.prefix, {
+      // Just below each missed write: older values go, the write itself still lands. A
+      // missed epoch is written again as it was.
+      tombstones: (missed) =>
+        missed.flatMap(({ key, version }) => {
+          const epoch = version === undefined ? undefined : this.epochs.repairWrite(key, version);
+          if (epoch !== undefined) return [epoch];
+          return this.tombstones(
+            [key.slice(this.prefix.length)],
+            version === undefined ? this.versions.next() : versionBefore(version),
+          );
+        }),
+      repaired: (missed, upTo) => this.#repaired(missed, upTo),
+      version: () => this.versions.next(),
+    });
     this.codec = new EntryCodec(options.codec);
     this.versions = new VersionClock(options.clock);
     this.epochs = new Epochs(this);
@@ -174,9 +187,14 @@ export class Stack {
 
   /**
    * Tells other instances to drop their L1 copies of `locals` older than `versions`
-   * (aligned with `locals`, or one for all); batched per tick.
+   * (aligned with `locals`, or one for all; `undefined`: whatever their version);
+   * batched per tick.
    */
-  publish(op: BusOp, locals: readonly string[], versions: Version | readonly Version[]): Promise<void> {
+  publish(
+    op: BusOp,
+    locals: readonly string[],
+    versions: Version | readonly Version[] | undefined,
+  ): Promise<void> {
     return this.#publisher === undefined ? Promise.resolve() : this.#publisher.publish(op, locals, versions);
   }
 
@@ -282,18 +300,32 @@ export class Stack {
   }
 
   /**
-   * A store's repair deleted keys it missed writes of during an outage. Another instance
-   * may have read their old values from it while it came back: tell every instance to
-   * drop copies older than now.
+   * A store's repair deleted, by tombstones at the versions of the writes it missed
+   * during an outage, what it may still hold older than them (`undefined`: the whole
+   * namespace, up to `upTo`). Another instance may have read those older values from it
+   * while it came back: every instance drops copies older than the missed writes.
    */
-  #repaired(storeKeys: readonly string[] | undefined): void {
-    const version = this.versions.next();
-    if (storeKeys === undefined) {
-      this.lifecycle.background(this.publish('clear', [''], version));
+  #repaired(missed: readonly VersionedKey[] | undefined, upTo: Version | undefined): void {
+    if (missed === undefined) {
+      // The whole namespace was cleared from the store up to the newest missed write.
+      // Other instances drop their L1 (an unversioned clear: no epoch moves, which would
+      // hide the newest writes in every store too); this one read nothing from the store
+      // while it failed.
+      this.lifecycle.background(this.publish('clear', [''], undefined));
       return;
     }
-    const locals = storeKeys.map((key) => key.slice(this.prefix.length));
-    this.lifecycle.background(this.publish('delete', locals, version));
+    // Epochs a repair wrote again are no keys of the namespace: nothing to tell about them.
+    missed = missed.filter(({ key }) => key.startsWith(this.prefix));
+    const locals = missed.map(({ key }) => key.slice(this.prefix.length));
+    const fallback = this.versions.next();
+    const versions = missed.map(({ version }) => version ?? fallback);
+    for (let i = 0; i < locals.length; i++) {
+      this.known.note(locals[i] as string, versions[i] as Version);
+      // Only L1 copies older than the missed writes: no fence moves, so a read of the key
+      // waiting on this repair still copies the newest write up afterwards.
+      this.l1?.deleteOlder(locals[i] as string, versions[i] as Version);
+    }
+    this.lifecycle.background(this.publish('delete', locals, versions));
   }
 
   /**

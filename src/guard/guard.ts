@@ -1,6 +1,6 @@
 import { StoreUnavailableError } from '../errors.js';
 import type { Clock } from '../options/clock.js';
-import type { StoreTier } from '../stores/store.js';
+import type { StoreTier, StoreWrite } from '../stores/store.js';
 import { Breaker, type BreakerState } from './breaker.js';
 import { Deadlines } from './deadlines.js';
 
@@ -12,6 +12,38 @@ const MAX_MISSED_KEYS = 10_000;
 const KEYS_PER_TIMEOUT = 100;
 // Repairs one read waits through before it gives up on the store (a miss, never stale).
 const MAX_REPAIR_ROUNDS = 3;
+
+/** A write or delete that reached (or missed) a store: its key and version. */
+export interface VersionedKey {
+  readonly key: string;
+  /** The version of the write (`undefined` for a store written without versions). */
+  readonly version: string | undefined;
+}
+
+/**
+ * How a guard's repair deletes what a store may hold stale after missing writes, and
+ * who is told. The cache deletes each key by a tombstone JUST BELOW THE VERSION OF THE
+ * WRITE IT MISSED: an older value there goes, no older write can land after the repair,
+ * and the missed write itself stays if it landed after all (its reply was late), or
+ * lands over the tombstone when it is copied up. (A physical
+ * delete would also drop a newer write's version, and an older write landing after it
+ * would then stay.) Every instance is told to drop copies older than those versions.
+ */
+export interface RepairHooks {
+  /** Tombstones for the missed keys at their versions; `undefined`: delete them physically. */
+  tombstones(missed: readonly VersionedKey[]): StoreWrite[] | undefined;
+  /** What was repaired: the missed keys, or (`undefined`) the whole namespace up to `upTo`. */
+  repaired(missed: readonly VersionedKey[] | undefined, upTo: string | undefined): void;
+  /** The version a namespace-wide repair clears up to when no missed write had one. */
+  version(): string | undefined;
+}
+
+/** A repair by physical deletes, telling no one: for a guard used on its own. */
+const PHYSICAL_REPAIR: RepairHooks = {
+  tombstones: () => undefined,
+  repaired: () => {},
+  version: () => undefined,
+};
 
 /** Health of one tier, from {@link TieredCache.health}. */
 export interface TierHealth {
@@ -48,17 +80,17 @@ export class StoreGuard {
   readonly #settings: GuardSettings;
   /** Counts a failed or turned-away call (the recorder's store error). */
   readonly #countError: () => void;
-  /**
-   * Told what a repair deleted (`undefined`: the whole namespace): other instances may
-   * have read the old values while this store missed their writes, and must drop them.
-   */
-  readonly #onRepaired: (keys: readonly string[] | undefined) => void;
+  /** How a repair deletes, and who is told (see {@link RepairHooks}). */
+  readonly #hooks: RepairHooks;
   readonly #namespacePrefix: string;
   readonly #breaker: Breaker;
   #lastError: string | undefined;
   #latencyMs: number | undefined;
-  readonly #missed = new Set<string>();
+  /** Keys whose writes missed the store, with the greatest version missed for each. */
+  readonly #missed = new Map<string, string | undefined>();
   #missedAll = false;
+  /** The greatest version among the writes missed, for a namespace-wide repair. */
+  #missedUpTo: string | undefined;
   #repair: Promise<void> | undefined;
   readonly #deadlines = new Deadlines();
 
@@ -68,12 +100,12 @@ export class StoreGuard {
     clock: Clock,
     countError: () => void,
     namespacePrefix: string,
-    onRepaired: (keys: readonly string[] | undefined) => void = () => {},
+    hooks: RepairHooks = PHYSICAL_REPAIR,
   ) {
     this.store = store;
     this.#settings = settings;
     this.#countError = countError;
-    this.#onRepaired = onRepaired;
+    this.#hooks = hooks;
     this.#breaker = new Breaker(clock, settings.failureThreshold, settings.cooldownMs);
     this.#namespacePrefix = namespacePrefix;
   }
@@ -130,12 +162,15 @@ export class StoreGuard {
    * Runs a write or delete of `keys` (`undefined` for a clear of the namespace). If it
    * cannot reach the store, the keys are remembered for repair and the error is thrown.
    */
-  async write(keys: readonly string[] | undefined, op: (store: StoreTier) => Promise<void>): Promise<void> {
+  async write(
+    writes: readonly VersionedKey[] | undefined,
+    op: (store: StoreTier) => Promise<void>,
+  ): Promise<void> {
     try {
       this.#admit();
-      await this.#call(op, keys?.length ?? 1);
+      await this.#call(op, writes?.length ?? 1);
     } catch (error) {
-      this.#remember(keys);
+      this.#remember(writes);
       throw error;
     }
   }
@@ -144,8 +179,8 @@ export class StoreGuard {
    * A clear of the namespace (or a view) did not reach the store outside this guard:
    * clear the namespace from it before it is read again, as after a failed write.
    */
-  missedClear(): void {
-    this.#remember(undefined);
+  missedClear(upTo: string | undefined): void {
+    this.#remember(undefined, upTo);
   }
 
   health(): TierHealth {
@@ -223,14 +258,16 @@ export class StoreGuard {
     this.#breaker.failed();
   }
 
-  #remember(keys: readonly string[] | undefined): void {
-    if (keys === undefined || this.#missed.size + keys.length > MAX_MISSED_KEYS) {
+  #remember(writes: readonly VersionedKey[] | undefined, upTo?: string): void {
+    for (const write of writes ?? []) this.#missedUpTo = newest(this.#missedUpTo, write.version);
+    if (upTo !== undefined) this.#missedUpTo = newest(this.#missedUpTo, upTo);
+    if (writes === undefined || this.#missed.size + writes.length > MAX_MISSED_KEYS) {
       this.#missedAll = true;
       this.#missed.clear();
       return;
     }
     if (this.#missedAll) return;
-    for (const key of keys) this.#missed.add(key);
+    for (const { key, version } of writes) this.#missed.set(key, newest(this.#missed.get(key), version));
   }
 
   #repairNow(): Promise<void> {
@@ -238,16 +275,26 @@ export class StoreGuard {
       // Take what is owed now, so a key missed while this repair is on the wire is
       // recorded afresh (and repaired by the next round), not erased when this one ends.
       const all = this.#missedAll;
-      const keys = all ? [] : [...this.#missed];
+      const missed = all ? [] : [...this.#missed].map(([key, version]) => ({ key, version }));
+      const upTo = all ? (this.#missedUpTo ?? this.#hooks.version()) : undefined;
       this.#missedAll = false;
       this.#missed.clear();
+      this.#missedUpTo = undefined;
       try {
-        // A namespace clear scans the whole key space: give it the largest allowance.
-        if (all) await this.#call((store) => store.clear(this.#namespacePrefix), MAX_MISSED_KEYS);
-        else await this.#call((store) => store.deleteMany(keys), keys.length);
-        this.#onRepaired(all ? undefined : keys);
+        if (all) {
+          // A namespace clear scans the whole key space: give it the largest allowance.
+          await this.#call((store) => store.clear(this.#namespacePrefix, upTo), MAX_MISSED_KEYS);
+        } else {
+          const tombstones = this.#hooks.tombstones(missed);
+          const keys = missed.map(({ key }) => key);
+          await this.#call(
+            (store) => (tombstones === undefined ? store.deleteMany(keys) : store.setMany(tombstones)),
+            keys.length,
+          );
+        }
+        this.#hooks.repaired(all ? undefined : missed, upTo);
       } catch (error) {
-        this.#remember(all ? undefined : keys);
+        this.#remember(all ? undefined : missed, upTo);
         throw error;
       } finally {
         this.#repair = undefined;
@@ -255,4 +302,11 @@ export class StoreGuard {
     })();
     return this.#repair;
   }
+}
+
+/** The greater of two versions, either of which may be absent. */
+function newest(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return b > a ? b : a;
 }

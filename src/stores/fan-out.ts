@@ -1,4 +1,4 @@
-import { StoreGuard } from '../guard/guard.js';
+import { type RepairHooks, StoreGuard } from '../guard/guard.js';
 import type { Recorder, TierRecord } from '../observability/recorder.js';
 import type { ResolvedOptions } from '../options/cache-options.js';
 import type { Clock } from '../options/clock.js';
@@ -21,15 +21,14 @@ export class StoreSet {
   readonly #strict: boolean;
 
   /**
-   * @param onRepaired told the store keys a guard's repair deleted (`undefined`: the
-   *   whole namespace), so other instances can drop what they read meanwhile.
+   * @param repair how each guard's repair deletes, and who is told (see `RepairHooks`).
    */
   constructor(
     options: ResolvedOptions,
     recorder: Recorder,
     clock: Clock,
     namespacePrefix: string,
-    onRepaired: (storeKeys: readonly string[] | undefined) => void,
+    repair: RepairHooks,
   ) {
     this.#recorder = recorder;
     this.#strict = options.strict;
@@ -45,7 +44,7 @@ export class StoreSet {
         clock,
         () => recorder.storeError(record),
         namespacePrefix,
-        onRepaired,
+        repair,
       );
       return { guard, record };
     });
@@ -71,23 +70,7 @@ export class StoreSet {
     counter: 'sets' | 'deletes' = 'sets',
   ): Promise<void> {
     if (writes.length === 0) return Promise.resolve();
-    const keys = writes.map((write) => write.key);
-    return this.#each(upTo, keys, counter, (store) => store.setMany(writes));
-  }
-
-  /** Deletes the keys from the stores above `upTo` (all of them by default). */
-  delete(storeKeys: readonly string[], upTo = this.list.length): Promise<void> {
-    if (storeKeys.length === 0) return Promise.resolve();
-    return this.#each(upTo, storeKeys, 'deletes', (store) => store.deleteMany(storeKeys));
-  }
-
-  /**
-   * Deletes every key under `prefix` from every store. A clear that did not land (even a
-   * view's) is repaired by clearing the whole namespace from that store before it is
-   * read again: over-deleting is a miss, under-deleting would be a stale read.
-   */
-  clear(prefix: string): Promise<void> {
-    return this.#each(this.list.length, undefined, 'deletes', (store) => store.clear(prefix));
+    return this.#each(upTo, writes, counter, (store) => store.setMany(writes));
   }
 
   /**
@@ -113,7 +96,7 @@ export class StoreSet {
         try {
           await Promise.race([guard.store.clear(prefix, upTo), timedOut]);
         } catch (error) {
-          guard.missedClear();
+          guard.missedClear(upTo);
           this.#recorder.error(error);
         } finally {
           clearTimeout(timer);
@@ -130,16 +113,16 @@ export class StoreSet {
 
   async #each(
     upTo: number,
-    keys: readonly string[] | undefined,
+    writes: readonly StoreWrite[],
     counter: 'sets' | 'deletes',
     op: (store: StoreTier) => Promise<void>,
   ): Promise<void> {
-    const count = keys?.length ?? 1;
+    const count = writes.length;
     const failures: unknown[] = [];
     await Promise.all(
       this.list.slice(0, upTo).map(async ({ guard, record }) => {
         try {
-          await guard.write(keys, op);
+          await guard.write(writes, op);
           this.#recorder[counter](record, count);
         } catch (error) {
           this.#recorder.error(error);

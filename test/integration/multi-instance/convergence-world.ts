@@ -111,12 +111,18 @@ export class World {
   readonly #gates: Gate[] = [];
   readonly #pending = new Set<Promise<unknown>>();
   #draining = false;
+  /** Held calls at their gate, not released yet. */
+  #waiting = 0;
+  readonly #timeoutMs: number;
+  /** Held calls that arrived at their gate. */
+  entered = 0;
   /** Operations started, for the report. */
   readonly log: string[] = [];
 
   constructor(s: fc.Scheduler, namespace: string, shape: RunShape, real: readonly RealStores[]) {
     this.s = s;
     this.namespace = namespace;
+    this.#timeoutMs = shape.timeoutMs;
     for (let i = 0; i < shape.instances; i++) {
       const slot = real[i] as RealStores;
       const redis = new ChaosStore(keepOpen(slot.redis));
@@ -164,8 +170,15 @@ export class World {
   gate(gate: Gate, label: string): void {
     this.#gates.push(gate);
     void gate.entered
+      .then(() => {
+        this.entered++;
+        this.#waiting++;
+      })
       .then(() => (this.#draining ? undefined : this.s.schedule(Promise.resolve(), label)))
-      .then(() => gate.release());
+      .then(() => {
+        this.#waiting--;
+        gate.release();
+      });
   }
 
   /** Lets the scheduler release up to `n` held things (real I/O goes on meanwhile). */
@@ -181,6 +194,10 @@ export class World {
    * every link back up (a reconnect after dropped deliveries), and waits again.
    */
   async quiesce(deadlineMs = 15_000): Promise<void> {
+    // With a short guard timeout, calls still held time out first, then land on release.
+    if (this.#waiting > 0 && this.#timeoutMs < 100) {
+      await new Promise((resolve) => setTimeout(resolve, this.#timeoutMs + 5));
+    }
     this.#draining = true;
     for (const gate of this.#gates) gate.release();
     const deadline = Date.now() + deadlineMs;
@@ -218,8 +235,11 @@ export class World {
   }
 }
 
-/** The entry a store holds for `key`, read straight from the real store and decoded. */
-export async function storedEntry(store: StoreTier, key: string): Promise<Entry | undefined> {
-  const bytes = await store.get(key);
-  return bytes === undefined ? undefined : codec.decode(bytes);
+/** The entries a store holds for `keys`, read straight from the real store and decoded. */
+export async function storedEntries(
+  store: StoreTier,
+  keys: readonly string[],
+): Promise<Array<Entry | undefined>> {
+  const found = await store.getMany(keys);
+  return found.map((bytes) => (bytes === undefined ? undefined : codec.decode(bytes)));
 }

@@ -175,6 +175,52 @@ async function loadAcrossSweep(sweepAfterSet: boolean) {
   return { held, read: await c.cache.get('k'), local: c.cache.getLocal('k') };
 }
 
+/**
+ * B loads `k`; its commit's Redis write is delayed on the wire. A then sets `k` (a greater
+ * version; `lateReply`: its Redis reply comes back after the guard's timeout, so A's guard
+ * owes Redis a repair of `k`) and reads another key (the repair runs). B's delayed commit
+ * lands last. Returns what Redis holds for `k` and what B reads.
+ */
+async function commitAcrossRepair(lateReply: boolean) {
+  const namespace = uniqueNamespace('convreg-repair');
+  const hub = new MemoryBusHub();
+  const a = instance(namespace, hub);
+  const b = instance(namespace, hub);
+  await Promise.all([a.cache.ready(), b.cache.ready()]);
+
+  let finishLoad!: (value: string) => void;
+  let loaderCalled!: () => void;
+  const called = new Promise<void>((resolve) => {
+    loaderCalled = resolve;
+  });
+  const loading = b.cache.getOrSet('k', () => {
+    loaderCalled();
+    return new Promise<string>((resolve) => {
+      finishLoad = resolve;
+    });
+  });
+  await called;
+  const commitOnTheWire = b.redis.hold('setMany', 'before');
+  finishLoad('loaded-before-the-set');
+  await commitOnTheWire.entered;
+
+  // A's set comes after B's load started: a greater version.
+  await new Promise((resolve) => setTimeout(resolve, 2));
+  const reply = lateReply ? a.redis.hold('setMany', 'after') : undefined;
+  await a.cache.set('k', 'newest');
+  reply?.release();
+  // Any read through A's Redis guard first repairs what it owes: with the late reply, `k`.
+  await a.cache.get('other');
+
+  commitOnTheWire.release();
+  await loading;
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const bytes = await a.redis.inner.get(`${namespace}:k`);
+  const entry = bytes === undefined ? undefined : new EntryCodec().decode(bytes);
+  const redisHolds = entry === undefined || entry.deleted === true ? 'nothing' : entry.value;
+  return { redisHolds, read: await b.cache.get('k') };
+}
+
 describe('convergence counterexamples, reduced', () => {
   // BUG (found with TIERCACHE_FC_SEED=2, runs 18 and 143, as "lost the epoch of a clear"):
   // an epoch write whose reply times out is "repaired" by deleting the epoch. Epochs.clear
@@ -219,5 +265,22 @@ describe('convergence counterexamples, reduced', () => {
       'loaded-before-the-set',
     );
     expect(seen.read, 'C reads the newest write or nothing').not.toBe('loaded-before-the-set');
+  });
+  it('control: a load commit delayed on the wire lands after a newer set and is dropped by Redis', async () => {
+    const seen = await commitAcrossRepair(false);
+    expect(seen.redisHolds).toBe('newest');
+    expect(seen.read).toBe('newest');
+  });
+
+  // BUG (the guard's repair, like the sweep above, deletes physically): a write whose reply
+  // times out leaves its key owed a repair (StoreGuard.write -> #remember), and the repair
+  // before the store's next read deletes the key (#repairNow -> store.deleteMany), newer
+  // write and all. An older write still on the wire (here a load's commit) then lands on the
+  // empty key and is kept: Redis serves it, fresh, to every instance, and hides the newer
+  // value Postgres holds. A tombstone repaired away the same way lets an older value back.
+  it.fails('a set whose reply timed out is not undone by its repair and an older write landing after it', async () => {
+    const seen = await commitAcrossRepair(true);
+    expect(seen.redisHolds, 'Redis holds the newest write or nothing').not.toBe('loaded-before-the-set');
+    expect(seen.read, 'B reads the newest write or nothing').not.toBe('loaded-before-the-set');
   });
 });

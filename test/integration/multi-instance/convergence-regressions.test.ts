@@ -222,8 +222,8 @@ async function commitAcrossRepair(lateReply: boolean) {
 }
 
 describe('convergence counterexamples, reduced', () => {
-  // BUG (found with TIERCACHE_FC_SEED=2, runs 18 and 143, as "lost the epoch of a clear"):
-  // an epoch write whose reply times out is "repaired" by deleting the epoch. Epochs.clear
+  // BUG 1 (the property with TIERCACHE_FC_SEED=2 counts it as "lost the epoch of a clear",
+  // runs 18 and 143 of an early version): an epoch write whose reply times out is "repaired" by deleting the epoch. Epochs.clear
   // writes `<namespace>#epoch:` through StoreSet.write like any entry; when the guard's call
   // times out (or fails) StoreGuard.write remembers the key as missed, and the repair before
   // the next read deletes it physically (StoreGuard #repairNow -> store.deleteMany). For an
@@ -250,8 +250,9 @@ describe('convergence counterexamples, reduced', () => {
     expect(seen.read).toBe('newest');
   });
 
-  // BUG (found with TIERCACHE_FC_SEED=11 at 3,000 runs, run 134: "postgres holds load:1:4
-  // ... want set:2:7"): the background sweep after a clear deletes writes NEWER than the
+  // BUG 2 (the property, TIERCACHE_FC_SEED=11 run 134: "postgres holds load:1:4 ... want
+  // set:2:7"; TIERCACHE_FC_SEED=42 run 783, with two concurrent sets after a clear instead
+  // of a load: "postgres holds set:0:8 ... want set:0:10"): the background sweep after a clear deletes writes NEWER than the
   // clear's epoch, and with them the version that keeps older writes out. Epochs.clear runs
   // StoreSet.sweep (store.clear(prefix): Redis SCAN + UNLINK, Postgres DELETE ... LIKE),
   // which removes every key under the prefix whatever its version. A set made after the
@@ -272,8 +273,11 @@ describe('convergence counterexamples, reduced', () => {
     expect(seen.read).toBe('newest');
   });
 
-  // BUG (the guard's repair, like the sweep above, deletes physically): a write whose reply
-  // times out leaves its key owed a repair (StoreGuard.write -> #remember), and the repair
+  // BUG 3 (the property, TIERCACHE_FC_SEED=41 run 1283, no clear involved: an instance's
+  // load commit to Redis times out, its next read repairs Redis by deleting the key - the
+  // other instance's newer load with it - and the timed-out commit lands after: "redis
+  // holds load:1:1 ... want load:2:4"). The guard's repair, like the sweep above, deletes
+  // physically: a write whose reply times out leaves its key owed a repair (StoreGuard.write -> #remember), and the repair
   // before the store's next read deletes the key (#repairNow -> store.deleteMany), newer
   // write and all. An older write still on the wire (here a load's commit) then lands on the
   // empty key and is kept: Redis serves it, fresh, to every instance, and hides the newer

@@ -10,29 +10,44 @@ import { type Issued, type RealStores, type RunShape, storedEntries, World } fro
 
 // Issue 17's convergence property. Each run: 2-3 caches of one (fresh) namespace, each
 // with L1, a ChaosStore around a real Redis store and one around a real Postgres store,
-// and a ChaosBus around a MemoryBus of one hub. A random program of sets, deletes,
-// clears, slow getOrSets (the scheduler settles the loader), gets, holds of store calls
-// before they land or before their reply comes back (released by the scheduler in an
-// order of its choosing; with a short guard timeout a held call times out and lands
-// later), held and dropped bus deliveries, held publishes, and link drops. Then the run
-// quiesces (every hold released, every operation and store call finished, every link
-// up, a resync after dropped deliveries) and the oracle checks, for every key:
+// and a ChaosBus around a MemoryBus of one hub. A random program over 3 keys of sets,
+// deletes, clears, slow getOrSets (the scheduler settles the loader), gets, holds of
+// store calls before they land or before their reply comes back (released by the
+// scheduler in an order of its choosing; with the short guard timeout of 2 runs in 3, a
+// call held past it times out and lands later, or its reply is lost), held deliveries
+// and publishes, dropped deliveries, per-instance and hub-wide link drops. Then the run
+// quiesces (held calls time out, every hold is released, every operation and store call
+// ends, every link comes back up, and an instance that lost deliveries resyncs - a real
+// bus loses messages only with its link, which it notices) and the oracle checks, for
+// every key:
 //
 //   newest = the write with the greatest version among every write any cache issued to
-//            any store (sets, load commits, backfills, tombstones), or the clear's epoch
-//            if a clear has a greater version (then: absent);
-//   - every L1 holds nothing or newest's value;
-//   - every store holds nothing live (absent, a tombstone, or an entry at or below its
-//     epoch) or exactly newest;
-//   - every cache's get() answers nothing or newest's value.
+//            any store (sets, load commits, backfills, tombstones), unless a clear's
+//            epoch is greater (then: absent). Recorded by a wrapper between each guard
+//            and its ChaosStore; the breaker never opens, so every write is issued.
+//   - every L1 holds nothing or newest's value (checked first, with getLocal);
+//   - every store holds nothing live (absent, a tombstone, or an entry at or below the
+//     epoch it holds) or exactly newest. Redis and Postgres need not agree otherwise: the
+//     guard's repair deletes a key it owes, which is a miss, not a stale value;
+//   - every cache's getMany() answers nothing or newest's value.
+//   A store that no longer holds the clear's epoch is counted and printed, not failed:
+//   what the loss leads to is a stale value, which the checks above see.
 //
-// An "interleaving" is one run: one program and one schedule of its held calls. The
-// seed comes from TIERCACHE_FC_SEED (else random) and is printed before the runs and by
-// fast-check on failure; TIERCACHE_FC_RUNS sets the number of runs.
+// An "interleaving" is one run: one program (1-24 steps) and one schedule of its held
+// calls and slow loaders. The coverage lines printed at the end say in how many runs a
+// held call arrived, a call timed out at the guard, a bus resynced, a load committed. TIERCACHE_FC_RUNS sets the number of runs: 10,000 by default, ~4 min on the
+// 2-core machine (239 s measured without clears). TIERCACHE_FC_SEED sets the seed (else
+// random); it is printed before the runs and by fast-check on failure. A seed replays the
+// same programs and scheduler choices, but not the timing of the real servers, so a
+// failure may need a few replays; TIERCACHE_FC_SHRINK=1 lets fast-check shrink it (slow).
+// The deterministic reductions of what this found are in convergence-regressions.test.ts.
 
 const SEED = process.env.TIERCACHE_FC_SEED ? Number(process.env.TIERCACHE_FC_SEED) : Date.now() % 2 ** 31;
-const RUNS = process.env.TIERCACHE_FC_RUNS ? Number(process.env.TIERCACHE_FC_RUNS) : 300;
-/** `TIERCACHE_FC_CLEAR=0` leaves clears out of the programs (see the regressions file). */
+const RUNS = process.env.TIERCACHE_FC_RUNS ? Number(process.env.TIERCACHE_FC_RUNS) : 10_000;
+/**
+ * `TIERCACHE_FC_CLEAR=0` leaves clears out of the programs: until the two clear bugs in
+ * convergence-regressions.test.ts are fixed, the only way to check that the rest converges.
+ */
 const CLEARS = process.env.TIERCACHE_FC_CLEAR !== '0';
 const KEYS = ['a', 'b', 'c'] as const;
 

@@ -1,4 +1,5 @@
 import type fc from 'fast-check';
+import type { InvalidationBus } from '../../../src/bus/bus.js';
 import { EntryCodec } from '../../../src/entry/codec.js';
 import type { Entry } from '../../../src/entry/entry.js';
 import { TieredCache } from '../../../src/index.js';
@@ -97,6 +98,8 @@ export interface Instance {
 /** How a run is set up. */
 export interface RunShape {
   readonly instances: number;
+  /** The bus under each ChaosBus: a MemoryBus of the run's hub, or a real Redis pub/sub bus. */
+  readonly bus: 'memory' | 'redis';
   /** The guard timeout of every store, in ms: short ones turn held calls into timed-out calls that land later. */
   readonly timeoutMs: number;
 }
@@ -114,20 +117,30 @@ export class World {
   /** Held calls at their gate, not released yet. */
   #waiting = 0;
   readonly #timeoutMs: number;
+  /** Messages travel through a real server: give them time to arrive before each settle. */
+  readonly realBus: boolean;
   /** Held calls that arrived at their gate. */
   entered = 0;
   /** Operations started, for the report. */
   readonly log: string[] = [];
 
-  constructor(s: fc.Scheduler, namespace: string, shape: RunShape, real: readonly RealStores[]) {
+  /** @param redisBus makes a real Redis bus, for runs whose shape asks for one. */
+  constructor(
+    s: fc.Scheduler,
+    namespace: string,
+    shape: RunShape,
+    real: readonly RealStores[],
+    redisBus: () => InvalidationBus,
+  ) {
     this.s = s;
     this.namespace = namespace;
     this.#timeoutMs = shape.timeoutMs;
+    this.realBus = shape.bus === 'redis';
     for (let i = 0; i < shape.instances; i++) {
       const slot = real[i] as RealStores;
       const redis = new ChaosStore(keepOpen(slot.redis));
       const postgres = new ChaosStore(keepOpen(slot.postgres));
-      const bus = new ChaosBus(this.hub.bus());
+      const bus = new ChaosBus(shape.bus === 'redis' ? redisBus() : this.hub.bus());
       const cache = new TieredCache<string>({
         namespace,
         l1: { max: 100 },
@@ -216,6 +229,7 @@ export class World {
   }
 
   async #settle(deadline: number): Promise<void> {
+    if (this.realBus) await new Promise((resolve) => setTimeout(resolve, 20));
     let quiet = 0;
     while (quiet < 3) {
       while (this.s.count() > 0) await this.s.waitOne();

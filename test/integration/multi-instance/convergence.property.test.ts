@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { postgresStore } from '../../../src/postgres/index.js';
-import { redisStore } from '../../../src/redis/index.js';
+import { redisBus, redisStore } from '../../../src/redis/index.js';
 import type { ChaosOp } from '../../../src/testing/chaos-store.js';
 import { postgresUrlForTests, redisUrlForTests } from '../../support/services.js';
 import { type Issued, type RealStores, type RunShape, storedEntries, World } from './convergence-world.js';
@@ -106,6 +106,19 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(...weighted);
 
 const shapeArb: fc.Arbitrary<RunShape> = fc.record({
   instances: fc.constantFrom(2, 3),
+  // 1 run in 10 over the real Redis pub/sub bus (slower: its connections, real delivery).
+  bus: fc.constantFrom<'memory' | 'redis'>(
+    'memory',
+    'memory',
+    'memory',
+    'memory',
+    'memory',
+    'memory',
+    'memory',
+    'memory',
+    'memory',
+    'redis',
+  ),
   // 15 ms: held calls time out at the guard and land later; 5 s: they only arrive late.
   timeoutMs: fc.constantFrom(15, 15, 5_000),
 });
@@ -188,6 +201,7 @@ async function check(w: World): Promise<void> {
   const notes = new Set<string>();
   // What the run exercised, counted over the runs (read before the checks' own reads).
   if (w.entered > 0) notes.add('coverage: a held call or delivery arrived at its gate');
+  if (w.realBus) notes.add('coverage: over the real Redis bus');
   let timeouts = 0;
   let resyncs = 0;
   for (const { cache } of w.instances) {
@@ -267,7 +281,7 @@ async function check(w: World): Promise<void> {
 
 async function oneRun(s: fc.Scheduler, shape: RunShape, steps: readonly Step[]): Promise<void> {
   const namespace = `conv${runNo++}`;
-  const w = new World(s, namespace, shape, real);
+  const w = new World(s, namespace, shape, real, () => redisBus({ url: redisUrl }));
   try {
     await w.ready();
     for (const [at, st] of steps.entries()) await step(w, st, at, shape.timeoutMs);

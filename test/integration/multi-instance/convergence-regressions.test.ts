@@ -273,7 +273,11 @@ describe('convergence counterexamples, reduced', () => {
     expect(seen.read).toBe('newest');
   });
 
-  // BUG 3 (the property, TIERCACHE_FC_SEED=41 run 1283, no clear involved: an instance's
+  // BUG 3 (the property, TIERCACHE_FC_CLEAR=0 TIERCACHE_FC_SEED=61 run 2995: an instance's
+  // set to Redis times out, a delete from another instance lands, the first instance's
+  // next read repairs Redis by deleting the key - the tombstone with it - and the timed-out
+  // set lands after: "redis holds set:0:4 ... want nothing (newest tombstone)", served by
+  // every instance. Also TIERCACHE_FC_SEED=41 run 1283, no clear involved: an instance's
   // load commit to Redis times out, its next read repairs Redis by deleting the key - the
   // other instance's newer load with it - and the timed-out commit lands after: "redis
   // holds load:1:1 ... want load:2:4"). The guard's repair, like the sweep above, deletes

@@ -60,28 +60,30 @@ export class VersionClock {
   /** A new version, greater than any issued or observed so far. */
   next(): Version {
     const now = Math.floor(this.#clock.now());
+    // Counter 0 of every millisecond is left to loads (see snapshot()), so writes start at 1.
     if (now > this.#ms) {
       this.#ms = now;
-      this.#counter = 0;
+      this.#counter = 1;
     } else if (this.#counter < MAX_COUNTER) {
       this.#counter++;
     } else {
-      // 65,536 versions within one ms: borrow the next ms rather than repeat a version.
+      // 65,535 versions within one ms: borrow the next ms rather than repeat a version.
       this.#ms++;
-      this.#counter = 0;
+      this.#counter = 1;
     }
     this.#last = format(this.#ms, this.#counter, this.tag);
     return this.#last;
   }
 
   /**
-   * The lowest version of the current millisecond (counter 0, tag 0); it moves nothing.
-   * Loads start from it (see `KnownWrites`): a write made anywhere in the same
-   * millisecond, or after, wins over a load, however many versions either instance
-   * issued in that millisecond.
+   * The version of a load starting now: counter 0 of the current millisecond, which no
+   * write takes, with this instance's tag; it moves nothing. A write made anywhere in
+   * the same millisecond, or after, wins over a load (see `KnownWrites`), and two
+   * instances' loads of one millisecond are still told apart by their tags, so every
+   * tier settles on the same one.
    */
   snapshot(): Version {
-    return format(Math.max(0, Math.floor(this.#clock.now())), 0, ZERO_TAG);
+    return format(Math.max(0, Math.floor(this.#clock.now())), 0, this.tag);
   }
 
   /** Moves the clock past a version seen elsewhere, so the next one is greater (HLC receive). */

@@ -88,6 +88,11 @@ export class Epochs {
     return storeKey.startsWith(this.#key('')) ? this.#write(storeKey, version) : undefined;
   }
 
+  /** The write of the namespace's epoch at `version` (a namespace-wide repair's). */
+  namespaceWrite(version: Version): StoreWrite {
+    return this.#write(this.#key(''), version);
+  }
+
   #write(key: string, version: Version): StoreWrite {
     const now = this.#stack.now();
     const epoch = makeTombstone(version, now, now + EPOCH_LIFE_MS);

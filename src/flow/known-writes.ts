@@ -47,8 +47,9 @@ export class KnownWrites {
     this.#prune();
     let version = this.#versions.snapshot();
     if (this.#until < 0) return version;
-    version = maxVersion(version, after(this.#clear)) as Version;
-    for (const key of keys) version = maxVersion(version, after(this.#byKey.get(key))) as Version;
+    const tag = this.#versions.tag;
+    version = maxVersion(version, after(this.#clear, tag)) as Version;
+    for (const key of keys) version = maxVersion(version, after(this.#byKey.get(key), tag)) as Version;
     return version;
   }
 
@@ -65,14 +66,13 @@ function msOf(version: Version): number {
   return Number.parseInt(version.slice(0, 12), 16);
 }
 
-/** The lowest version above `version` that no instance issues (tag 0, next counter). */
-function after(version: Version | undefined): Version | undefined {
+/**
+ * A version just above `version` and below the next write of its counter: the same
+ * millisecond and counter, with a tag from the top of the tag range that still carries
+ * this instance's own tag (so two instances' loads differ). Should `version`'s own tag be
+ * higher still (1 in 16), the load does not win over it: a miss later, never a stale value.
+ */
+function after(version: Version | undefined, tag: string): Version | undefined {
   if (version === undefined) return undefined;
-  let ms = msOf(version);
-  let counter = Number.parseInt(version.slice(12, 16), 16) + 1;
-  if (counter > 0xffff) {
-    ms++;
-    counter = 0;
-  }
-  return `${ms.toString(16).padStart(12, '0')}${counter.toString(16).padStart(4, '0')}00000000`;
+  return `${version.slice(0, 16)}f${tag.slice(1)}`;
 }

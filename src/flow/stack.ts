@@ -84,6 +84,7 @@ export class Stack {
         }),
       repaired: (missed, upTo) => this.#repaired(missed, upTo),
       version: () => this.versions.next(),
+      epoch: (upTo) => this.epochs.namespaceWrite(upTo),
     });
     this.codec = new EntryCodec(options.codec);
     this.versions = new VersionClock(options.clock);
@@ -307,11 +308,13 @@ export class Stack {
    */
   #repaired(missed: readonly VersionedKey[] | undefined, upTo: Version | undefined): void {
     if (missed === undefined) {
-      // The whole namespace was cleared from the store up to the newest missed write.
-      // Other instances drop their L1 (an unversioned clear: no epoch moves, which would
-      // hide the newest writes in every store too); this one read nothing from the store
-      // while it failed.
-      this.lifecycle.background(this.publish('clear', [''], undefined));
+      // The store was cleared up to the newest missed write, behind an epoch at it (a
+      // generation, as clear() writes): every instance moves its epoch there too.
+      if (upTo === undefined) return;
+      this.known.noteClear(upTo);
+      this.epochs.advance('', upTo);
+      this.invalidatePrefix('');
+      this.lifecycle.background(this.publish('clear', [''], upTo));
       return;
     }
     // Epochs a repair wrote again are no keys of the namespace: nothing to tell about them.

@@ -36,6 +36,12 @@ export interface RepairHooks {
   repaired(missed: readonly VersionedKey[] | undefined, upTo: string | undefined): void;
   /** The version a namespace-wide repair clears up to when no missed write had one. */
   version(): string | undefined;
+  /**
+   * The epoch a namespace-wide repair writes before clearing up to `upTo`, so that what
+   * it deletes (tombstones included) cannot come back by an older write landing later;
+   * `undefined`: clear only.
+   */
+  epoch(upTo: string): StoreWrite | undefined;
 }
 
 /** A repair by physical deletes, telling no one: for a guard used on its own. */
@@ -43,6 +49,7 @@ const PHYSICAL_REPAIR: RepairHooks = {
   tombstones: () => undefined,
   repaired: () => {},
   version: () => undefined,
+  epoch: () => undefined,
 };
 
 /** Health of one tier, from {@link TieredCache.health}. */
@@ -282,8 +289,13 @@ export class StoreGuard {
       this.#missedUpTo = undefined;
       try {
         if (all) {
+          const epoch = upTo === undefined ? undefined : this.#hooks.epoch(upTo);
+          const clear = (store: StoreTier) => store.clear(this.#namespacePrefix, upTo);
           // A namespace clear scans the whole key space: give it the largest allowance.
-          await this.#call((store) => store.clear(this.#namespacePrefix, upTo), MAX_MISSED_KEYS);
+          await this.#call(
+            (store) => (epoch === undefined ? clear(store) : store.setMany([epoch]).then(() => clear(store))),
+            MAX_MISSED_KEYS,
+          );
         } else {
           const tombstones = this.#hooks.tombstones(missed);
           const keys = missed.map(({ key }) => key);

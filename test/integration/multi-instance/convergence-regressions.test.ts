@@ -12,8 +12,10 @@ import { MemoryBusHub } from '../../../src/testing/memory-bus.js';
 import { postgresUrlForTests, redisUrlForTests, uniqueNamespace } from '../../support/services.js';
 
 // Counterexamples found by the convergence property (convergence.property.test.ts),
-// reduced to deterministic tests over the real servers. A test marked `it.fails` shows
-// a bug in src/ that is not fixed yet: it passes while the bug is there.
+// reduced to deterministic tests over the real servers. Each failed before its fix: the
+// guard's repair and the clear's sweep deleted physically, which also dropped the version
+// (or the epoch) that keeps older writes out; they now write tombstones just below the
+// missed write (the epoch again, as it was) and sweep only up to the clear's version.
 
 const schema = `tc_convreg_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
 const redisPrefix = `tcconvreg-${process.pid}-${Math.random().toString(36).slice(2, 6)}|`;
@@ -238,7 +240,7 @@ describe('convergence counterexamples, reduced', () => {
     expect(seen.epochs).not.toContain('none');
   });
 
-  it.fails('a clear whose epoch replies time out still hides older values from an instance that resyncs', async () => {
+  it('a clear whose epoch replies time out still hides older values from an instance that resyncs', async () => {
     const seen = await clearMissedByB(true);
     expect(seen.got, 'B reads a value written before a clear that completed').toBeUndefined();
     expect(seen.local, 'and keeps it in L1').toBeUndefined();
@@ -260,7 +262,7 @@ describe('convergence counterexamples, reduced', () => {
   // set but newer than the epoch (here a load that started after the clear and commits
   // after the sweep, its instance not yet told of the set) then lands on an empty key and
   // is kept by every store: every instance reads the load's outdated value until it expires.
-  it.fails("a set made after a clear survives the clear's slow sweep and a late load commit", async () => {
+  it("a set made after a clear survives the clear's slow sweep and a late load commit", async () => {
     const seen = await loadAcrossSweep(true);
     expect(seen.held, 'Redis and Postgres hold the newest write or nothing').not.toContain(
       'loaded-before-the-set',
@@ -286,7 +288,7 @@ describe('convergence counterexamples, reduced', () => {
   // write and all. An older write still on the wire (here a load's commit) then lands on the
   // empty key and is kept: Redis serves it, fresh, to every instance, and hides the newer
   // value Postgres holds. A tombstone repaired away the same way lets an older value back.
-  it.fails('a set whose reply timed out is not undone by its repair and an older write landing after it', async () => {
+  it('a set whose reply timed out is not undone by its repair and an older write landing after it', async () => {
     const seen = await commitAcrossRepair(true);
     expect(seen.redisHolds, 'Redis holds the newest write or nothing').not.toBe('loaded-before-the-set');
     expect(seen.read, 'B reads the newest write or nothing').not.toBe('loaded-before-the-set');

@@ -5,7 +5,7 @@
  * to a real redis-server of the test's own.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TieredCache } from '../../../src/index.js';
+import { EntryCodec, TieredCache } from '../../../src/index.js';
 import { postgresStore } from '../../../src/postgres/index.js';
 import { redisBus, redisStore } from '../../../src/redis/index.js';
 import type { StoreTier } from '../../../src/stores/store.js';
@@ -38,11 +38,13 @@ interface Chaos {
   holdWrites: boolean;
   releaseWrites: () => void;
   writesHeld: number;
-  /** Resolves the next deleteMany, which waits for it: a repair held on the wire. */
+  /** Holds repairs (tombstone writes) until `releaseDeletes()`: a repair held on the wire. */
   holdDeletes: boolean;
   releaseDeletes: () => void;
   deletesHeld: number;
 }
+
+const codec = new EntryCodec();
 
 function chaosStore(real: StoreTier): Chaos {
   let release: () => void = () => {};
@@ -72,6 +74,16 @@ function chaosStore(real: StoreTier): Chaos {
       get: (key) => real.get(key),
       getMany: (keys) => real.getMany(keys),
       setMany: async (writes) => {
+        // A guard's repair writes versioned tombstones (no value): it is the "delete" this
+        // wrapper holds, and writes refused on command are the cache's own, not it.
+        if (writes.every((write) => codec.decode(write.value).deleted === true)) {
+          if (chaos.holdDeletes) {
+            chaos.deletesHeld++;
+            await held;
+          }
+          await real.setMany(writes);
+          return;
+        }
         if (chaos.failWrites) throw new Error('chaos: write refused');
         if (chaos.holdWrites) {
           chaos.writesHeld++;

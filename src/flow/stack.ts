@@ -9,6 +9,7 @@ import type { VersionedKey } from '../guard/guard.js';
 import { MemoryTier } from '../l1/memory-tier.js';
 import { Recorder, type TierRecord } from '../observability/recorder.js';
 import type { ResolvedOptions } from '../options/cache-options.js';
+import { coarseClock } from '../options/clock.js';
 import type { ResolvedEntryOptions } from '../options/entry-options.js';
 import { StoreSet } from '../stores/fan-out.js';
 import type { StoreWrite } from '../stores/store.js';
@@ -21,6 +22,7 @@ import { Semaphore } from './semaphore.js';
 import { FailSafeThrottle } from './throttle.js';
 
 const MIN_TOMBSTONE_MS = 60_000;
+const exactClock = { now: Date.now };
 // close({ timeout: 0 }) still gives the stores and the bus this long to close cleanly.
 const MIN_CLOSE_MS = 250;
 
@@ -87,9 +89,13 @@ export class Stack {
       epoch: (upTo) => this.epochs.namespaceWrite(upTo),
     });
     this.codec = new EntryCodec(options.codec);
-    this.versions = new VersionClock(options.clock);
+    // Versions read the wall clock exactly: the default clock may lag up to a millisecond
+    // (it is cached for the hit path), and a write stamped a millisecond early can lose
+    // to a load another process made just before it (told so out of band, not by the bus).
+    const versionTime = options.clock === coarseClock ? exactClock : options.clock;
+    this.versions = new VersionClock(versionTime);
     this.epochs = new Epochs(this);
-    this.known = new KnownWrites(this.versions, options.clock);
+    this.known = new KnownWrites(this.versions, versionTime);
     // A tombstone must outlive any write older than its delete that may still land: a
     // load's write lands within its load, a write delayed on the wire (a paused server)
     // within its own life at most, so: the default life of an entry, at least a minute.

@@ -69,10 +69,18 @@ function msOf(version: Version): number {
 /**
  * A version just above `version` and below the next write of its counter: the same
  * millisecond and counter, with a tag from the top of the tag range that still carries
- * this instance's own tag (so two instances' loads differ). Should `version`'s own tag be
- * higher still (1 in 16), the load does not win over it: a miss later, never a stale value.
+ * this instance's own tag (so two instances' loads differ); or, when `version`'s own tag
+ * is higher still, the next counter with a tag from the bottom of the range.
  */
 function after(version: Version | undefined, tag: string): Version | undefined {
   if (version === undefined) return undefined;
-  return `${version.slice(0, 16)}f${tag.slice(1)}`;
+  const high = `${version.slice(0, 16)}f${tag.slice(1)}`;
+  if (high > version) return high;
+  const ms = Number.parseInt(version.slice(0, 12), 16);
+  const counter = Number.parseInt(version.slice(12, 16), 16) + 1;
+  const next =
+    counter > 0xffff
+      ? `${(ms + 1).toString(16).padStart(12, '0')}0001`
+      : `${version.slice(0, 12)}${counter.toString(16).padStart(4, '0')}`;
+  return `${next}0${tag.slice(1)}`;
 }

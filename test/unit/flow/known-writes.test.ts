@@ -45,3 +45,19 @@ describe('KnownWrites: the version of a load', () => {
     expect(known.loadVersion(['k'])).toBe(a.snapshot());
   });
 });
+
+describe('KnownWrites: whatever the instance tag', () => {
+  it.each(['00000000', '7fffffff', 'f0000000', 'fffffffe', 'ffffffff'])(
+    'a load after this instance’s own write (tag %s) wins over it and loses to its next write',
+    (tag) => {
+      const clock = new FakeClock(1_700_000_000_000);
+      const versions = new VersionClock(clock, tag);
+      const known = new KnownWrites(versions, clock);
+      const written = versions.next();
+      known.note('k', written);
+      const load = known.loadVersion(['k']);
+      expect(load > written).toBe(true);
+      expect(versions.next() > load).toBe(true);
+    },
+  );
+});

@@ -55,7 +55,7 @@ class Tracker {
         return run(() => inner.setMany(writes));
       },
       deleteMany: (keys) => run(() => inner.deleteMany(keys)),
-      clear: (prefix) => run(() => inner.clear(prefix)),
+      clear: (prefix, upTo) => run(() => inner.clear(prefix, upTo)),
       close: async () => {},
     };
   }
@@ -80,7 +80,7 @@ function keepOpen(inner: StoreTier): StoreTier {
     getMany: (keys) => inner.getMany(keys),
     setMany: (writes) => inner.setMany(writes),
     deleteMany: (keys) => inner.deleteMany(keys),
-    clear: (prefix) => inner.clear(prefix),
+    clear: (prefix, upTo) => inner.clear(prefix, upTo),
     close: async () => {},
   };
 }

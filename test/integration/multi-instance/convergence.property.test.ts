@@ -47,8 +47,8 @@ import { type Issued, type RealStores, type RunShape, storedEntries, World } fro
 const SEED = process.env.TIERCACHE_FC_SEED ? Number(process.env.TIERCACHE_FC_SEED) : Date.now() % 2 ** 31;
 const RUNS = process.env.TIERCACHE_FC_RUNS ? Number(process.env.TIERCACHE_FC_RUNS) : 10_000;
 /**
- * `TIERCACHE_FC_CLEAR=0` leaves clears out of the programs: until the two clear bugs in
- * convergence-regressions.test.ts are fixed, the only way to check that the rest converges.
+ * `TIERCACHE_FC_CLEAR=0` leaves clears out of the programs (to tell a clear's part in a
+ * failure from the rest's).
  */
 const CLEARS = process.env.TIERCACHE_FC_CLEAR !== '0';
 const KEYS = ['a', 'b', 'c'] as const;
@@ -324,27 +324,20 @@ afterAll(async () => {
   await admin.end();
 });
 
-// Opt-in for now (TIERCACHE_FC_RUNS=10000 npx vitest run <this file>): it still finds a
-// stale value now and then (a store keeps a set although a newer delete of the same
-// instance was issued: see issue 17's note for the seeds), so it cannot gate CI until
-// that is fixed; its reductions in convergence-regressions.test.ts run in CI.
-describe.skipIf(process.env.TIERCACHE_FC_RUNS === undefined)(
-  `convergence of 2-3 instances under chaos (seed ${SEED}, ${RUNS} runs)`,
-  () => {
-    it('after quiescence every L1 and every store holds nothing or the newest write of every key', async () => {
-      console.log(`convergence property: seed ${SEED}, ${RUNS} runs (TIERCACHE_FC_SEED / TIERCACHE_FC_RUNS)`);
-      const started = Date.now();
-      await fc.assert(
-        fc.asyncProperty(
-          fc.scheduler(),
-          shapeArb,
-          fc.array(stepArb, { minLength: 1, maxLength: 24 }),
-          (s, shape, steps) => oneRun(s, shape, steps),
-        ),
-        { seed: SEED, numRuns: RUNS, endOnFailure: process.env.TIERCACHE_FC_SHRINK !== '1' },
-      );
-      for (const [note, runs] of noted) console.log(`convergence property: ${runs} runs: ${note}`);
-      console.log(`convergence property: ${RUNS} runs in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    }, 3_600_000);
-  },
-);
+describe(`convergence of 2-3 instances under chaos (seed ${SEED}, ${RUNS} runs)`, () => {
+  it('after quiescence every L1 and every store holds nothing or the newest write of every key', async () => {
+    console.log(`convergence property: seed ${SEED}, ${RUNS} runs (TIERCACHE_FC_SEED / TIERCACHE_FC_RUNS)`);
+    const started = Date.now();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.scheduler(),
+        shapeArb,
+        fc.array(stepArb, { minLength: 1, maxLength: 24 }),
+        (s, shape, steps) => oneRun(s, shape, steps),
+      ),
+      { seed: SEED, numRuns: RUNS, endOnFailure: process.env.TIERCACHE_FC_SHRINK !== '1' },
+    );
+    for (const [note, runs] of noted) console.log(`convergence property: ${runs} runs: ${note}`);
+    console.log(`convergence property: ${RUNS} runs in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }, 3_600_000);
+});

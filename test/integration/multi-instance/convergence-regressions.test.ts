@@ -10,6 +10,7 @@ import { ChaosBus } from '../../../src/testing/chaos-bus.js';
 import { ChaosStore } from '../../../src/testing/chaos-store.js';
 import { MemoryBusHub } from '../../../src/testing/memory-bus.js';
 import { postgresUrlForTests, redisUrlForTests, uniqueNamespace } from '../../support/services.js';
+import { waitFor } from '../../support/wait.js';
 
 // Counterexamples found by the convergence property (convergence.property.test.ts),
 // reduced to deterministic tests over the real servers. Each failed before its fix: the
@@ -131,13 +132,23 @@ async function loadAcrossSweep(sweepAfterSet: boolean) {
   const c = instance(namespace, hub);
   await Promise.all([a.cache.ready(), c.cache.ready()]);
   await a.cache.set('k', 'before-clear');
+  // A key only the clear touches: once both stores lost it, the released sweep has run.
+  await a.cache.set('marker', 'before-clear');
+  const swept = () =>
+    waitFor('the sweep to finish', async () => {
+      const held = await Promise.all(
+        [a.redis, a.postgres].map((store) => store.inner.get(`${namespace}:marker`)),
+      );
+      return held.every((bytes) => bytes === undefined);
+    });
 
   const sweeps = [a.redis.hold('clear', 'before'), a.postgres.hold('clear', 'before')];
   await a.cache.clear();
   await Promise.all(sweeps.map((gate) => gate.entered));
-  if (!sweepAfterSet) for (const gate of sweeps) gate.release();
-  // Lets the sweep (if released) finish before the load starts.
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  if (!sweepAfterSet) {
+    for (const gate of sweeps) gate.release();
+    await swept();
+  }
 
   let finishLoad!: (value: string) => void;
   let loaderCalled!: () => void;
@@ -157,8 +168,7 @@ async function loadAcrossSweep(sweepAfterSet: boolean) {
   await setMessage.entered;
   if (sweepAfterSet) {
     for (const gate of sweeps) gate.release();
-    // The sweep deletes every key under the namespace: 'newest' too.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await swept();
   }
   finishLoad('loaded-before-the-set');
   await loading;

@@ -5,7 +5,7 @@ import { EntryCodec } from '../entry/codec.js';
 import { type Entry, jitterTtl, makeEntry, makeTombstone } from '../entry/entry.js';
 import { type Version, VersionClock, versionBefore } from '../entry/version.js';
 import { CodecError, TierCacheError } from '../errors.js';
-import type { VersionedKey } from '../guard/guard.js';
+import type { RepairHooks, VersionedKey } from '../guard/guard.js';
 import { MemoryTier } from '../l1/memory-tier.js';
 import { Recorder, type TierRecord } from '../observability/recorder.js';
 import type { ResolvedOptions } from '../options/cache-options.js';
@@ -72,22 +72,7 @@ export class Stack {
     this.recorder = recorder;
     this.lifecycle = new Lifecycle(recorder);
     this.l1 = options.l1 === false ? undefined : new MemoryTier(options.l1, () => recorder.eviction());
-    this.stores = new StoreSet(options, recorder, options.clock, this.prefix, {
-      // Just below each missed write: older values go, the write itself still lands. A
-      // missed epoch is written again as it was.
-      tombstones: (missed) =>
-        missed.flatMap(({ key, version }) => {
-          const epoch = version === undefined ? undefined : this.epochs.repairWrite(key, version);
-          if (epoch !== undefined) return [epoch];
-          return this.tombstones(
-            [key.slice(this.prefix.length)],
-            version === undefined ? this.versions.next() : versionBefore(version),
-          );
-        }),
-      repaired: (missed, upTo) => this.#repaired(missed, upTo),
-      version: () => this.versions.next(),
-      epoch: (upTo) => this.epochs.namespaceWrite(upTo),
-    });
+    this.stores = new StoreSet(options, recorder, options.clock, this.prefix, this.#repairHooks());
     this.codec = new EntryCodec(options.codec);
     // Versions read the wall clock exactly: the default clock may lag up to a millisecond
     // (it is cached for the hit path), and a write stamped a millisecond early can lose
@@ -303,6 +288,26 @@ export class Stack {
         this.l1?.bypass(!up);
         if (!up) this.invalidatePrefix('');
       },
+    };
+  }
+
+  /** How the guards' repairs delete and whom they tell (see `RepairHooks`). */
+  #repairHooks(): RepairHooks {
+    return {
+      // Just below each missed write: older values go, the write itself still lands. A
+      // missed epoch is written again as it was.
+      tombstones: (missed) =>
+        missed.flatMap(({ key, version }) => {
+          const epoch = version === undefined ? undefined : this.epochs.repairWrite(key, version);
+          if (epoch !== undefined) return [epoch];
+          return this.tombstones(
+            [key.slice(this.prefix.length)],
+            version === undefined ? this.versions.next() : versionBefore(version),
+          );
+        }),
+      repaired: (missed, upTo) => this.#repaired(missed, upTo),
+      version: () => this.versions.next(),
+      epoch: (upTo) => this.epochs.namespaceWrite(upTo),
     };
   }
 

@@ -296,6 +296,8 @@ export class TieredCache<V = unknown> {
       throw new InvalidOptionError('name', 'a string of 1-128 characters from [A-Za-z0-9_.-/]', name);
     }
     const seed = new ViewSeed(this.#stack, `${this.#prefix}${name}:`);
+    // The view's reads below L1 must know when it was last cleared, by any instance.
+    this.#stack.epochs.track(seed.prefix);
     return new TieredCache<V>(seed as unknown as TieredCacheOptions);
   }
 

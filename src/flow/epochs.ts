@@ -18,11 +18,11 @@ const SWEEP_TIMEOUT_MS = 30_000;
  * before it is served, whatever is still physically there), and the physical deletion
  * runs afterwards in the background.
  *
- * Each instance keeps the epochs in memory: moved forward by its own clears and by the
- * bus's `clear` messages, and read again from the stores after a bus resync (a clear
- * may have been missed); reads pay no round trip for them, except while that fetch is
- * in flight. An instance that starts after a clear does not fetch its epoch: it relies
- * on the physical deletion, which follows every clear at once (bounded to 30 s).
+ * Each instance keeps the epochs in memory: read from the stores when it starts (one
+ * `getMany` per store), when it makes a view, and after a bus resync (a clear may have been missed), moved
+ * forward by its own clears and by the bus's `clear` messages. Reads pay no round trip
+ * for them, except the first reads below L1 while that fetch is in flight (and, while a
+ * store cannot say its epoch, each read asks it again first).
  */
 export class Epochs {
   readonly #stack: Stack;
@@ -30,6 +30,8 @@ export class Epochs {
   readonly #epochs = new Map<string, Version>();
   /** Fetches of epochs from the stores in flight, by prefix. */
   readonly #loading = new Map<string, Promise<void>>();
+  /** A store could not say its epoch: fetch again before the next read below L1. */
+  #retry = false;
 
   constructor(stack: Stack) {
     this.#stack = stack;
@@ -37,12 +39,22 @@ export class Epochs {
 
   /** Whether a read must wait for an epoch fetch first ({@link ready}). */
   get loading(): boolean {
-    return this.#loading.size > 0;
+    return this.#loading.size > 0 || this.#retry;
   }
 
   /** Settles when no epoch fetch is in flight. */
   async ready(): Promise<void> {
+    if (this.#retry) {
+      this.#retry = false;
+      this.refresh();
+    }
     while (this.#loading.size > 0) await Promise.all(this.#loading.values());
+  }
+
+  /** Fetches the epoch of `prefix` (a view's) unless known or on its way. */
+  track(prefix: string): void {
+    if (this.#stack.stores.length === 0 || this.#epochs.has(prefix) || this.#loading.has(prefix)) return;
+    this.#fetch(prefix);
   }
 
   /** Fetches the namespace's epoch and every known one again (messages may have been missed). */
@@ -111,9 +123,12 @@ export class Epochs {
       for (const { guard, record } of stack.stores.list) {
         let bytes: Uint8Array | undefined;
         try {
-          bytes = await guard.read((store) => store.get(key));
+          // getMany, not get: one call per store at start, and a single-key read stays a single-key read.
+          [bytes] = await guard.read((store) => store.getMany([key]));
         } catch (error) {
-          // A store that cannot say its epoch now is skipped by reads anyway until it can.
+          // A store that cannot say its epoch now is skipped by reads anyway until it can
+          // (its guard turns them away); the next read asks again.
+          this.#retry = true;
           stack.recorder.error(error);
           continue;
         }
@@ -123,6 +138,9 @@ export class Epochs {
           this.advance(prefix, epoch.version);
         }
       }
+      // Known now, even with no clear yet ('' is below every version): a view made again
+      // does not fetch again.
+      if (!this.#epochs.has(prefix)) this.#epochs.set(prefix, '');
     })().finally(() => this.#loading.delete(prefix));
     this.#loading.set(prefix, loading);
   }

@@ -80,6 +80,9 @@ export class Stack {
     const versionTime = options.clock === coarseClock ? exactClock : options.clock;
     this.versions = new VersionClock(versionTime);
     this.epochs = new Epochs(this);
+    // An instance that starts after a clear must not serve what it cleared: the first
+    // reads below L1 wait for the namespace's epoch (one getMany per store, once).
+    if (options.stores.length > 0) this.epochs.refresh();
     this.known = new KnownWrites(this.versions, versionTime);
     // A tombstone must outlive any write older than its delete that may still land: a
     // load's write lands within its load, a write delayed on the wire (a paused server)

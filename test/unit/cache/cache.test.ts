@@ -241,6 +241,7 @@ describe('tier walk and backfill', () => {
     s1.put(`${NS}:a`, makeEntry('A1', clock.now(), 1_000, 0));
     s2.put(`${NS}:b`, makeEntry('B2', clock.now(), 1_000, 0));
     s1.calls.length = 0;
+    s2.calls.length = 0;
     expect(await cache.getMany(['a', 'l1', 'b', 'c'])).toEqual(['A1', 'L1', 'B2', undefined]);
     expect(s1.callsOf('getMany').map((c) => c.keys)).toEqual([[`${NS}:a`, `${NS}:b`, `${NS}:c`]]);
     expect(s2.callsOf('getMany').map((c) => c.keys)).toEqual([[`${NS}:b`, `${NS}:c`]]);

@@ -115,3 +115,48 @@ describe('clear() is a generation', () => {
     expect(await b.get('gone')).toBeUndefined();
   });
 });
+
+describe('an instance that starts after a clear', () => {
+  it('reads the epoch first: nothing the clear covered is served, though the sweep never ran', async () => {
+    const { clock, store, a } = setup();
+    await a.set('x', 'old-x');
+    clock.advance(1);
+    const sweep = store.hold('clear');
+    try {
+      await a.clear();
+      // A process that starts now, with no bus message about the clear to hear.
+      const late = new TieredCache<unknown>({ namespace: 'ep', clock, stores: [store], ttl: 60_000 });
+      expect(store.inner instanceof MemoryStore && (store.inner as MemoryStore).entry('ep:x')?.value).toBe(
+        'old-x',
+      );
+      caches.push(late);
+      expect(await late.get('x')).toBeUndefined();
+      expect(await late.getOrSet('x', () => 'reloaded')).toBe('reloaded');
+    } finally {
+      sweep.release();
+    }
+  });
+});
+
+describe('a view made after its clear', () => {
+  it('reads the view’s epoch first, once', async () => {
+    const { clock, store, a } = setup();
+    await a.set('v:x', 'old');
+    clock.advance(1);
+    const sweep = store.hold('clear');
+    try {
+      await a.namespace('v').clear();
+      const late = new TieredCache<unknown>({ namespace: 'ep', clock, stores: [store], ttl: 60_000 });
+      caches.push(late);
+      expect(await late.namespace('v').get('x')).toBeUndefined();
+      const fetches = () =>
+        store.attemptsOf('getMany').filter((call) => call.keys[0] === 'ep#epoch:v:').length;
+      const before = fetches();
+      late.namespace('v');
+      late.namespace('v');
+      expect(fetches()).toBe(before);
+    } finally {
+      sweep.release();
+    }
+  });
+});

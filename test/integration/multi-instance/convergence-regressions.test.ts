@@ -54,6 +54,51 @@ function instance(namespace: string, hub: MemoryBusHub) {
   return { cache, redis, postgres, bus };
 }
 
+/** `inner`, and a way to wait until every call made through it has settled. */
+function settling(inner: StoreTier): { store: StoreTier; idle(): Promise<void> } {
+  const pending = new Set<Promise<unknown>>();
+  const track = <T>(call: Promise<T>): Promise<T> => {
+    pending.add(call);
+    call.then(
+      () => pending.delete(call),
+      () => pending.delete(call),
+    );
+    return call;
+  };
+  const store: StoreTier = {
+    name: inner.name,
+    ...(inner.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: inner.defaultTimeoutMs } : {}),
+    get: (key) => track(inner.get(key)),
+    getMany: (keys) => track(inner.getMany(keys)),
+    setMany: (writes) => track(inner.setMany(writes)),
+    deleteMany: (keys) => track(inner.deleteMany(keys)),
+    clear: (prefix, upTo) => track(inner.clear(prefix, upTo)),
+    close: () => inner.close(),
+  };
+  return {
+    store,
+    idle: async () => {
+      while (pending.size > 0) await Promise.allSettled([...pending]);
+    },
+  };
+}
+
+/** A getOrSet of `key` whose loader waits: `called` once it runs, `finishLoad` settles it. */
+function slowLoad(cache: TieredCache<string>, key: string) {
+  let finishLoad!: (value: string) => void;
+  let loaderCalled!: () => void;
+  const called = new Promise<void>((resolve) => {
+    loaderCalled = resolve;
+  });
+  const loading = cache.getOrSet(key, () => {
+    loaderCalled();
+    return new Promise<string>((resolve) => {
+      finishLoad = resolve;
+    });
+  });
+  return { loading, called, finishLoad: (value: string) => finishLoad(value) };
+}
+
 beforeAll(async () => {
   redisUrl = await redisUrlForTests();
   pgUrl = await postgresUrlForTests();
@@ -150,17 +195,7 @@ async function loadAcrossSweep(sweepAfterSet: boolean) {
     await swept();
   }
 
-  let finishLoad!: (value: string) => void;
-  let loaderCalled!: () => void;
-  const called = new Promise<void>((resolve) => {
-    loaderCalled = resolve;
-  });
-  const loading = c.cache.getOrSet('k', () => {
-    loaderCalled();
-    return new Promise<string>((resolve) => {
-      finishLoad = resolve;
-    });
-  });
+  const { loading, called, finishLoad } = slowLoad(c.cache, 'k');
   // C's load has read both stores (nothing: the clear hides 'before-clear') and waits for its loader.
   await called;
   const setMessage = c.bus.hold('deliver');
@@ -172,8 +207,9 @@ async function loadAcrossSweep(sweepAfterSet: boolean) {
   }
   finishLoad('loaded-before-the-set');
   await loading;
+  const heard = c.cache.stats().bus.received;
   setMessage.release();
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  await waitFor('C to hear A’s set', () => c.cache.stats().bus.received > heard);
 
   const codec = new EntryCodec();
   const storeKey = `${namespace}:k`;
@@ -200,17 +236,7 @@ async function commitAcrossRepair(lateReply: boolean) {
   const b = instance(namespace, hub);
   await Promise.all([a.cache.ready(), b.cache.ready()]);
 
-  let finishLoad!: (value: string) => void;
-  let loaderCalled!: () => void;
-  const called = new Promise<void>((resolve) => {
-    loaderCalled = resolve;
-  });
-  const loading = b.cache.getOrSet('k', () => {
-    loaderCalled();
-    return new Promise<string>((resolve) => {
-      finishLoad = resolve;
-    });
-  });
+  const { loading, called, finishLoad } = slowLoad(b.cache, 'k');
   await called;
   const commitOnTheWire = b.redis.hold('setMany', 'before');
   finishLoad('loaded-before-the-set');
@@ -226,8 +252,10 @@ async function commitAcrossRepair(lateReply: boolean) {
 
   commitOnTheWire.release();
   await loading;
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  const bytes = await a.redis.inner.get(`${namespace}:k`);
+  // The released commit goes out on B's own Redis connection once the pending callbacks
+  // have run (one turn of the loop); a read on that same connection is answered after it.
+  await new Promise((resolve) => setImmediate(resolve));
+  const bytes = await b.redis.inner.get(`${namespace}:k`);
   const entry = bytes === undefined ? undefined : new EntryCodec().decode(bytes);
   const redisHolds = entry === undefined || entry.deleted === true ? 'nothing' : entry.value;
   return { redisHolds, read: await b.cache.get('k') };
@@ -333,8 +361,10 @@ async function deleteAcrossSweep(dropUpTo: boolean) {
   const namespace = uniqueNamespace('convreg-upto');
   const hub = new MemoryBusHub();
   const make = () => {
-    const redis = new ChaosStore(dropUpTo ? ignoringUpTo(real('redis')) : real('redis'));
-    const postgres = new ChaosStore(dropUpTo ? ignoringUpTo(real('postgres')) : real('postgres'));
+    const redisCalls = settling(dropUpTo ? ignoringUpTo(real('redis')) : real('redis'));
+    const postgresCalls = settling(dropUpTo ? ignoringUpTo(real('postgres')) : real('postgres'));
+    const redis = new ChaosStore(redisCalls.store);
+    const postgres = new ChaosStore(postgresCalls.store);
     const bus = new ChaosBus(hub.bus());
     const cache = new TieredCache<string>({
       namespace,
@@ -345,17 +375,23 @@ async function deleteAcrossSweep(dropUpTo: boolean) {
       guard: { timeout: TIMEOUT_MS, failureThreshold: 1_000 },
     });
     caches.push(cache);
-    return { cache, redis, postgres };
+    // Settles once every call that reached the real stores (past the chaos holds) is done.
+    const idle = async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      await Promise.all([redisCalls.idle(), postgresCalls.idle()]);
+    };
+    return { cache, redis, postgres, idle };
   };
   const a = make();
   const b = make();
   await Promise.all([a.cache.ready(), b.cache.ready()]);
 
   const sweeps = [b.redis.hold('clear', 'before'), b.postgres.hold('clear', 'before')];
+  const heard = a.cache.stats().bus.received;
   await b.cache.clear();
   await Promise.all(sweeps.map((gate) => gate.entered));
   // A hears of the clear: its set and delete take versions above the epoch.
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  await waitFor('A to hear the clear', () => a.cache.stats().bus.received > heard);
 
   const setOnTheWire = a.postgres.hold('setMany', 'before');
   const setting = a.cache.set('k', 'deleted-value');
@@ -364,10 +400,10 @@ async function deleteAcrossSweep(dropUpTo: boolean) {
 
   for (const gate of sweeps) gate.release();
   // Without upTo the sweep deletes every key of the namespace: the tombstones too.
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await b.idle();
   setOnTheWire.release();
   await setting;
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  await a.idle();
 
   const codec = new EntryCodec();
   const storeKey = `${namespace}:k`;

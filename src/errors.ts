@@ -80,9 +80,23 @@ export class StoreUnavailableError extends TierCacheError {
   static override readonly code: string = 'E_STORE_UNAVAILABLE';
   /** The store's name, as in `stats().stores`. */
   readonly store: string;
-  constructor(store: string, reason: string, options?: { cause?: unknown }) {
-    super(`Store "${store}" is unavailable: ${reason}`, options);
+  /**
+   * Where the store connects (`host:port/db`, `host:port/database`; never a password),
+   * when the store says (`StoreTier.endpoint`).
+   */
+  readonly endpoint: string | undefined;
+  /**
+   * @param options.cause the underlying error (a socket error with its `code`, such as
+   *   `ECONNREFUSED`; a server error such as Postgres' `28P01`; a timeout, `ETIMEDOUT`).
+   */
+  constructor(store: string, reason: string, options?: { cause?: unknown; endpoint?: string | undefined }) {
+    const at = options?.endpoint === undefined ? '' : ` (${options.endpoint})`;
+    super(
+      `Store "${store}"${at} is unavailable: ${reason}`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.store = store;
+    this.endpoint = options?.endpoint;
   }
 }
 

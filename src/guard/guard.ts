@@ -1,5 +1,6 @@
-import { StoreUnavailableError } from '../errors.js';
+import type { StoreUnavailableError } from '../errors.js';
 import type { Clock } from '../options/clock.js';
+import { storeFailure, storeRefusal, storeTimeout } from '../stores/failure.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
 import { Breaker, type BreakerState } from './breaker.js';
 import { Deadlines } from './deadlines.js';
@@ -92,6 +93,8 @@ export class StoreGuard {
   readonly #namespacePrefix: string;
   readonly #breaker: Breaker;
   #lastError: string | undefined;
+  /** The last failure's error, the cause of a call turned away while the breaker is open. */
+  #lastFailure: unknown;
   #latencyMs: number | undefined;
   /** Keys whose writes missed the store, with the greatest version missed for each. */
   readonly #missed = new Map<string, string | undefined>();
@@ -145,7 +148,11 @@ export class StoreGuard {
     for (let round = 0; this.#repair !== undefined || this.#missedAll || this.#missed.size > 0; round++) {
       if (round === MAX_REPAIR_ROUNDS) {
         this.#countError();
-        throw new StoreUnavailableError(this.store.name, 'writes keep failing faster than they are repaired');
+        throw storeRefusal(
+          this.store,
+          'writes keep failing faster than they are repaired',
+          this.#lastFailure,
+        );
       }
       let timer: NodeJS.Timeout | undefined;
       const repaired = await Promise.race([
@@ -156,9 +163,10 @@ export class StoreGuard {
       ]).finally(() => clearTimeout(timer));
       if (!repaired) {
         this.#countError();
-        throw new StoreUnavailableError(
-          this.store.name,
+        throw storeRefusal(
+          this.store,
           `repair of writes missed during an outage still running after ${waitMs} ms`,
+          this.#lastFailure,
         );
       }
     }
@@ -206,9 +214,10 @@ export class StoreGuard {
     const admitted = this.#breaker.admit();
     if (admitted === 'ok') return;
     this.#countError();
-    throw new StoreUnavailableError(
-      this.store.name,
+    throw storeRefusal(
+      this.store,
       admitted === 'open' ? 'circuit open' : 'circuit half-open, probe in flight',
+      this.#lastFailure,
     );
   }
 
@@ -222,22 +231,12 @@ export class StoreGuard {
     const scale = size > KEYS_PER_TIMEOUT ? Math.ceil(size / KEYS_PER_TIMEOUT) : 1;
     return new Promise<T>((resolve, reject) => {
       const fail = (error: unknown) => {
-        this.#failed(error);
-        reject(
-          error instanceof StoreUnavailableError
-            ? error
-            : new StoreUnavailableError(this.store.name, (error as Error)?.message ?? String(error), {
-                cause: error,
-              }),
-        );
+        const failure = storeFailure(this.store, error);
+        this.#failed(failure);
+        reject(failure);
       };
       const call = this.#deadlines.add(this.#settings.timeoutMs * scale, started, () =>
-        fail(
-          new StoreUnavailableError(
-            this.store.name,
-            `timed out after ${this.#settings.timeoutMs * scale} ms`,
-          ),
-        ),
+        fail(storeTimeout(this.store, this.#settings.timeoutMs * scale)),
       );
       let pending: Promise<T>;
       try {
@@ -259,9 +258,10 @@ export class StoreGuard {
     });
   }
 
-  #failed(error: unknown): void {
+  #failed(error: StoreUnavailableError): void {
     this.#countError();
-    this.#lastError = (error as Error)?.message ?? String(error);
+    this.#lastError = error.message;
+    this.#lastFailure = error.cause;
     this.#breaker.failed();
   }
 

@@ -4,6 +4,7 @@ import { InvalidOptionError, TierCacheError } from '../errors.js';
 import { msOption } from '../options/validators.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
 import { checkRedisConnection, openRedisClient, quitClient } from './client.js';
+import { ConnectionWatch } from './endpoint.js';
 import { type ClearUpTo, defineClearUpTo, defineSetIfNewer, type SetIfNewer, unframe } from './versioned.js';
 
 /** Options of {@link redisStore}. Give exactly one of `client` or `url`. */
@@ -95,6 +96,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
 /** The {@link RedisStore} behind {@link redisStore}. */
 class RedisStoreTier implements RedisStore {
   readonly name = 'redis' as const;
+  readonly system = 'redis';
   readonly defaultTimeoutMs: number;
   readonly prefix: string;
   readonly client: Redis;
@@ -102,14 +104,24 @@ class RedisStoreTier implements RedisStore {
   readonly #setIfNewer: SetIfNewer;
   readonly #clearUpTo: ClearUpTo;
   #closed = false;
+  readonly #watch: ConnectionWatch;
 
   constructor(client: Redis, owned: boolean, prefix: string, timeoutMs: number) {
     this.client = client;
+    this.#watch = new ConnectionWatch(client);
     this.#setIfNewer = defineSetIfNewer(client);
     this.#clearUpTo = defineClearUpTo(client);
     this.#owned = owned;
     this.prefix = prefix;
     this.defaultTimeoutMs = timeoutMs;
+  }
+
+  get endpoint(): string {
+    return this.#watch.endpoint;
+  }
+
+  connectionError(): Error | undefined {
+    return this.#watch.error;
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {

@@ -28,6 +28,14 @@ export {
 export type { BreakerState } from './guard/breaker.js';
 export type { TierHealth } from './guard/guard.js';
 export type {
+  BusEventKind,
+  CacheEventHandler,
+  CacheEventName,
+  CacheEvents,
+  TierName,
+} from './observability/events.js';
+export type { CacheLogger } from './observability/logger.js';
+export type {
   BusCounters,
   CacheStats,
   LoaderCounters,

@@ -91,7 +91,7 @@ export class PublishBatcher {
       this.#recorder.bus('published');
     } catch (error) {
       this.#recorder.bus('errors');
-      this.#recorder.error(error);
+      this.#recorder.error(error, 'bus');
     }
   }
 }

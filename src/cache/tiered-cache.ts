@@ -5,6 +5,7 @@ import { readThrough } from '../flow/read-through.js';
 import { readStores } from '../flow/reads.js';
 import { Stack } from '../flow/stack.js';
 import { clearPrefix, deleteKeys, writeEntries } from '../flow/writes.js';
+import { type CacheEventHandler, type CacheEventName, EVENT_NAMES } from '../observability/events.js';
 import type { CacheStats } from '../observability/stats.js';
 import { resolveOptions, type TieredCacheOptions } from '../options/cache-options.js';
 import { type Duration, parseDuration } from '../options/duration.js';
@@ -75,7 +76,7 @@ export class TieredCache<V = unknown> {
     const now = stack.now();
     for (let i = 0; i < keys.length; i++) {
       const entry = stack.l1?.peek(this.#local(keys[i] as string), now);
-      if (this.#countL1(entry, now)) results[i] = entry?.value as T;
+      if (this.#countL1(entry, now, this.#local(keys[i] as string))) results[i] = entry?.value as T;
       else missing.push(i);
     }
     if (missing.length > 0) {
@@ -110,13 +111,14 @@ export class TieredCache<V = unknown> {
     const stack = this.#stack;
     const l1 = stack.l1;
     if (l1 === undefined) return undefined;
-    const entry = l1.get(this.#prefix === '' ? key : this.#prefix + key);
+    const local = this.#prefix === '' ? key : this.#prefix + key;
+    const entry = l1.get(local);
     if (entry !== undefined && stack.clock.now() < entry.staleAt) {
-      stack.recorder.l1Hit();
+      stack.recorder.l1Hit(local);
       return entry.value as T;
     }
     // A bypassed L1 (bus link down) is not looked up, so it counts no miss.
-    if (l1.active) stack.recorder.miss(stack.recorder.l1);
+    if (l1.active) stack.recorder.miss(stack.recorder.l1, local);
     return undefined;
   }
 
@@ -146,9 +148,10 @@ export class TieredCache<V = unknown> {
       key.length <= MAX_KEY_LENGTH &&
       !stack.lifecycle.closed
     ) {
-      const entry = l1.get(this.#prefix === '' ? key : this.#prefix + key);
+      const local = this.#prefix === '' ? key : this.#prefix + key;
+      const entry = l1.get(local);
       if (entry !== undefined && stack.clock.now() < entry.staleAt) {
-        stack.recorder.l1Hit();
+        stack.recorder.l1Hit(local);
         return Promise.resolve(entry.value as T);
       }
     }
@@ -164,7 +167,7 @@ export class TieredCache<V = unknown> {
     const local = this.#local(key);
     const now = stack.now();
     const entry = stack.l1?.peek(local, now);
-    if (this.#countL1(entry, now)) return entry?.value as T;
+    if (this.#countL1(entry, now, local)) return entry?.value as T;
     return (await readThrough(stack, key, local, entry, loader as Loader<unknown>, resolved)) as T;
   }
 
@@ -301,6 +304,25 @@ export class TieredCache<V = unknown> {
     return new TieredCache<V>(seed as unknown as TieredCacheOptions);
   }
 
+  /**
+   * Calls `handler` on each `event` (see {@link CacheEvents} for the payloads); returns a
+   * function that removes it. Handlers run synchronously; one that throws is caught and
+   * reported (to `onError` and the logger), never breaking the call. A view shares its
+   * cache's events (keys within a view carry its prefix). With no handler registered, the
+   * cache builds no payload at all.
+   * @example
+   * ```ts
+   * const off = cache.on('loadError', ({ key, error }) => log.warn({ key, err: error }, 'load failed'));
+   * ```
+   */
+  on<E extends CacheEventName>(event: E, handler: CacheEventHandler<E>): () => void {
+    if (typeof handler !== 'function') throw new InvalidOptionError('handler', 'a function', handler);
+    if (!EVENT_NAMES.has(event)) {
+      throw new InvalidOptionError('event', `one of ${[...EVENT_NAMES].join(', ')}`, event);
+    }
+    return this.#stack.recorder.events.on(event, handler);
+  }
+
   /** A snapshot of the counters of every tier, the loader and the bus. */
   stats(): CacheStats {
     return this.#stack.recorder.snapshot();
@@ -350,13 +372,13 @@ export class TieredCache<V = unknown> {
   }
 
   /** Whether the L1 `entry` is fresh at `now`: counted as an L1 hit if so, else as a miss while L1 is active. */
-  #countL1(entry: Entry | undefined, now: number): boolean {
+  #countL1(entry: Entry | undefined, now: number, key: string): boolean {
     const { recorder, l1 } = this.#stack;
     if (entry !== undefined && isFresh(entry, now)) {
-      recorder.hit(recorder.l1);
+      recorder.hit(recorder.l1, key);
       return true;
     }
-    if (l1?.active) recorder.miss(recorder.l1);
+    if (l1?.active) recorder.miss(recorder.l1, key);
     return false;
   }
 }

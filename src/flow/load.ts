@@ -39,16 +39,20 @@ export async function runLoader<T>(
   }
   const started = performance.now();
   let ok = false;
+  let failure: unknown;
   try {
     if (closing.aborted) throw closing.reason;
     closing.addEventListener('abort', onClose, { once: true });
     const result = await Promise.race([run(controller.signal), stopped]);
     ok = true;
     return result;
+  } catch (error) {
+    failure = error;
+    throw error;
   } finally {
     clearTimeout(timer);
     closing.removeEventListener('abort', onClose);
-    stack.recorder.loadSettled(ok, performance.now() - started);
+    stack.recorder.loadSettled(ok, performance.now() - started, key, failure);
     stack.loads?.release();
   }
 }

@@ -68,6 +68,8 @@ export class Stack {
     const recorder = new Recorder(
       options.stores.map((store) => store.name),
       options.onError,
+      options.logger,
+      options.namespace,
     );
     this.recorder = recorder;
     this.lifecycle = new Lifecycle(recorder);
@@ -286,6 +288,7 @@ export class Stack {
         this.epochs.refresh();
       },
       onLinkChange: (up: boolean) => {
+        this.recorder.busLink(up);
         // While the link is down no invalidation can reach us: L1 is bypassed (neither
         // read nor written) so it serves nothing older than the moment of detection.
         this.l1?.bypass(!up);

@@ -62,6 +62,12 @@ export interface TierHealth {
   readonly latencyMs?: number;
 }
 
+/** Told of each store call's outcome and of breaker changes (the recorder, for metrics, events and logs). */
+export interface GuardObserver {
+  called(kind: 'read' | 'write', ms: number, ok: boolean): void;
+  breaker(state: BreakerState, previous: BreakerState): void;
+}
+
 /** A guard's settings, resolved from the cache's `guard` options and the store's default timeout. */
 export interface GuardSettings {
   /** Timeout of one call of up to {@link KEYS_PER_TIMEOUT} keys, in ms. */
@@ -103,6 +109,7 @@ export class StoreGuard {
   #missedUpTo: string | undefined;
   #repair: Promise<void> | undefined;
   readonly #deadlines = new Deadlines();
+  readonly #observer: GuardObserver | undefined;
 
   constructor(
     store: StoreTier,
@@ -111,12 +118,19 @@ export class StoreGuard {
     countError: () => void,
     namespacePrefix: string,
     hooks: RepairHooks = PHYSICAL_REPAIR,
+    observer?: GuardObserver,
   ) {
     this.store = store;
+    this.#observer = observer;
     this.#settings = settings;
     this.#countError = countError;
     this.#hooks = hooks;
-    this.#breaker = new Breaker(clock, settings.failureThreshold, settings.cooldownMs);
+    this.#breaker = new Breaker(
+      clock,
+      settings.failureThreshold,
+      settings.cooldownMs,
+      observer === undefined ? undefined : (state, previous) => observer.breaker(state, previous),
+    );
     this.#namespacePrefix = namespacePrefix;
   }
 
@@ -183,7 +197,7 @@ export class StoreGuard {
   ): Promise<void> {
     try {
       this.#admit();
-      await this.#call(op, writes?.length ?? 1);
+      await this.#call(op, writes?.length ?? 1, 'write');
     } catch (error) {
       this.#remember(writes);
       throw error;
@@ -226,12 +240,13 @@ export class StoreGuard {
    * gets a proportionally longer timeout, so a large batch is not cut off half-written
    * merely for being large.
    */
-  #call<T>(op: (store: StoreTier) => Promise<T>, size: number): Promise<T> {
+  #call<T>(op: (store: StoreTier) => Promise<T>, size: number, kind: 'read' | 'write' = 'read'): Promise<T> {
     const started = performance.now();
     const scale = size > KEYS_PER_TIMEOUT ? Math.ceil(size / KEYS_PER_TIMEOUT) : 1;
     return new Promise<T>((resolve, reject) => {
       const fail = (error: unknown) => {
         const failure = storeFailure(this.store, error);
+        this.#observer?.called(kind, performance.now() - started, false);
         this.#failed(failure);
         reject(failure);
       };
@@ -248,6 +263,7 @@ export class StoreGuard {
         (result) => {
           if (!this.#deadlines.settle(call)) return;
           this.#latencyMs = performance.now() - started;
+          this.#observer?.called(kind, this.#latencyMs, true);
           this.#breaker.succeeded();
           resolve(result);
         },
@@ -295,6 +311,7 @@ export class StoreGuard {
           await this.#call(
             (store) => (epoch === undefined ? clear(store) : store.setMany([epoch]).then(() => clear(store))),
             MAX_MISSED_KEYS,
+            'write',
           );
         } else {
           const tombstones = this.#hooks.tombstones(missed);
@@ -302,6 +319,7 @@ export class StoreGuard {
           await this.#call(
             (store) => (tombstones === undefined ? store.deleteMany(keys) : store.setMany(tombstones)),
             keys.length,
+            'write',
           );
         }
         this.#hooks.repaired(all ? undefined : missed, upTo);

@@ -45,6 +45,10 @@ export class StoreSet {
         () => recorder.storeError(record),
         namespacePrefix,
         repair,
+        {
+          called: (kind, ms, ok) => recorder.storeCall(record, kind, ms, ok),
+          breaker: (state, previous) => recorder.breaker(record, state, previous),
+        },
       );
       return { guard, record };
     });

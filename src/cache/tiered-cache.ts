@@ -5,7 +5,13 @@ import { readThrough } from '../flow/read-through.js';
 import { readStores } from '../flow/reads.js';
 import { Stack } from '../flow/stack.js';
 import { clearPrefix, deleteKeys, writeEntries } from '../flow/writes.js';
-import { type CacheEventHandler, type CacheEventName, EVENT_NAMES } from '../observability/events.js';
+import {
+  CACHE_INFO,
+  type CacheEventHandler,
+  type CacheEventName,
+  type CacheInfo,
+  EVENT_NAMES,
+} from '../observability/events.js';
 import type { CacheStats } from '../observability/stats.js';
 import { resolveOptions, type TieredCacheOptions } from '../options/cache-options.js';
 import { type Duration, parseDuration } from '../options/duration.js';
@@ -321,6 +327,12 @@ export class TieredCache<V = unknown> {
       throw new InvalidOptionError('event', `one of ${[...EVENT_NAMES].join(', ')}`, event);
     }
     return this.#stack.recorder.events.on(event, handler);
+  }
+
+  /** For the integrations (`tiercache/prometheus`, `tiercache/opentelemetry`): namespace, view prefix, stores. @internal */
+  get [CACHE_INFO](): CacheInfo {
+    const options = this.#stack.options;
+    return { namespace: options.namespace, prefix: this.#prefix, stores: options.stores.map((s) => s.name) };
   }
 
   /** A snapshot of the counters of every tier, the loader and the bus. */

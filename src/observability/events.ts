@@ -62,6 +62,22 @@ export interface CacheEvents {
 /** The name of an event of {@link CacheEvents}. */
 export type CacheEventName = keyof CacheEvents;
 
+/**
+ * The key under which a cache tells the integrations (`tiercache/prometheus`,
+ * `tiercache/opentelemetry`) its namespace and view prefix. A registered symbol, so it
+ * is the same in the ESM and CommonJS builds.
+ */
+export const CACHE_INFO: unique symbol = Symbol.for('tiercache.cacheInfo') as never;
+
+/** What a cache tells the integrations about itself. */
+export interface CacheInfo {
+  readonly namespace: string;
+  /** The view's key prefix within the namespace (`''` for the cache itself). */
+  readonly prefix: string;
+  /** The stores' names, in lookup order. */
+  readonly stores: readonly string[];
+}
+
 /** Every event name, for validation. */
 export const EVENT_NAMES: ReadonlySet<string> = new Set<CacheEventName>([
   'hit',
@@ -95,16 +111,21 @@ type Handlers = { [E in CacheEventName]?: Array<CacheEventHandler<E>> };
 export class EventHub {
   readonly #handlers: Handlers = {};
   readonly #onHandlerError: (error: unknown) => void;
-  readonly #onChange: (active: boolean) => void;
+  readonly #onChange: () => void;
   #count = 0;
 
   /**
-   * @param onChange told whether any handler is registered, each time that changes, so
-   *   the recorder can skip building payloads when nobody listens.
+   * @param onChange called after each handler added or removed, so the recorder can keep
+   *   the booleans that spare it building payloads when nobody listens.
    */
-  constructor(onHandlerError: (error: unknown) => void, onChange: (active: boolean) => void) {
+  constructor(onHandlerError: (error: unknown) => void, onChange: () => void) {
     this.#onHandlerError = onHandlerError;
     this.#onChange = onChange;
+  }
+
+  /** Whether any handler is registered at all. */
+  get active(): boolean {
+    return this.#count > 0;
   }
 
   /** Whether any handler is registered for `event`. */
@@ -120,14 +141,16 @@ export class EventHub {
       (this.#handlers as Record<string, unknown>)[event] = list;
     }
     list.push(handler);
-    if (this.#count++ === 0) this.#onChange(true);
+    this.#count++;
+    this.#onChange();
     let removed = false;
     return () => {
       if (removed) return;
       removed = true;
       const at = list.indexOf(handler);
       if (at !== -1) list.splice(at, 1);
-      if (--this.#count === 0) this.#onChange(false);
+      this.#count--;
+      this.#onChange();
     };
   }
 

@@ -48,6 +48,8 @@ export class Recorder {
    * building a payload, so with nobody listening an L1 hit costs one increment.
    */
   #observed = false;
+  /** Whether a `hit`, `miss` or `stale` handler is registered (metrics without key groups need none). */
+  #lookups = false;
   readonly #log: FailureLog;
 
   constructor(
@@ -61,8 +63,10 @@ export class Recorder {
     this.#log = new FailureLog(namespace, logger, onError !== undefined);
     this.events = new EventHub(
       (error) => this.#handlerFailed(error),
-      (active) => {
-        this.#observed = active;
+      () => {
+        const events = this.events;
+        this.#observed = events.active;
+        this.#lookups = events.has('hit') || events.has('miss') || events.has('stale');
       },
     );
   }
@@ -76,23 +80,23 @@ export class Recorder {
 
   hit(tier: TierRecord, key?: string): void {
     tier.counters.hits++;
-    if (this.#observed) this.events.emit('hit', { key, tier: tier.name });
+    if (this.#lookups) this.events.emit('hit', { key, tier: tier.name });
   }
 
   /** A fresh L1 hit: the hot path's own method, one increment (and one boolean check). */
   l1Hit(key?: string): void {
     this.#l1.hits++;
-    if (this.#observed) this.events.emit('hit', { key, tier: 'l1' });
+    if (this.#lookups) this.events.emit('hit', { key, tier: 'l1' });
   }
 
   miss(tier: TierRecord, key?: string): void {
     tier.counters.misses++;
-    if (this.#observed) this.events.emit('miss', { key, tier: tier.name });
+    if (this.#lookups) this.events.emit('miss', { key, tier: tier.name });
   }
 
   staleHit(tier: TierRecord, key?: string): void {
     tier.counters.staleHits++;
-    if (this.#observed) this.events.emit('stale', { key, tier: tier.name });
+    if (this.#lookups) this.events.emit('stale', { key, tier: tier.name });
   }
 
   sets(tier: TierRecord, count: number): void {

@@ -5,6 +5,7 @@ import { readThrough } from '../flow/read-through.js';
 import { readStores } from '../flow/reads.js';
 import { Stack } from '../flow/stack.js';
 import { clearPrefix, deleteKeys, writeEntries } from '../flow/writes.js';
+import { operationChannel, traced } from '../observability/channels.js';
 import {
   CACHE_INFO,
   type CacheEventHandler,
@@ -87,7 +88,9 @@ export class TieredCache<V = unknown> {
     }
     if (missing.length > 0) {
       const locals = missing.map((i) => this.#local(keys[i] as string));
-      const found = await readStores(stack, locals, single);
+      const found = await this.#trace(single ? 'get' : 'getMany', locals, () =>
+        readStores(stack, locals, single),
+      );
       missing.forEach((index, j) => {
         const entry = found[j];
         if (entry === undefined) stack.recorder.plainMiss();
@@ -174,7 +177,9 @@ export class TieredCache<V = unknown> {
     const now = stack.now();
     const entry = stack.l1?.peek(local, now);
     if (this.#countL1(entry, now, local)) return entry?.value as T;
-    return (await readThrough(stack, key, local, entry, loader as Loader<unknown>, resolved)) as T;
+    return (await this.#trace('getOrSet', [local], () =>
+      readThrough(stack, key, local, entry, loader as Loader<unknown>, resolved),
+    )) as T;
   }
 
   /**
@@ -197,7 +202,9 @@ export class TieredCache<V = unknown> {
     if (typeof loader !== 'function') throw new InvalidOptionError('loader', 'a function', loader);
     const resolved = resolveEntryOptions(options, stack.options.entry);
     const locals = keys.map((key) => this.#local(key));
-    return (await readThroughMany(stack, keys, locals, loader as BatchLoader<T>, resolved)) as T[];
+    return (await this.#trace('getOrSetMany', locals, () =>
+      readThroughMany(stack, keys, locals, loader as BatchLoader<T>, resolved),
+    )) as T[];
   }
 
   /**
@@ -264,7 +271,13 @@ export class TieredCache<V = unknown> {
         entry: stack.makeEntry(item.value, resolveEntryOptions(item.options, stack.options.entry)),
       };
     });
-    if (entries.length > 0) await writeEntries(stack, entries);
+    if (entries.length > 0) {
+      await this.#trace(
+        method,
+        entries.map((e) => e.local),
+        () => writeEntries(stack, entries),
+      );
+    }
   }
 
   /** Deletes `key` from every tier and every instance's L1. */
@@ -281,17 +294,16 @@ export class TieredCache<V = unknown> {
     const stack = this.#stack;
     stack.lifecycle.assertOpen(method);
     checkKeys(keys, 'keys');
-    if (keys.length > 0)
-      await deleteKeys(
-        stack,
-        keys.map((key) => this.#local(key)),
-      );
+    if (keys.length > 0) {
+      const locals = keys.map((key) => this.#local(key));
+      await this.#trace(method, locals, () => deleteKeys(stack, locals));
+    }
   }
 
   /** Deletes every key of this namespace (or view) from every tier and every instance's L1. */
   async clear(): Promise<void> {
     this.#stack.lifecycle.assertOpen('clear');
-    await clearPrefix(this.#stack, this.#prefix);
+    await this.#trace('clear', undefined, () => clearPrefix(this.#stack, this.#prefix));
   }
 
   // ---- views, stats, lifecycle ------------------------------------------------------
@@ -378,6 +390,22 @@ export class TieredCache<V = unknown> {
   }
 
   // ---- internals --------------------------------------------------------------------
+
+  /**
+   * Runs `run`, an operation that leaves L1, as a `tiercache:operation` call when the
+   * channel has subscribers (see `observability/channels.ts`).
+   */
+  #trace<T>(operation: string, locals: readonly string[] | undefined, run: () => Promise<T>): Promise<T> {
+    if (!traced(operationChannel)) return run();
+    const namespace = this.#stack.options.namespace;
+    const context =
+      locals === undefined
+        ? { namespace, operation, prefix: this.#prefix }
+        : locals.length === 1 && !operation.endsWith('Many')
+          ? { namespace, operation, key: locals[0] as string }
+          : { namespace, operation, keys: locals.length };
+    return operationChannel.tracePromise(run, context);
+  }
 
   #local(key: string): string {
     return this.#prefix === '' ? key : this.#prefix + key;

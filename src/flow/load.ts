@@ -1,4 +1,5 @@
 import { LoaderTimeoutError } from '../errors.js';
+import { loadChannel, traced } from '../observability/channels.js';
 import type { ResolvedEntryOptions } from '../options/entry-options.js';
 import { noop } from './flight.js';
 import type { Stack } from './stack.js';
@@ -43,7 +44,11 @@ export async function runLoader<T>(
   try {
     if (closing.aborted) throw closing.reason;
     closing.addEventListener('abort', onClose, { once: true });
-    const result = await Promise.race([run(controller.signal), stopped]);
+    const signal = controller.signal;
+    const running = traced(loadChannel)
+      ? loadChannel.tracePromise(() => run(signal), { namespace: stack.options.namespace, key })
+      : run(signal);
+    const result = await Promise.race([running, stopped]);
     ok = true;
     return result;
   } catch (error) {

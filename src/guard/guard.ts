@@ -1,4 +1,5 @@
 import type { StoreUnavailableError } from '../errors.js';
+import { storeChannel, traced } from '../observability/channels.js';
 import type { Clock } from '../options/clock.js';
 import { storeFailure, storeRefusal, storeTimeout } from '../stores/failure.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
@@ -255,7 +256,7 @@ export class StoreGuard {
       );
       let pending: Promise<T>;
       try {
-        pending = op(this.store);
+        pending = traced(storeChannel) ? this.#traced(op, size, kind) : op(this.store);
       } catch (error) {
         pending = Promise.reject(error);
       }
@@ -271,6 +272,19 @@ export class StoreGuard {
           if (this.#deadlines.settle(call)) fail(error);
         },
       );
+    });
+  }
+
+  /** `op` as a `tiercache:store` call (see `observability/channels.ts`). */
+  #traced<T>(op: (store: StoreTier) => Promise<T>, size: number, kind: 'read' | 'write'): Promise<T> {
+    const store = this.store;
+    return storeChannel.tracePromise(() => op(store), {
+      namespace: this.#namespacePrefix.slice(0, -1),
+      store: store.name,
+      system: store.system,
+      endpoint: store.endpoint,
+      kind,
+      keys: size,
     });
   }
 

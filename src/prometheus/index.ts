@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { type Registry, register as globalRegistry } from 'prom-client';
+import { register as globalRegistry, type Registry } from 'prom-client';
 import type { TieredCache } from '../cache/tiered-cache.js';
 import { InvalidOptionError } from '../errors.js';
 import { CACHE_INFO, type CacheInfo } from '../observability/events.js';
@@ -64,7 +64,11 @@ export function registerMetrics(cache: TieredCache<never>, options: MetricsOptio
   const registry = options.registry ?? globalRegistry;
   const prefix = options.prefix ?? 'tiercache_';
   if (typeof prefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
-    throw new InvalidOptionError('prefix', 'a Prometheus metric name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*)', prefix);
+    throw new InvalidOptionError(
+      'prefix',
+      'a Prometheus metric name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*)',
+      prefix,
+    );
   }
   const groups = keyGroups(options.keyGroups);
   const shared = sharedMetrics(registry, prefix, groups !== undefined);
@@ -143,9 +147,14 @@ class Tracked {
     const namespace = info.namespace;
     const on = cache.on.bind(cache);
     this.#off.push(
-      on('load', ({ durationMs }) => metrics.loaderSeconds.observe({ namespace, outcome: 'ok' }, durationMs / 1e3)),
+      on('load', ({ durationMs }) =>
+        metrics.loaderSeconds.observe({ namespace, outcome: 'ok' }, durationMs / 1e3),
+      ),
       on('loadError', ({ durationMs, timeout }) =>
-        metrics.loaderSeconds.observe({ namespace, outcome: timeout ? 'timeout' : 'error' }, durationMs / 1e3),
+        metrics.loaderSeconds.observe(
+          { namespace, outcome: timeout ? 'timeout' : 'error' },
+          durationMs / 1e3,
+        ),
       ),
       on('storeCall', ({ store, kind, durationMs, ok }) =>
         metrics.storeSeconds.observe(

@@ -55,7 +55,7 @@ function labelValues(text: string, metric: string, label: string): string[] {
   return [...values].sort();
 }
 
-function stores(namespace: string) {
+function stores() {
   const l2 = redisStore({ url: redis.url });
   const l3 = postgresStore({ connectionString: pgUrl, schema });
   return [l2, l3];
@@ -67,12 +67,18 @@ describe('registerMetrics on a real registry', () => {
     const registry = new Registry();
     const cache = new TieredCache<string>({
       namespace,
-      stores: stores(namespace),
-      guard: { failureThreshold: 2, cooldown: '1h' },
+      stores: stores(),
+      // Generous timeouts: on a loaded machine a slow reply must not count as a failure here.
+      guard: { failureThreshold: 2, cooldown: '1h', timeout: '2s' },
       onError: () => {},
     });
     // Another instance writing the same tiers: what it writes reaches this one's L2/L3 only.
-    const writer = new TieredCache<string>({ namespace, stores: stores(namespace), onError: () => {} });
+    const writer = new TieredCache<string>({
+      namespace,
+      stores: stores(),
+      onError: () => {},
+      guard: { timeout: '2s' },
+    });
     toClose.push(cache, writer);
     registerMetrics(cache, { registry });
 
@@ -86,9 +92,9 @@ describe('registerMetrics on a real registry', () => {
     await raw.quit();
     expect(await cache.get('c')).toBe('C'); // l1 miss, redis miss, postgres hit (backfills redis)
     await expect(cache.getOrSet('e', () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
-    await expect(cache.getOrSet('t', () => new Promise<string>(() => {}), { timeouts: { hard: 20 } })).rejects.toThrow(
-      /hard timeout/,
-    );
+    await expect(
+      cache.getOrSet('t', () => new Promise<string>(() => {}), { timeouts: { hard: 20 } }),
+    ).rejects.toThrow(/hard timeout/);
     await redis.stop();
     for (const key of ['x1', 'x2', 'x3']) await cache.get(key); // redis fails twice, then its breaker is open
 
@@ -130,7 +136,9 @@ describe('registerMetrics on a real registry', () => {
 
     // A second scrape adds nothing new: counters are deltas of the cache's own counts.
     const again = await registry.metrics();
-    expect(sample(again, `tiercache_lookups_total{namespace="${namespace}",tier="l1",result="miss"}`)).toBe(8);
+    expect(sample(again, `tiercache_lookups_total{namespace="${namespace}",tier="l1",result="miss"}`)).toBe(
+      8,
+    );
   });
 
   it('several caches share a registry; keyGroups adds a bounded group label; unregister removes them', async () => {

@@ -29,6 +29,7 @@ import type { Section, SectionContext } from './section.js';
 import { hitRatioSection } from './sections/hit-ratio.js';
 import { invalidationSection } from './sections/invalidation.js';
 import { latencySection } from './sections/latency.js';
+import { observabilitySection } from './sections/observability.js';
 import { redisDownSection } from './sections/redis-down.js';
 import { stampedeSection } from './sections/stampede.js';
 import { benchServices, SkipSection } from './services.js';
@@ -39,6 +40,7 @@ const SECTIONS: Record<SectionName, Section> = {
   stampede: stampedeSection,
   invalidation: invalidationSection,
   'redis-down': redisDownSection,
+  observability: observabilitySection,
 };
 
 interface Outcome {

@@ -35,6 +35,7 @@ interface Shared {
 
 const byRegistry = new WeakMap<Registry, Map<string, Shared>>();
 const BREAKER_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const;
+const LOOKUP_RESULTS = ['hit', 'miss', 'stale'];
 
 /**
  * Registers `cache`'s metrics on a prom-client registry: lookups by `namespace` ×
@@ -133,6 +134,9 @@ class Tracked {
   readonly #stores: readonly string[];
   readonly #off: Array<() => void> = [];
   #last: CacheStats | undefined;
+  /** With key groups: per tier, per result (hit, miss, stale), per group, lookups not yet added. */
+  readonly #grouped = new Map<string, number[][]>();
+  #groupNames: string[] = [];
 
   constructor(
     cache: TieredCache<never>,
@@ -163,17 +167,7 @@ class Tracked {
         ),
       ),
     );
-    if (groups !== undefined) {
-      const group = (key: string | undefined) => {
-        if (key !== undefined) for (const [name, pattern] of groups) if (pattern.test(key)) return name;
-        return 'other';
-      };
-      for (const result of ['hit', 'miss', 'stale'] as const) {
-        this.#off.push(
-          on(result, ({ key, tier }) => metrics.lookups.inc({ namespace, tier, result, group: group(key) })),
-        );
-      }
-    }
+    if (groups !== undefined) this.#countGroups(groups);
     // Series exist from the start (at zero), so a dashboard sees every tier before traffic.
     for (const tier of ['l1', ...info.stores]) {
       if (groups === undefined) {
@@ -189,6 +183,53 @@ class Tracked {
     this.sync();
   }
 
+  /**
+   * Lookups by group, counted per event into plain numbers (prom-client's labelled
+   * `inc` hashes its labels: too slow for every L1 hit) and added at scrape time.
+   */
+  #countGroups(groups: Array<[string, RegExp]>): void {
+    const names = [...groups.map(([name]) => name), 'other'];
+    const results = ['hit', 'miss', 'stale'] as const;
+    for (const tier of ['l1', ...this.#stores]) {
+      const perResult = results.map(() => names.map(() => 0));
+      this.#grouped.set(tier, perResult);
+      for (const result of results)
+        for (const group of names) this.#metrics.lookups.inc({ namespace: this.#ns, tier, result, group }, 0);
+    }
+    const groupOf = (key: string | undefined) => {
+      if (key !== undefined)
+        for (let i = 0; i < groups.length; i++) if ((groups[i] as [string, RegExp])[1].test(key)) return i;
+      return groups.length;
+    };
+    results.forEach((result, r) => {
+      this.#off.push(
+        this.#cache.on(result, ({ key, tier }) => {
+          const counts = this.#grouped.get(tier)?.[r];
+          if (counts === undefined) return;
+          const g = groupOf(key);
+          counts[g] = (counts[g] as number) + 1;
+        }),
+      );
+    });
+    this.#groupNames = names;
+  }
+
+  #flushGroups(): void {
+    const names = this.#groupNames;
+    for (const [tier, perResult] of this.#grouped) {
+      perResult.forEach((counts, r) => {
+        counts.forEach((count, g) => {
+          if (count === 0) return;
+          this.#metrics.lookups.inc(
+            { namespace: this.#ns, tier, result: LOOKUP_RESULTS[r] as string, group: names[g] as string },
+            count,
+          );
+          counts[g] = 0;
+        });
+      });
+    }
+  }
+
   stop(): void {
     for (const off of this.#off.splice(0)) off();
   }
@@ -197,6 +238,7 @@ class Tracked {
   sync(): void {
     const m = this.#metrics;
     const namespace = this.#ns;
+    if (m.grouped) this.#flushGroups();
     const now = this.#cache.stats();
     const before = this.#last as CacheStats;
     this.#last = now;

@@ -158,7 +158,11 @@ describe('registerMetrics on a real registry', () => {
     expect(
       sample(text, `tiercache_lookups_total{namespace="${nsOne}",tier="l1",result="hit",group="user"}`),
     ).toBe(1);
-    expect(labelValues(text, 'tiercache_lookups_total', 'group')).toEqual(['other', 'user']);
+    // Every group's series exists from the start (at zero): the set is the names given, and `other`.
+    expect(labelValues(text, 'tiercache_lookups_total', 'group')).toEqual(['other', 'product', 'user']);
+    expect(
+      sample(text, `tiercache_lookups_total{namespace="${nsOne}",tier="l1",result="miss",group="user"}`),
+    ).toBe(1);
     expect(labelValues(text, 'tiercache_lookups_total', 'namespace')).toHaveLength(2);
     offOne();
     offTwo();

@@ -95,7 +95,12 @@ export const observabilitySection: Section = {
       const grouped = await filledCache('grouped');
       others.push(grouped);
       registerMetrics(grouped as never, { registry: new Registry(), keyGroups: { user: /^user:/ } });
-      await against('prometheus with keyGroups', grouped, undefined, 'counts each lookup as an event (the group label needs the key)');
+      await against(
+        'prometheus with keyGroups',
+        grouped,
+        undefined,
+        'counts each lookup as an event (the group label needs the key)',
+      );
       const traced = await filledCache('otel');
       others.push(traced);
       instrument(traced as never, { tracer: new BasicTracerProvider().getTracer('bench') });

@@ -100,6 +100,28 @@ export class StoreUnavailableError extends TierCacheError {
   }
 }
 
+/**
+ * The invalidation bus could not publish (or subscribe). The cache goes on; other
+ * instances may keep stale L1 copies until the bus is back (then they resync).
+ */
+export class BusUnavailableError extends TierCacheError {
+  static override readonly code: string = 'E_BUS_UNAVAILABLE';
+  /** The bus's name (`redis`, `postgres`, ...). */
+  readonly bus: string;
+  /** Where the bus connects (`host:port/db`; never a password), when the bus says. */
+  readonly endpoint: string | undefined;
+  /** @param options.cause the underlying error, with its `code` where it has one. */
+  constructor(bus: string, reason: string, options?: { cause?: unknown; endpoint?: string | undefined }) {
+    const at = options?.endpoint === undefined ? '' : ` (${options.endpoint})`;
+    super(
+      `Bus "${bus}"${at} is unavailable: ${reason}`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
+    this.bus = bus;
+    this.endpoint = options?.endpoint;
+  }
+}
+
 /** Bytes read from a store could not be decoded into an entry (corrupt, truncated, or of an unknown format). */
 export class CodecError extends TierCacheError {
   static override readonly code: string = 'E_CODEC';

@@ -10,6 +10,7 @@ import { busHealth } from '../bus/message.js';
 import { InvalidOptionError, TierCacheError } from '../errors.js';
 import { msOption } from '../options/validators.js';
 import { checkRedisConnection, openRedisClient, quitClient, redisClientOptions } from './client.js';
+import { redisEndpoint } from './endpoint.js';
 import { SubscriberHeartbeat } from './heartbeat.js';
 import { decodeBusMessage, encodeBusMessage } from './wire.js';
 
@@ -142,6 +143,11 @@ class RedisPubSubBus implements RedisBus {
 
   constructor(options: Resolved) {
     this.#options = options;
+  }
+
+  get endpoint(): string | undefined {
+    const client = this.#publisher ?? this.#options.client;
+    return client === undefined ? undefined : redisEndpoint(client);
   }
 
   start(namespace: string, instanceId: string, listener: BusListener): Promise<void> {

@@ -3,10 +3,10 @@
  * underlying error as `cause`, with its code (ECONNREFUSED, a Postgres SQLSTATE, ...).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { StoreUnavailableError } from '../../../src/errors.js';
+import { BusUnavailableError, StoreUnavailableError } from '../../../src/errors.js';
 import { TieredCache } from '../../../src/index.js';
 import { postgresStore } from '../../../src/postgres/index.js';
-import { redisStore } from '../../../src/redis/index.js';
+import { redisBus, redisStore } from '../../../src/redis/index.js';
 import {
   freePort,
   postgresUrlForTests,
@@ -99,5 +99,26 @@ describe('store errors name the store, the endpoint and the cause', () => {
     const refused = await failure(cache.get('k'));
     expect(refused.message).toMatch(/circuit open/);
     expect((refused.cause as { code?: string }).code).toBe('ECONNREFUSED');
+  });
+
+  it('a failed bus publish names the bus and its endpoint, with the cause', async () => {
+    const server = await startRedisServer();
+    const errors: Error[] = [];
+    const cache = new TieredCache({
+      namespace: uniqueNamespace('err'),
+      bus: redisBus({ url: `${server.url}/0` }),
+      onError: (error) => errors.push(error),
+    });
+    toClose.push(cache);
+    await cache.ready();
+    await server.stop();
+    await cache.set('k', 'v');
+    await waitFor('the publish failure', () => errors.some((e) => e instanceof BusUnavailableError));
+    const error = errors.find((e) => e instanceof BusUnavailableError) as BusUnavailableError;
+    expect(error.endpoint).toBe(`127.0.0.1:${server.port}/0`);
+    expect(error.message).toContain(
+      `Bus "redis" (127.0.0.1:${server.port}/0) is unavailable: publish failed`,
+    );
+    expect(error.cause).toBeInstanceOf(Error);
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidDecoratorTargetError } from '../../../src/decorators/decorators.js';
 import { UncacheableArgumentError } from '../../../src/decorators/stable-key.js';
 import {
+  BusUnavailableError,
   CacheClosedError,
   CodecError,
   InvalidKeyError,
@@ -25,6 +26,7 @@ const CASES: Array<[ErrorClass, TierCacheError, string]> = [
   [CacheClosedError, new CacheClosedError('get'), 'E_CACHE_CLOSED'],
   [StoreUnavailableError, new StoreUnavailableError('redis', 'down'), 'E_STORE_UNAVAILABLE'],
   [CodecError, new CodecError('bad bytes'), 'E_CODEC'],
+  [BusUnavailableError, new BusUnavailableError('redis', 'down'), 'E_BUS_UNAVAILABLE'],
   [
     InvalidDecoratorTargetError,
     new InvalidDecoratorTargetError('@Cached', 'name', 'a getter'),

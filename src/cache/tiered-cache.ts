@@ -343,8 +343,13 @@ export class TieredCache<V = unknown> {
 
   /** For the integrations (`tiercache/prometheus`, `tiercache/opentelemetry`): namespace, view prefix, stores. @internal */
   get [CACHE_INFO](): CacheInfo {
-    const options = this.#stack.options;
-    return { namespace: options.namespace, prefix: this.#prefix, stores: options.stores.map((s) => s.name) };
+    const { options, recorder } = this.#stack;
+    return {
+      namespace: options.namespace,
+      prefix: this.#prefix,
+      stores: options.stores.map((s) => s.name),
+      resets: () => recorder.resets,
+    };
   }
 
   /** A snapshot of the counters of every tier, the loader and the bus. */

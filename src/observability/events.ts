@@ -76,6 +76,8 @@ export interface CacheInfo {
   readonly prefix: string;
   /** The stores' names, in lookup order. */
   readonly stores: readonly string[];
+  /** How many times `resetStats()` ran (counts since then start again from zero). */
+  resets(): number;
 }
 
 /** Every event name, for validation. */

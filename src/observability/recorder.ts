@@ -225,8 +225,12 @@ export class Recorder {
 
   // ---- snapshot ---------------------------------------------------------------------
 
+  /** How many times {@link reset} ran: integrations that turn counts into deltas need to know. */
+  resets = 0;
+
   /** Sets every counter back to zero. */
   reset(): void {
+    this.resets++;
     Object.assign(this.l1.counters, tierCounters());
     for (const record of this.#stores.values()) Object.assign(record.counters, tierCounters());
     Object.assign(this.#loader, loaderCounters());

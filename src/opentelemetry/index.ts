@@ -21,6 +21,8 @@ import {
 import { CACHE_INFO, type CacheInfo } from '../observability/events.js';
 import { type Active, Spans } from './spans.js';
 
+export { type OtelMetricsOptions, registerOtelMetrics } from './metrics.js';
+
 /** Options of {@link instrument}. */
 export interface InstrumentOptions {
   /** The tracer. Default: `trace.getTracer('tiercache')` from the global tracer provider. */

@@ -36,6 +36,24 @@ interface Shared {
 const byRegistry = new WeakMap<Registry, Map<string, Shared>>();
 const BREAKER_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const;
 const LOOKUP_RESULTS = ['hit', 'miss', 'stale'];
+const ZERO_TIER = {
+  hits: 0,
+  misses: 0,
+  staleHits: 0,
+  sets: 0,
+  deletes: 0,
+  evictions: 0,
+  errors: 0,
+  codecErrors: 0,
+  hitRatio: 0,
+};
+const ZERO: CacheStats = {
+  l1: ZERO_TIER,
+  stores: {},
+  loader: { ok: 0, failed: 0, timeouts: 0, timeMs: 0, coalesced: 0, failSafe: 0 },
+  bus: { published: 0, received: 0, resyncs: 0, errors: 0 },
+  hitRatio: 0,
+};
 
 /**
  * Registers `cache`'s metrics on a prom-client registry: lookups by `namespace` ×
@@ -134,6 +152,8 @@ class Tracked {
   readonly #stores: readonly string[];
   readonly #off: Array<() => void> = [];
   #last: CacheStats | undefined;
+  #resets: number;
+  readonly #info: CacheInfo;
   /** With key groups: per tier, per result (hit, miss, stale), per group, lookups not yet added. */
   readonly #grouped = new Map<string, number[][]>();
   #groupNames: string[] = [];
@@ -145,6 +165,8 @@ class Tracked {
     groups: Array<[string, RegExp]> | undefined,
   ) {
     this.#cache = cache;
+    this.#info = info;
+    this.#resets = info.resets();
     this.#metrics = metrics;
     this.#ns = info.namespace;
     this.#stores = info.stores;
@@ -240,7 +262,10 @@ class Tracked {
     const namespace = this.#ns;
     if (m.grouped) this.#flushGroups();
     const now = this.#cache.stats();
-    const before = this.#last as CacheStats;
+    const resets = this.#info.resets();
+    // After a resetStats(), everything counted now is new (a count equal to the last one is not "no change").
+    const before = resets === this.#resets ? (this.#last as CacheStats) : ZERO;
+    this.#resets = resets;
     this.#last = now;
     const add = (counter: typeof m.sets, labels: Record<string, string>, a: number, b: number) => {
       const delta = a >= b ? a - b : a;

@@ -29,6 +29,8 @@ function strictCache(store: ConstructorParameters<typeof TieredCache>[0]['stores
     stores: store,
     strict: true,
     l1: false,
+    // Generous: the failures under test are refusals, not replies slowed by a busy machine.
+    guard: { timeout: '2s' },
   });
   toClose.push(cache);
   return cache;
@@ -51,7 +53,10 @@ describe('store errors name the store, the endpoint and the cause', () => {
     await cache.set('k', 'v');
     await server.stop();
     // The client reports the refused reconnect on its own `error` event first.
-    await waitFor('the refused reconnect', () => store.connectionError?.() !== undefined);
+    await waitFor(
+      'the refused reconnect',
+      () => (store.connectionError?.() as { code?: string } | undefined)?.code === 'ECONNREFUSED',
+    );
     const error = await failure(cache.get('k'));
     expect(error.store).toBe('redis');
     expect(error.endpoint).toBe(`127.0.0.1:${server.port}/0`);

@@ -5,13 +5,12 @@ import { readThrough } from '../flow/read-through.js';
 import { readStores } from '../flow/reads.js';
 import { Stack } from '../flow/stack.js';
 import { clearPrefix, deleteKeys, writeEntries } from '../flow/writes.js';
-import { operationChannel, traced } from '../observability/channels.js';
+import { traceOperation } from '../observability/channels.js';
 import {
   CACHE_INFO,
   type CacheEventHandler,
   type CacheEventName,
   type CacheInfo,
-  EVENT_NAMES,
 } from '../observability/events.js';
 import type { CacheStats } from '../observability/stats.js';
 import { resolveOptions, type TieredCacheOptions } from '../options/cache-options.js';
@@ -323,33 +322,22 @@ export class TieredCache<V = unknown> {
   }
 
   /**
-   * Calls `handler` on each `event` (see {@link CacheEvents} for the payloads); returns a
-   * function that removes it. Handlers run synchronously; one that throws is caught and
-   * reported (to `onError` and the logger), never breaking the call. A view shares its
-   * cache's events (keys within a view carry its prefix). With no handler registered, the
-   * cache builds no payload at all.
+   * Calls `handler` on each `event` ({@link CacheEvents}); returns a function that
+   * removes it. A handler that throws is caught and reported, never breaking the call.
+   * Views share their cache's events. With no handler, no payload is ever built.
+   * @throws InvalidOptionError for an unknown event or a handler that is not a function.
    * @example
    * ```ts
    * const off = cache.on('loadError', ({ key, error }) => log.warn({ key, err: error }, 'load failed'));
    * ```
    */
   on<E extends CacheEventName>(event: E, handler: CacheEventHandler<E>): () => void {
-    if (typeof handler !== 'function') throw new InvalidOptionError('handler', 'a function', handler);
-    if (!EVENT_NAMES.has(event)) {
-      throw new InvalidOptionError('event', `one of ${[...EVENT_NAMES].join(', ')}`, event);
-    }
     return this.#stack.recorder.events.on(event, handler);
   }
 
-  /** For the integrations (`tiercache/prometheus`, `tiercache/opentelemetry`): namespace, view prefix, stores. @internal */
+  /** For `tiercache/prometheus` and `tiercache/opentelemetry`. @internal */
   get [CACHE_INFO](): CacheInfo {
-    const { options, recorder } = this.#stack;
-    return {
-      namespace: options.namespace,
-      prefix: this.#prefix,
-      stores: options.stores.map((s) => s.name),
-      resets: () => recorder.resets,
-    };
+    return this.#stack.recorder.info(this.#stack.options, this.#prefix);
   }
 
   /** A snapshot of the counters of every tier, the loader and the bus. */
@@ -396,20 +384,9 @@ export class TieredCache<V = unknown> {
 
   // ---- internals --------------------------------------------------------------------
 
-  /**
-   * Runs `run`, an operation that leaves L1, as a `tiercache:operation` call when the
-   * channel has subscribers (see `observability/channels.ts`).
-   */
+  /** `run` as a `tiercache:operation` call while the channel has subscribers (see `observability/channels.ts`). */
   #trace<T>(operation: string, locals: readonly string[] | undefined, run: () => Promise<T>): Promise<T> {
-    if (!traced(operationChannel)) return run();
-    const namespace = this.#stack.options.namespace;
-    const context =
-      locals === undefined
-        ? { namespace, operation, prefix: this.#prefix }
-        : locals.length === 1 && !operation.endsWith('Many')
-          ? { namespace, operation, key: locals[0] as string }
-          : { namespace, operation, keys: locals.length };
-    return operationChannel.tracePromise(run, context);
+    return traceOperation(this.#stack.options.namespace, operation, locals, run);
   }
 
   #local(key: string): string {

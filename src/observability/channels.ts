@@ -77,7 +77,22 @@ export function traced(channel: TracingChannel<unknown, object>): boolean {
   );
 }
 
-/** Runs `run` as a `tiercache:operation` call when something subscribes, else just runs it. */
-export function traceOperation<T>(context: OperationContext, run: () => Promise<T>): Promise<T> {
-  return traced(operationChannel) ? operationChannel.tracePromise(run, context) : run();
+/**
+ * Runs `run`, an operation over `locals` (`undefined`: a clear), as a
+ * `tiercache:operation` call when something subscribes, else just runs it.
+ */
+export function traceOperation<T>(
+  namespace: string,
+  operation: string,
+  locals: readonly string[] | undefined,
+  run: () => Promise<T>,
+): Promise<T> {
+  if (!traced(operationChannel)) return run();
+  const context: OperationContext =
+    locals === undefined
+      ? { namespace, operation }
+      : locals.length === 1 && !operation.endsWith('Many')
+        ? { namespace, operation, key: locals[0] as string }
+        : { namespace, operation, keys: locals.length };
+  return operationChannel.tracePromise(run, context);
 }

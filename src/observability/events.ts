@@ -1,3 +1,4 @@
+import { InvalidOptionError } from '../errors.js';
 import type { BreakerState } from '../guard/breaker.js';
 
 /** Where a lookup was answered or missed: `l1`, or a store by its name (`redis`, `postgres`, ...). */
@@ -135,8 +136,15 @@ export class EventHub {
     return (this.#handlers[event]?.length ?? 0) > 0;
   }
 
-  /** Adds `handler` for `event`; returns a function that removes it. */
+  /**
+   * Adds `handler` for `event`; returns a function that removes it.
+   * @throws InvalidOptionError for an unknown event or a handler that is not a function.
+   */
   on<E extends CacheEventName>(event: E, handler: CacheEventHandler<E>): () => void {
+    if (typeof handler !== 'function') throw new InvalidOptionError('handler', 'a function', handler);
+    if (!EVENT_NAMES.has(event)) {
+      throw new InvalidOptionError('event', `one of ${[...EVENT_NAMES].join(', ')}`, event);
+    }
     let list = this.#handlers[event] as Array<CacheEventHandler<E>> | undefined;
     if (list === undefined) {
       list = [];

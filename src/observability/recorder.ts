@@ -1,6 +1,6 @@
 import { LoaderTimeoutError, StoreUnavailableError } from '../errors.js';
 import type { BreakerState } from '../guard/breaker.js';
-import { type BusEventKind, EventHub } from './events.js';
+import { type BusEventKind, type CacheInfo, EventHub } from './events.js';
 import { type CacheLogger, FailureLog } from './logger.js';
 import {
   type BusCounters,
@@ -227,6 +227,19 @@ export class Recorder {
 
   /** How many times {@link reset} ran: integrations that turn counts into deltas need to know. */
   resets = 0;
+
+  /** What the integrations need to know of a cache (or a view of it, `prefix`). */
+  info(
+    options: { readonly namespace: string; readonly stores: readonly { name: string }[] },
+    prefix: string,
+  ): CacheInfo {
+    return {
+      namespace: options.namespace,
+      prefix,
+      stores: options.stores.map((s) => s.name),
+      resets: () => this.resets,
+    };
+  }
 
   /** Sets every counter back to zero. */
   reset(): void {

@@ -77,9 +77,8 @@ export class Spans {
   }
 
   endOperation(c: OperationContext): void {
-    const started = c[SPAN] as Started | undefined;
-    if (started === undefined || started.ended) return;
-    started.ended = true;
+    const started = take(c);
+    if (started === undefined) return;
     const { span, op } = started;
     if (op !== undefined) {
       if (op.key !== undefined && this.#byKey.get(op.key) === op) this.#byKey.delete(op.key);
@@ -113,9 +112,8 @@ export class Spans {
   }
 
   endStore(c: StoreCallContext): void {
-    const started = c[SPAN] as Started | undefined;
-    if (started === undefined || started.ended) return;
-    started.ended = true;
+    const started = take(c);
+    if (started === undefined) return;
     if (c.error === undefined && c.kind === 'read') {
       const found = Array.isArray(c.result) ? c.result.some((r) => r !== undefined) : c.result !== undefined;
       started.span.setAttribute('cache.hit', found);
@@ -179,6 +177,14 @@ export class Spans {
   #parent(): Context {
     return this.#als.getStore()?.ctx ?? context.active();
   }
+}
+
+/** The span started for `c`, marked ended; `undefined` if there is none or it has ended. */
+function take(c: OperationContext | StoreCallContext | LoadContext): Started | undefined {
+  const started = c[SPAN] as Started | undefined;
+  if (started === undefined || started.ended) return undefined;
+  started.ended = true;
+  return started;
 }
 
 function end(span: Span, error: unknown): void {

@@ -59,22 +59,20 @@ export class Metrics {
       'namespace',
       'event',
     ]);
-    this.loaderSeconds = new Histogram({
-      name: `${prefix}loader_duration_seconds`,
-      help: 'Loader call duration by outcome (ok, error, timeout)',
-      labelNames: ['namespace', 'outcome'],
-      buckets: LOADER_BUCKETS,
-      registers,
-      collect,
-    });
-    this.storeSeconds = new Histogram({
-      name: `${prefix}store_operation_duration_seconds`,
-      help: 'Store call duration through its guard, by kind (read, write) and outcome (ok, error)',
-      labelNames: ['namespace', 'tier', 'kind', 'outcome'],
-      buckets: STORE_BUCKETS,
-      registers,
-      collect,
-    });
+    const histogram = (name: string, help: string, labelNames: string[], buckets: number[]) =>
+      new Histogram({ name: prefix + name, help, labelNames, buckets, registers, collect });
+    this.loaderSeconds = histogram(
+      'loader_duration_seconds',
+      'Loader call duration by outcome (ok, error, timeout)',
+      ['namespace', 'outcome'],
+      LOADER_BUCKETS,
+    );
+    this.storeSeconds = histogram(
+      'store_operation_duration_seconds',
+      'Store call duration through its guard, by kind (read, write) and outcome (ok, error)',
+      ['namespace', 'tier', 'kind', 'outcome'],
+      STORE_BUCKETS,
+    );
     this.breaker = new Gauge({
       name: `${prefix}breaker_state`,
       help: 'Circuit breaker state per store: 0 closed, 1 half-open, 2 open',

@@ -16,6 +16,7 @@ export type {
 export { EntryCodec, FORMAT_VERSION, msgpackCodec, type ValueCodec } from './entry/codec.js';
 export type { Entry } from './entry/entry.js';
 export {
+  BulkheadFullError,
   CacheClosedError,
   CodecError,
   InvalidKeyError,

@@ -94,7 +94,10 @@ export class FailureLog {
     const object = { bus: kind, namespace: this.#namespace };
     const ns = this.#namespace;
     if (kind === 'linkDown') {
-      logger.warn(object, `tiercache ${ns}: bus link down, L1 bypassed (blind mode) until it is back`);
+      logger.warn(
+        object,
+        `tiercache ${ns}: bus link down: blind mode (L1 serves entries only within blindMaxAge) until it is back`,
+      );
     } else if (kind === 'linkUp') {
       this.#failing.delete('bus');
       logger.info(object, `tiercache ${ns}: bus link up, L1 in use again`);

@@ -139,6 +139,13 @@ export class Recorder {
     tier.counters.errors++;
   }
 
+  /** A store refused one key's data (see `StoreDataError`), reported as well. */
+  dataError(tier: TierRecord, error: Error): void {
+    tier.counters.dataErrors++;
+    // Not an outage: logged at most once a minute per kind, never as the store failing.
+    this.error(error, `${tier.name} data`);
+  }
+
   codecError(tier: TierRecord): void {
     tier.counters.codecErrors++;
     if (this.#observed) this.events.emit('codecError', { tier: tier.name });

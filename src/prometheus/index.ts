@@ -9,7 +9,13 @@ import { register as globalRegistry, type Registry } from 'prom-client';
 import type { TieredCache } from '../cache/tiered-cache.js';
 import { InvalidOptionError } from '../errors.js';
 import { CACHE_INFO, type CacheInfo } from '../observability/events.js';
-import type { CacheStats } from '../observability/stats.js';
+import {
+  busCounters,
+  type CacheStats,
+  loaderCounters,
+  tierCounters,
+  withRatio,
+} from '../observability/stats.js';
 import { isObject } from '../options/validators.js';
 import { Metrics } from './metrics.js';
 
@@ -36,22 +42,11 @@ interface Shared {
 const byRegistry = new WeakMap<Registry, Map<string, Shared>>();
 const BREAKER_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const;
 const LOOKUP_RESULTS = ['hit', 'miss', 'stale'];
-const ZERO_TIER = {
-  hits: 0,
-  misses: 0,
-  staleHits: 0,
-  sets: 0,
-  deletes: 0,
-  evictions: 0,
-  errors: 0,
-  codecErrors: 0,
-  hitRatio: 0,
-};
 const ZERO: CacheStats = {
-  l1: ZERO_TIER,
+  l1: withRatio(tierCounters()),
   stores: {},
-  loader: { ok: 0, failed: 0, timeouts: 0, timeMs: 0, coalesced: 0, failSafe: 0 },
-  bus: { published: 0, received: 0, resyncs: 0, errors: 0 },
+  loader: loaderCounters(),
+  bus: busCounters(),
   hitRatio: 0,
 };
 

@@ -6,12 +6,8 @@ import { readStores } from '../flow/reads.js';
 import { Stack } from '../flow/stack.js';
 import { clearPrefix, deleteKeys, writeEntries } from '../flow/writes.js';
 import { traceOperation } from '../observability/channels.js';
-import {
-  CACHE_INFO,
-  type CacheEventHandler,
-  type CacheEventName,
-  type CacheInfo,
-} from '../observability/events.js';
+import type { CacheEventHandler, CacheEventName } from '../observability/events.js';
+import { CACHE_INFO, type CacheInfo } from '../observability/info.js';
 import type { CacheStats } from '../observability/stats.js';
 import { resolveOptions, type TieredCacheOptions } from '../options/cache-options.js';
 import { type Duration, parseDuration } from '../options/duration.js';
@@ -269,13 +265,8 @@ export class TieredCache<V = unknown> {
         entry: stack.makeEntry(item.value, resolveEntryOptions(item.options, stack.options.entry)),
       };
     });
-    if (entries.length > 0) {
-      await this.#trace(
-        method,
-        entries.map((e) => e.local),
-        () => writeEntries(stack, entries),
-      );
-    }
+    const locals = entries.map((e) => e.local);
+    if (entries.length > 0) await this.#trace(method, locals, () => writeEntries(stack, entries));
   }
 
   /** Deletes `key` from every tier and every instance's L1. */
@@ -292,10 +283,8 @@ export class TieredCache<V = unknown> {
     const stack = this.#stack;
     stack.lifecycle.assertOpen(method);
     checkKeys(keys, 'keys');
-    if (keys.length > 0) {
-      const locals = keys.map((key) => this.#local(key));
-      await this.#trace(method, locals, () => deleteKeys(stack, locals));
-    }
+    const locals = keys.map((key) => this.#local(key));
+    if (keys.length > 0) await this.#trace(method, locals, () => deleteKeys(stack, locals));
   }
 
   /** Deletes every key of this namespace (or view) from every tier and every instance's L1. */
@@ -321,14 +310,10 @@ export class TieredCache<V = unknown> {
   }
 
   /**
-   * Calls `handler` on each `event` ({@link CacheEvents}); returns a function that
-   * removes it. A handler that throws is caught and reported, never breaking the call.
-   * Views share their cache's events. With no handler, no payload is ever built.
+   * Calls `handler` on each `event` ({@link CacheEvents}; a throwing handler is caught and
+   * reported); returns a function that removes it. Views share their cache's events.
    * @throws InvalidOptionError for an unknown event or a handler that is not a function.
-   * @example
-   * ```ts
-   * const off = cache.on('loadError', ({ key, error }) => log.warn({ key, err: error }, 'load failed'));
-   * ```
+   * @example `const off = cache.on('loadError', ({ key, error }) => log.warn({ key, err: error }))`
    */
   on<E extends CacheEventName>(event: E, handler: CacheEventHandler<E>): () => void {
     return this.#stack.recorder.events.on(event, handler);

@@ -1,5 +1,5 @@
 import { StoreDataError, type StoreUnavailableError } from '../errors.js';
-import { storeChannel, traced } from '../observability/channels.js';
+import { traceStoreCall } from '../observability/channels.js';
 import type { Clock } from '../options/clock.js';
 import { storeFailure, storeRefusal, storeTimeout } from '../stores/failure.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
@@ -292,7 +292,7 @@ export class StoreGuard {
       );
       let pending: Promise<T>;
       try {
-        pending = traced(storeChannel) ? this.#traced(op, size, kind) : op(this.store);
+        pending = traceStoreCall(this.store, this.#namespacePrefix, kind, size, op);
       } catch (error) {
         pending = Promise.reject(error);
       }
@@ -317,19 +317,6 @@ export class StoreGuard {
           reject(error);
         },
       );
-    });
-  }
-
-  /** `op` as a `tiercache:store` call (see `observability/channels.ts`). */
-  #traced<T>(op: (store: StoreTier) => Promise<T>, size: number, kind: 'read' | 'write'): Promise<T> {
-    const store = this.store;
-    return storeChannel.tracePromise(() => op(store), {
-      namespace: this.#namespacePrefix.slice(0, -1),
-      store: store.name,
-      system: store.system,
-      endpoint: store.endpoint,
-      kind,
-      keys: size,
     });
   }
 

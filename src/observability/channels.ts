@@ -77,6 +77,26 @@ export function traced(channel: TracingChannel<unknown, object>): boolean {
   );
 }
 
+/** `op` on `store` as a `tiercache:store` call when something subscribes, else just `op(store)`. */
+export function traceStoreCall<S extends { name: string; system?: string; endpoint?: string }, T>(
+  store: S,
+  namespacePrefix: string,
+  kind: 'read' | 'write',
+  keys: number,
+  op: (store: S) => Promise<T>,
+): Promise<T> {
+  if (!traced(storeChannel)) return op(store);
+  const context: StoreCallContext = {
+    namespace: namespacePrefix.slice(0, -1),
+    store: store.name,
+    system: store.system,
+    endpoint: store.endpoint,
+    kind,
+    keys,
+  };
+  return storeChannel.tracePromise(() => op(store), context);
+}
+
 /**
  * Runs `run`, an operation over `locals` (`undefined`: a clear), as a
  * `tiercache:operation` call when something subscribes, else just runs it.

@@ -1,6 +1,7 @@
 import { LoaderTimeoutError, StoreUnavailableError } from '../errors.js';
 import type { BreakerState } from '../guard/breaker.js';
-import { type BusEventKind, type CacheInfo, EventHub } from './events.js';
+import { type BusEventKind, EventHub } from './events.js';
+import type { CacheInfo } from './info.js';
 import { type CacheLogger, FailureLog } from './logger.js';
 import {
   type BusCounters,

@@ -18,7 +18,7 @@ import {
   type StoreCallContext,
   storeChannel,
 } from '../observability/channels.js';
-import { CACHE_INFO, type CacheInfo } from '../observability/events.js';
+import { cacheInfoOf } from '../observability/info.js';
 import { type Active, Spans } from './spans.js';
 
 export { type OtelMetricsOptions, registerOtelMetrics } from './metrics.js';
@@ -95,8 +95,7 @@ function unsubscribe(): void {
  * ```
  */
 export function instrument(cache: TieredCache<never>, options: InstrumentOptions = {}): () => void {
-  const info = (cache as unknown as { [CACHE_INFO]?: CacheInfo })[CACHE_INFO];
-  if (info === undefined) throw new InvalidOptionError('cache', 'a TieredCache', cache);
+  const info = cacheInfoOf(cache);
   if (byNamespace.has(info.namespace)) {
     throw new InvalidOptionError('cache', 'a cache whose namespace is not instrumented yet', info.namespace);
   }

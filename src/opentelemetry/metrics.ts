@@ -1,7 +1,6 @@
 import { type Attributes, type Meter, metrics } from '@opentelemetry/api';
 import type { TieredCache } from '../cache/tiered-cache.js';
-import { InvalidOptionError } from '../errors.js';
-import { CACHE_INFO, type CacheInfo } from '../observability/events.js';
+import { cacheInfoOf } from '../observability/info.js';
 import type { CacheStats, TierStats } from '../observability/stats.js';
 
 /** Options of {@link registerOtelMetrics}. */
@@ -33,8 +32,7 @@ const BREAKER_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const;
  * @returns a function that stops reporting.
  */
 export function registerOtelMetrics(cache: TieredCache<never>, options: OtelMetricsOptions = {}): () => void {
-  const info = (cache as unknown as { [CACHE_INFO]?: CacheInfo })[CACHE_INFO];
-  if (info === undefined) throw new InvalidOptionError('cache', 'a TieredCache', cache);
+  const info = cacheInfoOf(cache);
   const meter = options.meter ?? metrics.getMeter('tiercache');
   const ns = { 'cache.namespace': info.namespace };
   const counter = (name: string, description: string) => meter.createObservableCounter(name, { description });

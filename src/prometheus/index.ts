@@ -8,7 +8,7 @@
 import { register as globalRegistry, type Registry } from 'prom-client';
 import type { TieredCache } from '../cache/tiered-cache.js';
 import { InvalidOptionError } from '../errors.js';
-import { CACHE_INFO, type CacheInfo } from '../observability/events.js';
+import { type CacheInfo, cacheInfoOf } from '../observability/info.js';
 import {
   busCounters,
   type CacheStats,
@@ -72,8 +72,7 @@ const ZERO: CacheStats = {
  * ```
  */
 export function registerMetrics(cache: TieredCache<never>, options: MetricsOptions = {}): () => void {
-  const info = (cache as unknown as { [CACHE_INFO]?: CacheInfo })[CACHE_INFO];
-  if (info === undefined) throw new InvalidOptionError('cache', 'a TieredCache', cache);
+  const info = cacheInfoOf(cache);
   if (!isObject(options as unknown)) throw new InvalidOptionError('options', 'an object', options);
   const registry = options.registry ?? globalRegistry;
   const prefix = options.prefix ?? 'tiercache_';

@@ -1,6 +1,6 @@
 import { type Attributes, type Meter, metrics } from '@opentelemetry/api';
 import type { TieredCache } from '../cache/tiered-cache.js';
-import { cacheInfoOf } from '../observability/info.js';
+import { type CacheInfo, cacheInfoOf } from '../observability/info.js';
 import type { CacheStats, TierStats } from '../observability/stats.js';
 
 /** Options of {@link registerOtelMetrics}. */
@@ -34,6 +34,21 @@ const BREAKER_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const;
 export function registerOtelMetrics(cache: TieredCache<never>, options: OtelMetricsOptions = {}): () => void {
   const info = cacheInfoOf(cache);
   const meter = options.meter ?? metrics.getMeter('tiercache');
+  const stopCounts = observeCounts(cache, info, meter);
+  const offs = recordDurations(cache, info.namespace, meter);
+  let stopped = false;
+  return () => {
+    if (stopped) return;
+    stopped = true;
+    stopCounts();
+    for (const off of offs) off();
+  };
+}
+
+type Result = { observe(o: unknown, value: number, attributes?: Attributes): void };
+
+/** The counters the cache keeps, observed at collection time; returns what stops it. */
+function observeCounts(cache: TieredCache<never>, info: CacheInfo, meter: Meter): () => void {
   const ns = { 'cache.namespace': info.namespace };
   const counter = (name: string, description: string) => meter.createObservableCounter(name, { description });
   const observed = {
@@ -51,7 +66,7 @@ export function registerOtelMetrics(cache: TieredCache<never>, options: OtelMetr
     }),
   };
   const totals = new Totals();
-  const callback = (result: { observe(o: unknown, value: number, attributes?: Attributes): void }) => {
+  const callback = (result: Result) => {
     const stats = cache.stats();
     totals.resets(info.resets());
     const emit = (o: unknown, name: string, value: number, attributes: Attributes) =>
@@ -70,9 +85,8 @@ export function registerOtelMetrics(cache: TieredCache<never>, options: OtelMetr
     emit(observed.failSafe, 'failSafe', stats.loader.failSafe, {});
     emit(observed.loads, 'loads', stats.loader.ok, { 'cache.outcome': 'ok' });
     emit(observed.loads, 'loads', stats.loader.failed, { 'cache.outcome': 'error' });
-    busEvents(stats).forEach(([event, value]) => {
+    for (const [event, value] of busEvents(stats))
       emit(observed.bus, 'bus', value, { 'cache.bus.event': event });
-    });
     const health = cache.health();
     for (const tier of info.stores) {
       const state = health.stores[tier]?.breaker ?? 'closed';
@@ -81,6 +95,12 @@ export function registerOtelMetrics(cache: TieredCache<never>, options: OtelMetr
   };
   const observables = Object.values(observed);
   meter.addBatchObservableCallback(callback as never, observables);
+  return () => meter.removeBatchObservableCallback(callback as never, observables);
+}
+
+/** Loader and store-call durations as histograms, from the cache's events; returns the unsubscribers. */
+function recordDurations(cache: TieredCache<never>, namespace: string, meter: Meter): Array<() => void> {
+  const ns = { 'cache.namespace': namespace };
   const loaderDuration = meter.createHistogram('tiercache.loader.duration', {
     description: 'Loader call duration by outcome',
     unit: 's',
@@ -89,7 +109,7 @@ export function registerOtelMetrics(cache: TieredCache<never>, options: OtelMetr
     description: 'Store call duration through its guard',
     unit: 's',
   });
-  const offs = [
+  return [
     cache.on('load', ({ durationMs }) =>
       loaderDuration.record(durationMs / 1e3, { ...ns, 'cache.outcome': 'ok' }),
     ),
@@ -105,13 +125,6 @@ export function registerOtelMetrics(cache: TieredCache<never>, options: OtelMetr
       }),
     ),
   ];
-  let stopped = false;
-  return () => {
-    if (stopped) return;
-    stopped = true;
-    meter.removeBatchObservableCallback(callback as never, observables);
-    for (const off of offs) off();
-  };
 }
 
 function busEvents(stats: CacheStats): Array<[string, number]> {

@@ -1,0 +1,132 @@
+import type { Cluster } from 'ioredis';
+import { isVersion } from '../entry/version.js';
+import { TierCacheError } from '../errors.js';
+import type { StoreTier, StoreWrite } from '../stores/store.js';
+import { groupByNode, pipelinePerNode } from './slots.js';
+import { escapeGlob } from './store.js';
+import { defineClearUpTo, defineSetIfNewer, queueClearUpTo, type SetIfNewer, unframe } from './versioned.js';
+
+/** A Redis L2 store on a Redis Cluster, as {@link redisStore} returns it for a `Cluster` client. */
+export interface RedisClusterStore extends StoreTier {
+  readonly name: 'redis';
+  readonly defaultTimeoutMs: number;
+  /** The store's own key prefix. */
+  readonly prefix: string;
+  /** The cluster client the store talks through (yours: `close()` leaves it open). */
+  readonly client: Cluster;
+}
+
+/** Keys per command (MGET, UNLINK, a script call), as on a single node. */
+const KEYS_PER_COMMAND = 1_000;
+/** SCAN's COUNT hint per master during `clear`. */
+const SCAN_COUNT = 500;
+
+/**
+ * The store on an ioredis `Cluster`. Every command names keys of one slot only:
+ *
+ * - `get` is one GET (ioredis routes it by slot).
+ * - `getMany`, `setMany` and `deleteMany` group the keys by slot and the slots by node
+ *   (`slots.ts`), and send each node one pipeline of single-slot MGET / script / UNLINK
+ *   commands, all nodes at once.
+ * - The versioned write and `clear`'s conditional delete are the single-node scripts
+ *   (`versioned.ts`), each call given the keys of one slot: a script never reads or
+ *   writes a key outside its `KEYS`, so it needs no hash tag. Tombstones and the
+ *   namespace's epoch (`<namespace>#epoch:<prefix>`) are single-key writes through it:
+ *   their own slot, no tag either.
+ * - `clear` SCANs every master (`cluster.nodes('master')`) and deletes what each
+ *   returns, grouped the same way.
+ *
+ * Keys are never hash-tagged by the store: a namespace's keys spread over every master.
+ */
+export class RedisClusterStoreTier implements RedisClusterStore {
+  readonly name = 'redis' as const;
+  readonly defaultTimeoutMs: number;
+  readonly prefix: string;
+  readonly client: Cluster;
+  readonly #setIfNewer: SetIfNewer;
+
+  constructor(client: Cluster, prefix: string, timeoutMs: number) {
+    this.client = client;
+    this.#setIfNewer = defineSetIfNewer(client);
+    defineClearUpTo(client); // queued by name in pipelines (queueClearUpTo)
+    this.prefix = prefix;
+    this.defaultTimeoutMs = timeoutMs;
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    const stored = await this.client.getBuffer(this.prefix + key);
+    return stored === null ? undefined : unframe(stored);
+  }
+
+  async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    const out: Array<Uint8Array | undefined> = new Array(keys.length).fill(undefined);
+    if (keys.length === 0) return out;
+    const full = keys.map((key) => this.prefix + key);
+    const indices = full.map((_, i) => i);
+    const groups = groupByNode(this.client, indices, (i) => full[i] as string, KEYS_PER_COMMAND);
+    const replies = await pipelinePerNode(this.client, groups, (pipeline, chunk) => {
+      pipeline.mgetBuffer(chunk.map((i) => full[i] as string));
+    });
+    for (const [chunk, reply] of replies) {
+      const values = reply as Array<Buffer | null>;
+      for (let j = 0; j < chunk.length; j++) {
+        const value = values[j];
+        if (value !== null && value !== undefined) out[chunk[j] as number] = unframe(value);
+      }
+    }
+    return out;
+  }
+
+  async setMany(writes: readonly StoreWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    const now = Date.now();
+    const prefix = this.prefix;
+    const groups = groupByNode(this.client, writes, (write) => prefix + write.key, KEYS_PER_COMMAND);
+    await pipelinePerNode(this.client, groups, (pipeline, chunk) => {
+      this.#setIfNewer.queue(pipeline, chunk, prefix, now);
+    });
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.#unlink(keys.map((key) => this.prefix + key));
+  }
+
+  async clear(prefix: string, upTo?: string): Promise<void> {
+    // Compared in Lua as three numbers: a malformed version would not compare at all.
+    if (upTo !== undefined && !isVersion(upTo)) {
+      throw new TierCacheError(
+        `redisStore.clear: upTo ${JSON.stringify(upTo)} is not 24 lowercase hex characters`,
+      );
+    }
+    const masters = this.client.nodes('master');
+    if (masters.length === 0) {
+      throw new TierCacheError('redisStore.clear: no master of the cluster is known yet (not connected)');
+    }
+    const match = `${escapeGlob(this.prefix + prefix)}*`;
+    await Promise.all(
+      masters.map(async (master) => {
+        let cursor = '0';
+        do {
+          // Bytes in, bytes out: a key that is not valid UTF-8 is still deleted exactly.
+          const [next, keys] = await master.scanBuffer(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
+          cursor = next.toString();
+          if (keys.length > 0) await this.#unlink(keys, upTo);
+        } while (cursor !== '0');
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    // The cluster client is the caller's: nothing of ours to close.
+  }
+
+  /** Unlinks `keys` (or, with `upTo`, those holding no version or one `<= upTo`), per slot. */
+  async #unlink(keys: ReadonlyArray<string | Buffer>, upTo?: string): Promise<void> {
+    const groups = groupByNode(this.client, keys, (key) => key, KEYS_PER_COMMAND);
+    await pipelinePerNode(this.client, groups, (pipeline, chunk) => {
+      if (upTo === undefined) pipeline.unlink(...chunk);
+      else queueClearUpTo(pipeline, chunk, upTo);
+    });
+  }
+}

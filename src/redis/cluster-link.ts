@@ -2,7 +2,7 @@ import { createConnection } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { AbstractConnector, type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { InvalidOptionError } from '../errors.js';
-import { isCluster, slotOf } from './slots.js';
+import { isCluster, refreshedSlots, slotOf } from './slots.js';
 
 /**
  * How the bus talks pub/sub:
@@ -58,9 +58,6 @@ export function pubSubCommands(mode: unknown, onCluster: boolean): PubSubCommand
   throw new InvalidOptionError('pubsub', "'sharded' or 'classic'", mode);
 }
 
-/** How long a reconnect waits for the cluster's slot map before connecting to what it knows. */
-const SLOTS_WAIT_MS = 1_000;
-
 /**
  * The bus's subscriber on a cluster: a plain connection (subscriber mode needs one
  * socket) to the master that owns `channel`'s slot, found anew on every (re)connect.
@@ -112,23 +109,6 @@ class ShardOwnerConnector extends AbstractConnector {
     this.stream = stream;
     return stream;
   }
-}
-
-/** Asks the cluster for its slot map again; settles within {@link SLOTS_WAIT_MS} whatever happens. */
-function refreshedSlots(cluster: Cluster): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, SLOTS_WAIT_MS);
-    timer.unref();
-    try {
-      cluster.refreshSlotsCache(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    } catch {
-      clearTimeout(timer);
-      resolve();
-    }
-  });
 }
 
 /** The cluster's connection to the master of `slot`, else to any master it knows, else the cluster itself. */

@@ -2,7 +2,7 @@ import type { Cluster } from 'ioredis';
 import { isVersion } from '../entry/version.js';
 import { TierCacheError } from '../errors.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
-import { groupByNode, pipelinePerNode } from './slots.js';
+import { pipelinePerNode } from './slots.js';
 import { escapeGlob } from './store.js';
 import { defineClearUpTo, defineSetIfNewer, queueClearUpTo, type SetIfNewer, unframe } from './versioned.js';
 
@@ -63,10 +63,16 @@ export class RedisClusterStoreTier implements RedisClusterStore {
     if (keys.length === 0) return out;
     const full = keys.map((key) => this.prefix + key);
     const indices = full.map((_, i) => i);
-    const groups = groupByNode(this.client, indices, (i) => full[i] as string, KEYS_PER_COMMAND);
-    const replies = await pipelinePerNode(this.client, groups, (pipeline, chunk) => {
-      pipeline.mgetBuffer(chunk.map((i) => full[i] as string));
-    });
+    const keyOf = (i: number) => full[i] as string;
+    const replies = await pipelinePerNode(
+      this.client,
+      indices,
+      keyOf,
+      KEYS_PER_COMMAND,
+      (pipeline, chunk) => {
+        pipeline.mgetBuffer(chunk.map((i) => full[i] as string));
+      },
+    );
     for (const [chunk, reply] of replies) {
       const values = reply as Array<Buffer | null>;
       for (let j = 0; j < chunk.length; j++) {
@@ -81,8 +87,8 @@ export class RedisClusterStoreTier implements RedisClusterStore {
     if (writes.length === 0) return;
     const now = Date.now();
     const prefix = this.prefix;
-    const groups = groupByNode(this.client, writes, (write) => prefix + write.key, KEYS_PER_COMMAND);
-    await pipelinePerNode(this.client, groups, (pipeline, chunk) => {
+    const keyOf = (write: StoreWrite) => prefix + write.key;
+    await pipelinePerNode(this.client, writes, keyOf, KEYS_PER_COMMAND, (pipeline, chunk) => {
       this.#setIfNewer.queue(pipeline, chunk, prefix, now);
     });
   }
@@ -123,10 +129,15 @@ export class RedisClusterStoreTier implements RedisClusterStore {
 
   /** Unlinks `keys` (or, with `upTo`, those holding no version or one `<= upTo`), per slot. */
   async #unlink(keys: ReadonlyArray<string | Buffer>, upTo?: string): Promise<void> {
-    const groups = groupByNode(this.client, keys, (key) => key, KEYS_PER_COMMAND);
-    await pipelinePerNode(this.client, groups, (pipeline, chunk) => {
-      if (upTo === undefined) pipeline.unlink(...chunk);
-      else queueClearUpTo(pipeline, chunk, upTo);
-    });
+    await pipelinePerNode(
+      this.client,
+      keys,
+      (key) => key,
+      KEYS_PER_COMMAND,
+      (pipeline, chunk) => {
+        if (upTo === undefined) pipeline.unlink(...chunk);
+        else queueClearUpTo(pipeline, chunk, upTo);
+      },
+    );
   }
 }

@@ -108,11 +108,34 @@ export function groupByNode<T>(
 }
 
 /**
- * Runs `groups` (from {@link groupByNode}): one pipeline per node, all at once, with
- * one command queued per chunk by `queue`. Resolves each chunk with its command's reply;
- * rejects with the first command error (ioredis reports them per command).
+ * Runs a multi-key operation on a cluster: `items` grouped by {@link groupByNode}, one
+ * pipeline per node, all at once, with one command queued per chunk by `queue`.
+ * Resolves each chunk with its command's reply; rejects with the first command error.
+ *
+ * An ioredis pipeline follows a MOVED only when every command in it is read-only, and
+ * nothing else refreshes the slot map (ioredis 6 has no periodic refresh by default):
+ * after a failover, writes would keep going to the old master. So on a redirection, a
+ * cluster-down or a connection error, the slot map is refreshed and the operation runs
+ * once more, regrouped (every operation queued here may run twice: reads, UNLINK, and
+ * the versioned scripts, which keep the newest version whatever the order).
  */
 export async function pipelinePerNode<T>(
+  cluster: Cluster,
+  items: readonly T[],
+  keyOf: (item: T) => string | Uint8Array,
+  maxPerChunk: number,
+  queue: (pipeline: ChainableCommander, chunk: T[]) => void,
+): Promise<Array<[chunk: T[], reply: unknown]>> {
+  try {
+    return await runPerNode(cluster, groupByNode(cluster, items, keyOf, maxPerChunk), queue);
+  } catch (error) {
+    if (!isTopologyError(error)) throw error;
+    await refreshedSlots(cluster);
+    return runPerNode(cluster, groupByNode(cluster, items, keyOf, maxPerChunk), queue);
+  }
+}
+
+async function runPerNode<T>(
   cluster: Cluster,
   groups: readonly T[][][],
   queue: (pipeline: ChainableCommander, chunk: T[]) => void,
@@ -129,4 +152,31 @@ export async function pipelinePerNode<T>(
     });
   });
   return (await Promise.all(runs)).flat();
+}
+
+/** A reply the cluster's topology explains (a redirection, a failover), or no reply at all (a connection error). */
+function isTopologyError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name !== 'ReplyError') return true;
+  return /^(MOVED|ASK|CLUSTERDOWN|TRYAGAIN|READONLY|LOADING) /.test(error.message);
+}
+
+/** How long a caller waits for the cluster's slot map to be fetched again before going on with what it has. */
+const SLOTS_WAIT_MS = 1_000;
+
+/** Asks the cluster for its slot map again; settles within {@link SLOTS_WAIT_MS} whatever happens. */
+export function refreshedSlots(cluster: Cluster): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, SLOTS_WAIT_MS);
+    timer.unref();
+    try {
+      cluster.refreshSlotsCache(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    } catch {
+      clearTimeout(timer);
+      resolve();
+    }
+  });
 }

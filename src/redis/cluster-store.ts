@@ -4,7 +4,14 @@ import { TierCacheError } from '../errors.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
 import { pipelinePerNode } from './slots.js';
 import { escapeGlob } from './store.js';
-import { defineClearUpTo, defineSetIfNewer, queueClearUpTo, type SetIfNewer, unframe } from './versioned.js';
+import {
+  type ClearUpTo,
+  defineClearUpTo,
+  defineSetIfNewer,
+  queueClearUpTo,
+  type SetIfNewer,
+  unframe,
+} from './versioned.js';
 
 /** A Redis L2 store on a Redis Cluster, as {@link redisStore} returns it for a `Cluster` client. */
 export interface RedisClusterStore extends StoreTier {
@@ -44,11 +51,12 @@ export class RedisClusterStoreTier implements RedisClusterStore {
   readonly prefix: string;
   readonly client: Cluster;
   readonly #setIfNewer: SetIfNewer;
+  readonly #clearUpTo: ClearUpTo;
 
   constructor(client: Cluster, prefix: string, timeoutMs: number) {
     this.client = client;
     this.#setIfNewer = defineSetIfNewer(client);
-    defineClearUpTo(client); // queued by name in pipelines (queueClearUpTo)
+    this.#clearUpTo = defineClearUpTo(client); // also queued by name in pipelines (queueClearUpTo)
     this.prefix = prefix;
     this.defaultTimeoutMs = timeoutMs;
   }
@@ -69,9 +77,8 @@ export class RedisClusterStoreTier implements RedisClusterStore {
       indices,
       keyOf,
       KEYS_PER_COMMAND,
-      (pipeline, chunk) => {
-        pipeline.mgetBuffer(chunk.map((i) => full[i] as string));
-      },
+      (pipeline, chunk) => pipeline.mgetBuffer(chunk.map(keyOf)),
+      (chunk) => this.client.mgetBuffer(chunk.map(keyOf)),
     );
     for (const [chunk, reply] of replies) {
       const values = reply as Array<Buffer | null>;
@@ -88,9 +95,14 @@ export class RedisClusterStoreTier implements RedisClusterStore {
     const now = Date.now();
     const prefix = this.prefix;
     const keyOf = (write: StoreWrite) => prefix + write.key;
-    await pipelinePerNode(this.client, writes, keyOf, KEYS_PER_COMMAND, (pipeline, chunk) => {
-      this.#setIfNewer.queue(pipeline, chunk, prefix, now);
-    });
+    await pipelinePerNode(
+      this.client,
+      writes,
+      keyOf,
+      KEYS_PER_COMMAND,
+      (pipeline, chunk) => this.#setIfNewer.queue(pipeline, chunk, prefix, now),
+      (chunk) => this.#setIfNewer.call(chunk, prefix, now),
+    );
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {
@@ -138,6 +150,7 @@ export class RedisClusterStoreTier implements RedisClusterStore {
         if (upTo === undefined) pipeline.unlink(...chunk);
         else queueClearUpTo(pipeline, chunk, upTo);
       },
+      (chunk) => (upTo === undefined ? this.client.unlink(...chunk) : this.#clearUpTo(chunk, upTo)),
     );
   }
 }

@@ -118,6 +118,7 @@ export function groupByNode<T>(
  * cluster-down or a connection error, the slot map is refreshed and the operation runs
  * once more, regrouped (every operation queued here may run twice: reads, UNLINK, and
  * the versioned scripts, which keep the newest version whatever the order).
+ * `single`, when given, sends a lone command without a pipeline.
  */
 export async function pipelinePerNode<T>(
   cluster: Cluster,
@@ -125,9 +126,17 @@ export async function pipelinePerNode<T>(
   keyOf: (item: T) => string | Uint8Array,
   maxPerChunk: number,
   queue: (pipeline: ChainableCommander, chunk: T[]) => void,
+  single?: (chunk: T[]) => Promise<unknown>,
 ): Promise<Array<[chunk: T[], reply: unknown]>> {
+  const groups = groupByNode(cluster, items, keyOf, maxPerChunk);
+  // One command in all (one key, or keys of one slot): sent on its own, no pipeline
+  // (cheaper, and ioredis follows any redirection of a single command).
+  if (single !== undefined && groups.length === 1 && groups[0]?.length === 1) {
+    const chunk = groups[0][0] as T[];
+    return [[chunk, await single(chunk)]];
+  }
   try {
-    return await runPerNode(cluster, groupByNode(cluster, items, keyOf, maxPerChunk), queue);
+    return await runPerNode(cluster, groups, queue);
   } catch (error) {
     if (!isTopologyError(error)) throw error;
     await refreshedSlots(cluster);

@@ -1,9 +1,8 @@
 import type { Cluster } from 'ioredis';
-import { isVersion } from '../entry/version.js';
 import { TierCacheError } from '../errors.js';
-import type { StoreTier, StoreWrite } from '../stores/store.js';
+import type { StoreWrite } from '../stores/store.js';
 import { pipelinePerNode } from './slots.js';
-import { escapeGlob } from './store.js';
+import { clearMatch, KEYS_PER_COMMAND, type RedisStore, SCAN_COUNT } from './store.js';
 import {
   type ClearUpTo,
   defineClearUpTo,
@@ -11,22 +10,14 @@ import {
   queueClearUpTo,
   type SetIfNewer,
   unframe,
+  unframeReply,
 } from './versioned.js';
 
 /** A Redis L2 store on a Redis Cluster, as {@link redisStore} returns it for a `Cluster` client. */
-export interface RedisClusterStore extends StoreTier {
-  readonly name: 'redis';
-  readonly defaultTimeoutMs: number;
-  /** The store's own key prefix. */
-  readonly prefix: string;
+export interface RedisClusterStore extends Omit<RedisStore, 'client'> {
   /** The cluster client the store talks through (yours: `close()` leaves it open). */
   readonly client: Cluster;
 }
-
-/** Keys per command (MGET, UNLINK, a script call), as on a single node. */
-const KEYS_PER_COMMAND = 1_000;
-/** SCAN's COUNT hint per master during `clear`. */
-const SCAN_COUNT = 500;
 
 /**
  * The store on an ioredis `Cluster`. Every command names keys of one slot only:
@@ -62,8 +53,7 @@ export class RedisClusterStoreTier implements RedisClusterStore {
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    const stored = await this.client.getBuffer(this.prefix + key);
-    return stored === null ? undefined : unframe(stored);
+    return unframeReply(await this.client.getBuffer(this.prefix + key));
   }
 
   async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
@@ -111,17 +101,11 @@ export class RedisClusterStoreTier implements RedisClusterStore {
   }
 
   async clear(prefix: string, upTo?: string): Promise<void> {
-    // Compared in Lua as three numbers: a malformed version would not compare at all.
-    if (upTo !== undefined && !isVersion(upTo)) {
-      throw new TierCacheError(
-        `redisStore.clear: upTo ${JSON.stringify(upTo)} is not 24 lowercase hex characters`,
-      );
-    }
+    const match = clearMatch(this.prefix + prefix, upTo);
     const masters = this.client.nodes('master');
     if (masters.length === 0) {
       throw new TierCacheError('redisStore.clear: no master of the cluster is known yet (not connected)');
     }
-    const match = `${escapeGlob(this.prefix + prefix)}*`;
     await Promise.all(
       masters.map(async (master) => {
         let cursor = '0';

@@ -46,12 +46,26 @@ export interface RedisStore extends StoreTier {
 }
 
 /** Keys per UNLINK, MGET or script call: bounds one command's time on the server. */
-const KEYS_PER_COMMAND = 1_000;
+export const KEYS_PER_COMMAND = 1_000;
 /** SCAN's COUNT hint during `clear`: ~500 keys inspected per round trip. */
-const SCAN_COUNT = 500;
+export const SCAN_COUNT = 500;
 
 /** Every option of {@link redisStore}, for the unknown-option check. */
 const REDIS_STORE_OPTIONS = ['client', 'url', 'prefix', 'timeoutMs'];
+
+/**
+ * The SCAN pattern of `clear` for the keys under `prefix` (store prefix included).
+ * @throws TierCacheError when `upTo` is given and is not a version: the script compares
+ *   versions in Lua as three numbers, and a malformed one would not compare at all.
+ */
+export function clearMatch(prefix: string, upTo: string | undefined): string {
+  if (upTo !== undefined && !isVersion(upTo)) {
+    throw new TierCacheError(
+      `redisStore.clear: upTo ${JSON.stringify(upTo)} is not 24 lowercase hex characters`,
+    );
+  }
+  return `${escapeGlob(prefix)}*`;
+}
 
 /** Escapes Redis glob metacharacters so a prefix matches itself and nothing else. */
 export function escapeGlob(text: string): string {
@@ -166,13 +180,7 @@ class RedisStoreTier implements RedisStore {
   }
 
   async clear(prefix: string, upTo?: string): Promise<void> {
-    // Compared in Lua as three numbers: a malformed version would not compare at all.
-    if (upTo !== undefined && !isVersion(upTo)) {
-      throw new TierCacheError(
-        `redisStore.clear: upTo ${JSON.stringify(upTo)} is not 24 lowercase hex characters`,
-      );
-    }
-    const match = `${escapeGlob(this.prefix + prefix)}*`;
+    const match = clearMatch(this.prefix + prefix, upTo);
     let cursor = '0';
     do {
       // scanBuffer: keys come back as bytes and are unlinked as bytes, so a key that is

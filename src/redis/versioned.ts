@@ -191,6 +191,11 @@ export function unframe(stored: Buffer): Buffer {
     : stored;
 }
 
+/** The value bytes of a GET reply ({@link unframe}), or `undefined` for a miss (`null`). */
+export function unframeReply(stored: Buffer | null): Buffer | undefined {
+  return stored === null ? undefined : unframe(stored);
+}
+
 function isHexDigit(byte: number): boolean {
   return (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66);
 }

@@ -4,15 +4,12 @@
  * failover tests; and a read + write load to run across a failover.
  */
 import pg from 'pg';
-import { EntryCodec } from '../../../src/entry/codec.js';
 import type { Entry } from '../../../src/entry/entry.js';
 import { TieredCache } from '../../../src/index.js';
-import { postgresStore } from '../../../src/postgres/index.js';
 import { type PubSubMode, redisBus, redisStore } from '../../../src/redis/index.js';
 import { type OwnCluster, startRedisCluster } from '../../support/cluster.js';
 import { postgresUrlForTests, uniqueNamespace } from '../../support/services.js';
-
-const codec = new EntryCodec();
+import { readStores, testPostgresStore } from '../multi-instance/versioned-support.js';
 
 /** A cluster, a Postgres schema, and the caches made on them; `stop()` undoes all of it. */
 export class ClusterWorld {
@@ -47,12 +44,7 @@ export class ClusterWorld {
   }
 
   newPostgresStore() {
-    return postgresStore({
-      connectionString: this.pgUrl,
-      schema: this.schema,
-      sweepIntervalMs: 0,
-      timeoutMs: 5_000,
-    });
+    return testPostgresStore(this.pgUrl, this.schema);
   }
 
   /** An application instance: its own L1, cluster client and bus; closed by {@link stop}. */
@@ -78,18 +70,10 @@ export class ClusterWorld {
   }
 
   /** What L2 and L3 hold for `keys` (namespace-qualified), decoded, through fresh stores. */
-  async stored(
+  stored(
     keys: readonly string[],
   ): Promise<{ redis: Array<Entry | undefined>; postgres: Array<Entry | undefined> }> {
-    const r = this.newRedisStore();
-    const p = this.newPostgresStore();
-    const decode = (b: Uint8Array | undefined) => (b === undefined ? undefined : codec.decode(b));
-    try {
-      const [rb, pb] = await Promise.all([r.getMany(keys), p.getMany(keys)]);
-      return { redis: rb.map(decode), postgres: pb.map(decode) };
-    } finally {
-      await Promise.all([r.close(), p.close()]);
-    }
+    return readStores(this.newRedisStore(), this.newPostgresStore(), keys);
   }
 
   /** How many keys under this world's prefix + `under` the masters hold, counted on each master. */
@@ -107,11 +91,6 @@ export class ClusterWorld {
     }
     return count;
   }
-}
-
-/** The value an entry read from a store holds: `undefined` for none or a tombstone. */
-export function liveValue(entry: Entry | undefined): unknown {
-  return entry === undefined || entry.deleted === true ? undefined : entry.value;
 }
 
 /** What a {@link Load} saw. */

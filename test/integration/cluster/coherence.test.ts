@@ -12,7 +12,8 @@ import type { TieredCache } from '../../../src/index.js';
 import { slotOf } from '../../../src/redis/slots.js';
 import { uniqueNamespace } from '../../support/services.js';
 import { waitFor } from '../../support/wait.js';
-import { ClusterWorld, Load, liveValue } from './cluster-world.js';
+import { liveValue } from '../multi-instance/versioned-support.js';
+import { ClusterWorld, Load } from './cluster-world.js';
 
 const world = new ClusterWorld();
 beforeAll(() => world.start(), 60_000);
@@ -23,8 +24,18 @@ function keysOf(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `k${i}`);
 }
 
-async function started(ns: string, count: number, options?: Parameters<ClusterWorld['instance']>[1]) {
-  const caches = Array.from({ length: count }, () => world.instance(ns, options));
+type Cache = TieredCache<string>;
+
+/** Three ready instances of `ns` (use the first two or all three). */
+async function started(
+  ns: string,
+  options?: Parameters<ClusterWorld['instance']>[1],
+): Promise<[Cache, Cache, Cache]> {
+  const caches: [Cache, Cache, Cache] = [
+    world.instance(ns, options),
+    world.instance(ns, options),
+    world.instance(ns, options),
+  ];
   await Promise.all(caches.map((cache) => cache.ready()));
   return caches;
 }
@@ -62,11 +73,7 @@ describe('coherence on a Redis Cluster', () => {
     'setMany, set and deleteMany on one instance reach the L1 of the others (%s bus)',
     async (pubsub) => {
       const ns = uniqueNamespace('coh');
-      const [a, b, c] = (await started(ns, 3, { pubsub })) as [
-        TieredCache<string>,
-        TieredCache<string>,
-        TieredCache<string>,
-      ];
+      const [a, b, c] = await started(ns, { pubsub });
       const keys = keysOf(50);
       await a.setMany(keys.map((key) => ({ key, value: `v1-${key}` })));
       // B and C hold every key in L1.
@@ -91,11 +98,7 @@ describe('coherence on a Redis Cluster', () => {
 
   it('clear on one instance hides every key on the others at once and the sweep empties every master', async () => {
     const ns = uniqueNamespace('clr');
-    const [a, b, c] = (await started(ns, 3)) as [
-      TieredCache<string>,
-      TieredCache<string>,
-      TieredCache<string>,
-    ];
+    const [a, b, c] = await started(ns);
     const keys = keysOf(60);
     await a.setMany(keys.map((key) => ({ key, value: `v-${key}` })));
     await expectEverywhere([b, c], keys, (k) => `v-${k}`, 'B and C to read every key');
@@ -166,7 +169,7 @@ describe('a master fails over under load', () => {
 
   it("CLUSTER FAILOVER of the bus channel's master: 0 failed getOrSet, nothing stale, the bus delivers again", async () => {
     const ns = uniqueNamespace('fo');
-    const [a, b] = (await started(ns, 2)) as [TieredCache<string>, TieredCache<string>];
+    const [a, b] = await started(ns);
     const keys = keysOf(60);
     await a.setMany(keys.map((key) => ({ key, value: 'w0' })));
     await b.getMany(keys);
@@ -192,10 +195,7 @@ describe('a master fails over under load', () => {
   it("SIGKILL of the bus channel's master: 0 failed getOrSet, the bus delivers again once its replica took over", async () => {
     const ns = uniqueNamespace('kill');
     // A short guard timeout, as in production: calls to the dead master are skipped, not awaited.
-    const [a, b] = (await started(ns, 2, { guardTimeoutMs: 200 })) as [
-      TieredCache<string>,
-      TieredCache<string>,
-    ];
+    const [a, b] = await started(ns, { guardTimeoutMs: 200 });
     const keys = keysOf(60);
     await a.setMany(keys.map((key) => ({ key, value: 'w0' })));
     await b.getMany(keys);

@@ -19,6 +19,7 @@ import { type Flight, Flights, noop } from './flight.js';
 import { KnownWrites } from './known-writes.js';
 import { Lifecycle } from './lifecycle.js';
 import { Semaphore } from './semaphore.js';
+import { receiveTags, TagGenerations } from './tags.js';
 import { FailSafeThrottle } from './throttle.js';
 
 const MIN_TOMBSTONE_MS = 60_000;
@@ -55,6 +56,8 @@ export class Stack {
   readonly versions: VersionClock;
   /** The clears of the namespace and its views, as generations every store read checks. */
   readonly epochs: Epochs;
+  /** The tags' generations, which every store read checks (see `TagGenerations`). */
+  readonly tags: TagGenerations;
   /** What this instance wrote or heard of in the current millisecond: loads take their versions from it. */
   readonly known: KnownWrites;
   readonly #publisher: PublishBatcher | undefined;
@@ -80,6 +83,7 @@ export class Stack {
     const versionTime = options.clock === coarseClock ? exactClock : options.clock;
     this.versions = new VersionClock(versionTime);
     this.epochs = new Epochs(this);
+    this.tags = new TagGenerations(this);
     // An instance that starts after a clear must not serve what it cleared: the first
     // reads below L1 wait for the namespace's epoch (one getMany per store, once).
     if (options.stores.length > 0) this.epochs.refresh();
@@ -258,6 +262,10 @@ export class Stack {
       onMessage: (message) => {
         this.recorder.bus('received');
         const { op, keys, versions } = message;
+        if (op === 'tag') {
+          receiveTags(this, keys, versions, message.external === true);
+          return;
+        }
         if (message.external === true) {
           this.#external(op, keys);
           return;
@@ -282,8 +290,9 @@ export class Stack {
       onResync: () => {
         this.recorder.bus('resyncs');
         this.invalidatePrefix('');
-        // A clear may have been missed too.
+        // A clear may have been missed too, and a deleteByTag.
         this.epochs.refresh();
+        this.tags.forget();
       },
       onLinkChange: (up: boolean) => {
         // While the link is down no invalidation can reach us: L1 is bypassed (neither

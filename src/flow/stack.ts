@@ -23,6 +23,7 @@ import { receiveTags, TagGenerations } from './tags.js';
 import { FailSafeThrottle } from './throttle.js';
 
 const MIN_TOMBSTONE_MS = 60_000;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const exactClock = { now: Date.now };
 // close({ timeout: 0 }) still gives the stores and the bus this long to close cleanly.
 const MIN_CLOSE_MS = 250;
@@ -372,12 +373,17 @@ export class Stack {
     const versions = keys.map(() => version);
     for (const key of keys) this.known.note(key, version);
     this.invalidateKeys(keys);
+    // The tombstones are written on the next turn: a bulk change arrives as many messages
+    // at once (a trigger's chunks), and every instance's L1 drops them all before any of
+    // the (much slower) store writes are built.
     this.lifecycle.background(
-      this.stores.write(this.tombstones(keys, version), undefined, 'deletes').then(() => {
-        // A read between the drop above and the tombstones landing may have put the old
-        // value back in L1: it is older than the tombstones, so drop it again, as delete() does.
-        this.invalidateKeys(keys, versions);
-      }),
+      nextTurn()
+        .then(() => this.stores.write(this.tombstones(keys, version), undefined, 'deletes'))
+        .then(() => {
+          // A read between the drop above and the tombstones landing may have put the old
+          // value back in L1: it is older than the tombstones, so drop it again, as delete() does.
+          this.invalidateKeys(keys, versions);
+        }),
     );
   }
 }

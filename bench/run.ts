@@ -31,6 +31,7 @@ import { invalidationSection } from './sections/invalidation.js';
 import { latencySection } from './sections/latency.js';
 import { redisDownSection } from './sections/redis-down.js';
 import { stampedeSection } from './sections/stampede.js';
+import { tagsSection } from './sections/tags.js';
 import { benchServices, SkipSection } from './services.js';
 
 const SECTIONS: Record<SectionName, Section> = {
@@ -39,6 +40,7 @@ const SECTIONS: Record<SectionName, Section> = {
   stampede: stampedeSection,
   invalidation: invalidationSection,
   'redis-down': redisDownSection,
+  tags: tagsSection,
 };
 
 interface Outcome {

@@ -75,7 +75,8 @@ export class Stack {
     );
     this.recorder = recorder;
     this.lifecycle = new Lifecycle(recorder);
-    this.l1 = options.l1 === false ? undefined : new MemoryTier(options.l1, () => recorder.eviction());
+    this.l1 =
+      options.l1 === false ? undefined : new MemoryTier(options.l1, () => recorder.eviction(), options.clock);
     this.stores = new StoreSet(options, recorder, options.clock, this.prefix, this.#repairHooks());
     this.codec = new EntryCodec(options.codec);
     // Versions read the wall clock exactly: the default clock may lag up to a millisecond
@@ -96,7 +97,7 @@ export class Stack {
     this.loads =
       options.maxConcurrentLoads === Number.POSITIVE_INFINITY
         ? undefined
-        : new Semaphore(options.maxConcurrentLoads);
+        : new Semaphore(options.maxConcurrentLoads, options.maxQueuedLoads);
     const bus = options.bus;
     if (bus === undefined) {
       this.#publisher = undefined;
@@ -263,10 +264,7 @@ export class Stack {
       onMessage: (message) => {
         this.recorder.bus('received');
         const { op, keys, versions } = message;
-        if (op === 'tag') {
-          receiveTags(this, keys, versions, message.external === true);
-          return;
-        }
+        if (op === 'tag') return receiveTags(this, keys, versions, message.external === true);
         if (message.external === true) {
           this.#external(op, keys);
           return;
@@ -290,16 +288,28 @@ export class Stack {
       },
       onResync: () => {
         this.recorder.bus('resyncs');
-        this.invalidatePrefix('');
+        // Blind, L1 already serves nothing older than its bound: the link's return drops it.
+        if (this.l1?.blindSince === undefined) this.invalidatePrefix('');
         // A clear may have been missed too, and a deleteByTag.
         this.epochs.refresh();
         this.tags.forget();
       },
-      onLinkChange: (up: boolean) => {
-        // While the link is down no invalidation can reach us: L1 is bypassed (neither
-        // read nor written) so it serves nothing older than the moment of detection.
-        this.l1?.bypass(!up);
-        if (!up) this.invalidatePrefix('');
+      onLinkChange: (up: boolean, since?: number) => {
+        if (up) {
+          // Invalidations sent while the link was down are lost: drop what L1 holds.
+          this.invalidatePrefix('');
+          this.l1?.blind(undefined);
+          this.epochs.refresh();
+          this.tags.forget();
+          return;
+        }
+        // Blind mode: L1 keeps serving, each entry fresh for at most `blindMaxAge` after
+        // it was last known current. A bus that cannot say since when messages may be
+        // lost gets the strictest reading: from `blindMaxAge` ago. (A bus's clock ahead of
+        // the cache's must not stretch the bound: never later than now.)
+        const now = this.now();
+        const blindMaxAge = this.options.l1 === false ? 0 : this.options.l1.blindMaxAge;
+        this.l1?.blind(Math.min(since ?? now - blindMaxAge, now));
       },
     };
   }
@@ -373,9 +383,8 @@ export class Stack {
     const versions = keys.map(() => version);
     for (const key of keys) this.known.note(key, version);
     this.invalidateKeys(keys);
-    // The tombstones are written on the next turn: a bulk change arrives as many messages
-    // at once (a trigger's chunks), and every instance's L1 drops them all before any of
-    // the (much slower) store writes are built.
+    // Written on the next turn: a bulk change's many messages (a trigger's chunks) all
+    // drop L1 before any of the much slower store writes is built.
     this.lifecycle.background(
       nextTurn()
         .then(() => this.stores.write(this.tombstones(keys, version), undefined, 'deletes'))

@@ -64,4 +64,14 @@ export interface StoreTier {
   clear(prefix: string, upTo?: string): Promise<void>;
   /** Releases what the store opened itself. A client passed in by the user is left open. */
   close(): Promise<void>;
+  /**
+   * Optional: calls `listener` each time the store's connection becomes ready again
+   * (ioredis `ready`, a new pool connection), so an open breaker probes at once instead
+   * of at its next tick. Returns a function that removes the listener.
+   *
+   * A store may throw a `StoreDataError` for a call the server answered by refusing one
+   * key's data (a key of another type, a value it rejects): the guard reports it and
+   * never counts it against the breaker.
+   */
+  onReady?(listener: () => void): () => void;
 }

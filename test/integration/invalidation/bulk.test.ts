@@ -58,6 +58,9 @@ describe('bulk UPDATE of 10,000 rows', () => {
     const committed = performance.now();
     await writer.end();
 
+    // COMMIT happened before both the writer and a plain listener heard of it: whichever
+    // this busy process noticed first bounds it.
+    const commit = () => Math.min(committed, arrivals[0] ?? committed);
     // Each notification is handled synchronously by the bus listener (L1 dropped in the
     // same tick it is counted), so the last count is the last drop.
     let lastDrop = 0;
@@ -110,8 +113,8 @@ describe('bulk UPDATE of 10,000 rows', () => {
     await listener.end();
     console.log(
       `bulk UPDATE of ${ROWS} rows: ${chunks} notifications (largest ${Math.max(...payloads.map((p) => Buffer.byteLength(p)))} bytes); ` +
-        `COMMIT -> last L1 drop in both instances: ${(lastDrop - committed).toFixed(1)} ms ` +
-        `(a plain LISTEN client got the first after ${((arrivals[0] ?? 0) - committed).toFixed(1)} ms, the last after ${((arrivals.at(-1) ?? 0) - committed).toFixed(1)} ms)`,
+        `COMMIT -> last L1 drop in both instances: ${(lastDrop - commit()).toFixed(1)} ms ` +
+        `(a plain LISTEN client got the last ${((arrivals.at(-1) ?? 0) - commit()).toFixed(1)} ms after it)`,
     );
   });
 });

@@ -70,7 +70,8 @@ export async function walkStores(
         if (above !== undefined && entry.version < above) entry = undefined;
         else {
           seen[i] = entry.version;
-          // Written before a clear of its prefix or a deleteByTag of one of its tags: absent, whatever is still physically there.
+          // Written before a clear of its prefix, or a deleteByTag of one of its tags:
+          // absent, whatever is still physically there.
           if (stack.epochs.covers(locals[i] as string, entry) || stack.tags.covers(entry)) entry = undefined;
         }
       }

@@ -14,6 +14,7 @@ export const SECTION_NAMES = [
   'redis-down',
   'cluster',
   'tags',
+  'observability',
 ] as const;
 
 /** One of {@link SECTION_NAMES}. */

@@ -30,6 +30,7 @@ import { clusterSection } from './sections/cluster.js';
 import { hitRatioSection } from './sections/hit-ratio.js';
 import { invalidationSection } from './sections/invalidation.js';
 import { latencySection } from './sections/latency.js';
+import { observabilitySection } from './sections/observability.js';
 import { redisDownSection } from './sections/redis-down.js';
 import { stampedeSection } from './sections/stampede.js';
 import { tagsSection } from './sections/tags.js';
@@ -43,6 +44,7 @@ const SECTIONS: Record<SectionName, Section> = {
   'redis-down': redisDownSection,
   cluster: clusterSection,
   tags: tagsSection,
+  observability: observabilitySection,
 };
 
 interface Outcome {

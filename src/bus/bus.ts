@@ -93,6 +93,8 @@ export interface BusSubscriber {
  */
 export interface InvalidationBus extends BusPublisher, BusSubscriber {
   readonly name: string;
+  /** Where the bus connects (`host:port/db`; never a password), for error messages and logs. */
+  readonly endpoint?: string;
   /**
    * Subscribes to the namespace's channel and starts delivering messages from other
    * instances to `listener`. Resolves once subscribed.

@@ -1,3 +1,4 @@
+import { BusUnavailableError } from '../errors.js';
 import type { Recorder } from '../observability/recorder.js';
 import type { BusOp, InvalidationBus } from './bus.js';
 
@@ -97,7 +98,15 @@ export class PublishBatcher {
       this.#recorder.bus('published');
     } catch (error) {
       this.#recorder.bus('errors');
-      this.#recorder.error(error);
+      const bus = this.#bus;
+      const reason = (error as Error | undefined)?.message ?? String(error);
+      this.#recorder.error(
+        new BusUnavailableError(bus.name, `publish failed: ${reason}`, {
+          cause: error,
+          endpoint: bus.endpoint,
+        }),
+        'bus',
+      );
     }
   }
 }

@@ -29,11 +29,11 @@ export async function readThrough(
   const { recorder } = stack;
   // Fail-safe throttle: keep serving the stale value without calling the loader.
   if (entry !== undefined && stack.throttle.holds(local, stack.now())) {
-    recorder.staleHit(recorder.l1);
+    recorder.staleHit(recorder.l1, local);
     return entry.value;
   }
   let flight = stack.flights.get(local);
-  if (flight !== undefined) recorder.loader('coalesced');
+  if (flight !== undefined) recorder.loader('coalesced', local);
   else {
     flight = new Flight(entry);
     stack.flights.set(local, flight);
@@ -78,7 +78,7 @@ async function runFlight(
     try {
       loaded = await runLoader(stack, key, (signal) => callLoader(key, signal, flight, loader), options);
     } catch (error) {
-      if (serveFailSafe(stack, flight, local, token, options)) stack.recorder.error(error);
+      if (serveFailSafe(stack, flight, local, token, options)) stack.recorder.error(error, 'loader');
       else flight.rejectLoaded(error);
       return;
     }

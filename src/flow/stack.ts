@@ -72,6 +72,8 @@ export class Stack {
     const recorder = new Recorder(
       options.stores.map((store) => store.name),
       options.onError,
+      options.logger,
+      options.namespace,
     );
     this.recorder = recorder;
     this.lifecycle = new Lifecycle(recorder);
@@ -295,6 +297,7 @@ export class Stack {
         this.tags.forget();
       },
       onLinkChange: (up: boolean, since?: number) => {
+        this.recorder.busLink(up);
         if (up) {
           // Invalidations sent while the link was down are lost: drop what L1 holds.
           this.invalidatePrefix('');

@@ -76,12 +76,12 @@ export async function walkStores(
         }
       }
       if (entry !== undefined && entry.deleted !== true && now < entry.staleAt) {
-        stack.recorder.hit(record);
+        stack.recorder.hit(record, locals[i]);
         out[i] = { fresh: entry };
         backfill(stack, locals[i] as string, entry, at, bytes, tokens[i] as FenceToken);
         continue;
       }
-      stack.recorder.miss(record);
+      stack.recorder.miss(record, locals[i]);
       if (entry !== undefined && entry.deleted !== true && now < entry.expiresAt) {
         out[i] = { stale: newer(out[i]?.stale, entry) as Entry };
       }

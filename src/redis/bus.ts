@@ -16,6 +16,7 @@ import {
   type PubSubMode,
   pubSubCommands,
 } from './cluster-link.js';
+import { redisEndpoint } from './endpoint.js';
 import { SubscriberHeartbeat } from './heartbeat.js';
 import { isCluster } from './slots.js';
 import { decodeBusMessage, encodeBusMessage } from './wire.js';
@@ -173,6 +174,11 @@ class RedisPubSubBus implements RedisBus {
 
   constructor(options: Resolved) {
     this.#options = options;
+  }
+
+  get endpoint(): string | undefined {
+    const client = this.#publisher ?? this.#options.client;
+    return client === undefined ? undefined : redisEndpoint(client);
   }
 
   start(namespace: string, instanceId: string, listener: BusListener): Promise<void> {

@@ -5,6 +5,7 @@ import { msOption } from '../options/validators.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
 import { checkRedisConnection, openRedisClient, quitClient } from './client.js';
 import { type RedisClusterStore, RedisClusterStoreTier } from './cluster-store.js';
+import { ConnectionWatch } from './endpoint.js';
 import { isCluster } from './slots.js';
 import { type ClearUpTo, defineClearUpTo, defineSetIfNewer, type SetIfNewer, unframe } from './versioned.js';
 
@@ -123,6 +124,7 @@ function clusterKeyPrefix(cluster: Cluster): string | undefined {
 /** The {@link RedisStore} behind {@link redisStore}. */
 class RedisStoreTier implements RedisStore {
   readonly name = 'redis' as const;
+  readonly system = 'redis';
   readonly defaultTimeoutMs: number;
   readonly prefix: string;
   readonly client: Redis;
@@ -130,14 +132,24 @@ class RedisStoreTier implements RedisStore {
   readonly #setIfNewer: SetIfNewer;
   readonly #clearUpTo: ClearUpTo;
   #closed = false;
+  readonly #watch: ConnectionWatch;
 
   constructor(client: Redis, owned: boolean, prefix: string, timeoutMs: number) {
     this.client = client;
+    this.#watch = new ConnectionWatch(client);
     this.#setIfNewer = defineSetIfNewer(client);
     this.#clearUpTo = defineClearUpTo(client);
     this.#owned = owned;
     this.prefix = prefix;
     this.defaultTimeoutMs = timeoutMs;
+  }
+
+  get endpoint(): string {
+    return this.#watch.endpoint;
+  }
+
+  connectionError(): Error | undefined {
+    return this.#watch.error;
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {

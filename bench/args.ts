@@ -12,6 +12,8 @@ export const SECTION_NAMES = [
   'stampede',
   'invalidation',
   'redis-down',
+  'cluster',
+  'tags',
   'observability',
 ] as const;
 

@@ -37,6 +37,7 @@ export {
 } from './errors.js';
 export type { BreakerState } from './guard/breaker.js';
 export type { TierHealth } from './guard/guard.js';
+export { Invalidator, type InvalidatorOptions } from './invalidator/index.js';
 export type {
   BusEventKind,
   CacheEventHandler,

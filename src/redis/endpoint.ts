@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { isCluster } from './slots.js';
 
 /**
  * Where a Redis client connects, and the last connection error it reported while it is
@@ -29,7 +30,17 @@ export class ConnectionWatch {
 }
 
 /** `host:port/db` (or the socket path) of a client's options; never its password. */
-export function redisEndpoint(client: Redis): string {
+export function redisEndpoint(client: Redis | Cluster): string {
+  if (isCluster(client)) {
+    // A cluster: the nodes it was started from (never a password).
+    const startup = (client as unknown as { startupNodes?: unknown[] }).startupNodes ?? [];
+    const nodes = startup.map((node) => {
+      if (typeof node !== 'object' || node === null) return String(node);
+      const { host = 'localhost', port = 6379 } = node as { host?: string; port?: number };
+      return `${host}:${port}`;
+    });
+    return `cluster ${nodes.join(',')}`;
+  }
   const options = client.options ?? {};
   if (typeof options.path === 'string' && options.path !== '') return `${options.path}/${options.db ?? 0}`;
   return `${options.host ?? 'localhost'}:${options.port ?? 6379}/${options.db ?? 0}`;

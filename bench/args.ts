@@ -12,6 +12,7 @@ export const SECTION_NAMES = [
   'stampede',
   'invalidation',
   'redis-down',
+  'cluster',
   'tags',
 ] as const;
 

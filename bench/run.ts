@@ -26,6 +26,7 @@ import {
 } from './report.js';
 import { removeRunLeftovers } from './scratch.js';
 import type { Section, SectionContext } from './section.js';
+import { clusterSection } from './sections/cluster.js';
 import { hitRatioSection } from './sections/hit-ratio.js';
 import { invalidationSection } from './sections/invalidation.js';
 import { latencySection } from './sections/latency.js';
@@ -40,6 +41,7 @@ const SECTIONS: Record<SectionName, Section> = {
   stampede: stampedeSection,
   invalidation: invalidationSection,
   'redis-down': redisDownSection,
+  cluster: clusterSection,
   tags: tagsSection,
 };
 

@@ -117,13 +117,12 @@ export class TieredCache<V = unknown> {
     const stack = this.#stack;
     const l1 = stack.l1;
     if (l1 === undefined) return undefined;
-    const local = this.#prefix === '' ? key : this.#prefix + key;
-    const entry = l1.get(local);
+    const entry = l1.get(this.#prefix === '' ? key : this.#prefix + key);
     if (entry !== undefined && stack.clock.now() < entry.staleAt) {
-      stack.recorder.l1Hit(local);
+      stack.recorder.l1Hit(key, this.#prefix);
       return entry.value as T;
     }
-    stack.recorder.miss(stack.recorder.l1, local);
+    stack.recorder.miss(stack.recorder.l1, this.#local(key));
     return undefined;
   }
 
@@ -153,10 +152,9 @@ export class TieredCache<V = unknown> {
       key.length <= MAX_KEY_LENGTH &&
       !stack.lifecycle.closed
     ) {
-      const local = this.#prefix === '' ? key : this.#prefix + key;
-      const entry = l1.get(local);
+      const entry = l1.get(this.#prefix === '' ? key : this.#prefix + key);
       if (entry !== undefined && stack.clock.now() < entry.staleAt) {
-        stack.recorder.l1Hit(local);
+        stack.recorder.l1Hit(key, this.#prefix);
         return Promise.resolve(entry.value as T);
       }
     }

@@ -85,9 +85,14 @@ export class Recorder {
   }
 
   /** A fresh L1 hit: the hot path's own method, one increment (and one boolean check). */
-  l1Hit(key?: string): void {
+  l1Hit(key: string, prefix: string): void {
     this.#l1.hits++;
-    if (this.#lookups) this.events.emit('hit', { key, tier: 'l1' });
+    if (this.#lookups) this.#l1Event(prefix === '' ? key : prefix + key);
+  }
+
+  // Out of line, so that l1Hit stays small enough to be inlined into the hit path.
+  #l1Event(key: string): void {
+    this.events.emit('hit', { key, tier: 'l1' });
   }
 
   miss(tier: TierRecord, key?: string): void {

@@ -46,6 +46,22 @@ describe('typed events', () => {
     );
   });
 
+  it("a view's events carry its keys with the view's prefix, on every path", async () => {
+    const cache = make();
+    const view = cache.namespace('v');
+    const seen = record(cache, ['hit', 'miss']);
+    await view.getOrSet('a', () => 1); // miss
+    await view.getOrSet('a', () => 1); // L1 hit, the hot path
+    view.getLocal('a');
+    await view.get('a');
+    expect(seen.map(([name, p]) => `${name} ${p.key}`)).toEqual([
+      'miss v:a',
+      'hit v:a',
+      'hit v:a',
+      'hit v:a',
+    ]);
+  });
+
   it('loadError says whether it was a timeout', async () => {
     const cache = make({ timeouts: { hard: 5 } });
     const seen = record(cache, ['loadError']);

@@ -1,3 +1,5 @@
+import type { LeaseStore } from './lease.js';
+
 /**
  * One write to a store: the encoded entry and the absolute time (ms since the epoch)
  * after which the store may forget it.
@@ -64,4 +66,9 @@ export interface StoreTier {
   clear(prefix: string, upTo?: string): Promise<void>;
   /** Releases what the store opened itself. A client passed in by the user is left open. */
   close(): Promise<void>;
+  /**
+   * Leases on keys, if the store can host them (the Redis store can): the cache then
+   * runs one load per key across every instance sharing the store. Optional.
+   */
+  readonly leases?: LeaseStore;
 }

@@ -4,6 +4,7 @@ import { parseDuration } from '../options/duration.js';
 import type { ResolvedEntryOptions } from '../options/entry-options.js';
 import { commit } from './commit.js';
 import { Flight } from './flight.js';
+import { type HeldLease, leaseForLoad } from './lease.js';
 import { runLoader } from './load.js';
 import { awaitFlight, serveFailSafe, settleWalked } from './settle.js';
 import type { Stack } from './stack.js';
@@ -61,7 +62,10 @@ async function runFlight(
   // The load's version is taken when it starts (see KnownWrites): a write or delete of
   // the key made while it runs has a greater one and wins in every tier, whatever lands
   // first.
-  const version = stack.known.loadVersion([local]);
+  let version = stack.known.loadVersion([local]);
+  // The key's lease across instances, if this load holds it, and the version it landed.
+  let lease: HeldLease | undefined;
+  let landed: string | undefined;
   try {
     let found: Awaited<ReturnType<typeof walkStores>>;
     try {
@@ -75,7 +79,16 @@ async function runFlight(
     if (settleWalked(stack, flight, local, found[0])) return;
     let loaded: { value: unknown; ttl: number | undefined; cache: boolean };
     try {
-      loaded = await runLoader(stack, key, (signal) => callLoader(key, signal, flight, loader), options);
+      // Another instance may be loading the key: wait for its value (then settled here).
+      const leased = await leaseForLoad(stack, flight, key, local, token, version, options);
+      if (leased === undefined) return;
+      ({ lease, version } = leased);
+      loaded = await runLoader(
+        stack,
+        key,
+        (signal) => callLoader(key, signal, flight, loader),
+        leased.options,
+      );
     } catch (error) {
       if (serveFailSafe(stack, flight, local, token, options)) stack.recorder.error(error);
       else flight.rejectLoaded(error);
@@ -86,6 +99,7 @@ async function runFlight(
     if (cache && (options.negativeCaching || (value !== null && value !== undefined))) {
       try {
         await commit(stack, [{ local, entry, token }]);
+        if (stack.fences.holds(token)) landed = entry.version;
       } catch (error) {
         // Strict mode, or a value that cannot be encoded (a CodecError naming the key): the
         // value is loaded but could not be stored.
@@ -100,6 +114,7 @@ async function runFlight(
     flight.rejectLoaded(error);
     stack.recorder.error(error);
   } finally {
+    lease?.release(landed);
     stack.fences.release(token);
     stack.flights.end(local, flight);
     stack.lifecycle.endLoad();

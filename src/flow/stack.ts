@@ -17,6 +17,7 @@ import { Epochs } from './epochs.js';
 import { Fences } from './fences.js';
 import { type Flight, Flights, noop } from './flight.js';
 import { KnownWrites } from './known-writes.js';
+import { Leases } from './lease.js';
 import { Lifecycle } from './lifecycle.js';
 import { Semaphore } from './semaphore.js';
 import { FailSafeThrottle } from './throttle.js';
@@ -57,6 +58,8 @@ export class Stack {
   readonly epochs: Epochs;
   /** What this instance wrote or heard of in the current millisecond: loads take their versions from it. */
   readonly known: KnownWrites;
+  /** One load per key across instances (see `lease`); `undefined` when off or no store hosts leases. */
+  readonly leases: Leases | undefined;
   readonly #publisher: PublishBatcher | undefined;
   readonly #tombstoneMs: number;
   #closing: Promise<void> | undefined;
@@ -84,6 +87,7 @@ export class Stack {
     // reads below L1 wait for the namespace's epoch (one getMany per store, once).
     if (options.stores.length > 0) this.epochs.refresh();
     this.known = new KnownWrites(this.versions, versionTime);
+    this.leases = Leases.of(this);
     // A tombstone must outlive any write older than its delete that may still land: a
     // load's write lands within its load, a write delayed on the wire (a paused server)
     // within its own life at most, so: the default life of an entry, at least a minute.
@@ -207,6 +211,7 @@ export class Stack {
       this.throttle.end(local);
       if (versions === undefined) l1?.delete(local);
       else l1?.deleteOlder(local, versions[i] as Version);
+      this.leases?.wake(local);
     }
   }
 
@@ -216,6 +221,7 @@ export class Stack {
     this.flights.forgetAll();
     this.throttle.endAll();
     this.l1?.deletePrefix(prefix);
+    this.leases?.wakeAll();
   }
 
   /**

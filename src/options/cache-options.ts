@@ -10,6 +10,7 @@ import {
   type ResolvedEntryOptions,
   resolveEntryOptions,
 } from './entry-options.js';
+import { type LeaseOptions, type ResolvedLease, resolveLease } from './lease-options.js';
 import {
   booleanOption,
   checkKnownKeys,
@@ -71,8 +72,16 @@ export interface TieredCacheOptions extends EntryOptions {
   onError?: (error: Error) => void;
   /** Time source. Default: `Date.now()` at 1 ms resolution. */
   clock?: Clock;
-  /** Random source in [0, 1) for jitter. Default `Math.random`. */
+  /** Random source in [0, 1) for jitter and refresh-ahead. Default `Math.random`. */
   random?: () => number;
+  /**
+   * One load per key across every instance: a miss that reaches the loader first takes a
+   * short lease on the key in a store that hosts leases (the Redis store), and other
+   * instances wait for its value instead of loading too. Costs one more store round trip
+   * before each load (and one after it, off the caller's path). Default: on when a store
+   * hosts leases; `false` turns it off. See {@link LeaseOptions}.
+   */
+  lease?: boolean | LeaseOptions;
 }
 
 export interface ResolvedOptions {
@@ -92,6 +101,7 @@ export interface ResolvedOptions {
   readonly clock: Clock;
   readonly random: () => number;
   readonly entry: ResolvedEntryOptions;
+  readonly lease: ResolvedLease;
 }
 
 const NAMESPACE = /^[A-Za-z0-9_.\-/]{1,128}$/;
@@ -110,6 +120,7 @@ export const OPTION_NAMES: readonly string[] = [
   'onError',
   'clock',
   'random',
+  'lease',
 ];
 
 function pickEntryOptions(input: TieredCacheOptions): EntryOptions {
@@ -161,6 +172,7 @@ export function resolveOptions(input: TieredCacheOptions): ResolvedOptions {
     clock: clockOption(input.clock, 'clock', coarseClock),
     random: functionOption<() => number>(input.random, 'random') ?? Math.random,
     entry: resolveEntryOptions(pickEntryOptions(input), undefined),
+    lease: resolveLeaseFor(input.lease, stores),
   });
 }
 
@@ -234,4 +246,16 @@ function resolveGuard(input: unknown): ResolvedOptions['guard'] {
     failureThreshold: positiveIntOption(input.failureThreshold, 'guard.failureThreshold') ?? 5,
     cooldown: input.cooldown === undefined ? 5_000 : parseDuration(input.cooldown, 'guard.cooldown'),
   });
+}
+
+function resolveLeaseFor(input: unknown, stores: readonly StoreTier[]): ResolvedLease {
+  const lease = resolveLease(input);
+  if (lease !== false && lease.required && !stores.some((store) => store.leases !== undefined)) {
+    throw new InvalidOptionError(
+      'lease',
+      'a store that hosts leases (such as redisStore) in `stores`',
+      input,
+    );
+  }
+  return lease;
 }

@@ -3,6 +3,7 @@ import { InvalidOptionError, MAX_KEY_LENGTH } from '../errors.js';
 import { readThroughMany } from '../flow/batch.js';
 import { readThrough } from '../flow/read-through.js';
 import { readStores } from '../flow/reads.js';
+import { refreshAheadArmed, refreshEarly } from '../flow/refresh-ahead.js';
 import { Stack } from '../flow/stack.js';
 import { clearPrefix, deleteKeys, writeEntries } from '../flow/writes.js';
 import type { CacheStats } from '../observability/stats.js';
@@ -146,9 +147,12 @@ export class TieredCache<V = unknown> {
       key.length <= MAX_KEY_LENGTH &&
       !stack.lifecycle.closed
     ) {
-      const entry = l1.get(this.#prefix === '' ? key : this.#prefix + key);
+      const local = this.#prefix === '' ? key : this.#prefix + key;
+      const entry = l1.get(local);
       if (entry !== undefined && stack.clock.now() < entry.staleAt) {
         stack.recorder.l1Hit();
+        // Refresh-ahead (XFetch), only once some value was loaded with it.
+        if (refreshAheadArmed.on) refreshEarly(stack, key, local, entry, loader, options);
         return Promise.resolve(entry.value as T);
       }
     }

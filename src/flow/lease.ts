@@ -5,7 +5,7 @@ import type { ResolvedEntryOptions } from '../options/entry-options.js';
 import type { GuardedStore } from '../stores/fan-out.js';
 import type { LeaseHeld, LeaseStore } from '../stores/lease.js';
 import type { FenceToken } from './fences.js';
-import type { Flight } from './flight.js';
+import { type Flight, noop } from './flight.js';
 import type { Stack } from './stack.js';
 import { walkStores } from './walk.js';
 
@@ -35,7 +35,12 @@ export class HeldLease {
     this.#key = key;
     this.#token = token;
     this.version = version;
-    this.#renew = setInterval(() => leases.call((l) => l.extend(key, token, ttl)), Math.max(1, ttl / 3));
+    // A renewal that fails is counted by the guard; the lease may then lapse, and at worst
+    // another instance loads too.
+    this.#renew = setInterval(
+      () => leases.call((l) => l.extend(key, token, ttl)).catch(noop),
+      Math.max(1, ttl / 3),
+    );
     this.#renew.unref();
   }
 

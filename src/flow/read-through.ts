@@ -6,6 +6,7 @@ import { commit } from './commit.js';
 import { Flight } from './flight.js';
 import { type HeldLease, leaseForLoad } from './lease.js';
 import { runLoader } from './load.js';
+import { noteLoadTime } from './refresh-ahead.js';
 import { awaitFlight, serveFailSafe, settleWalked } from './settle.js';
 import type { Stack } from './stack.js';
 import { walkStores } from './walk.js';
@@ -78,11 +79,13 @@ async function runFlight(
     }
     if (settleWalked(stack, flight, local, found[0])) return;
     let loaded: { value: unknown; ttl: number | undefined; cache: boolean };
+    let loadStarted = 0;
     try {
       // Another instance may be loading the key: wait for its value (then settled here).
       const leased = await leaseForLoad(stack, flight, key, local, token, version, options);
       if (leased === undefined) return;
       ({ lease, version } = leased);
+      loadStarted = stack.now();
       loaded = await runLoader(
         stack,
         key,
@@ -96,6 +99,7 @@ async function runFlight(
     }
     const { value, ttl, cache } = loaded;
     const entry = stack.makeEntry(value, options, ttl, version);
+    noteLoadTime(entry, options, stack.now() - loadStarted);
     if (cache && (options.negativeCaching || (value !== null && value !== undefined))) {
       try {
         await commit(stack, [{ local, entry, token }]);
@@ -122,7 +126,7 @@ async function runFlight(
 }
 
 /** Calls the user's loader with its context; what it set through the context comes back with the value. */
-function callLoader(
+export function callLoader(
   key: string,
   signal: AbortSignal,
   flight: Flight,

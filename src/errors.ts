@@ -86,6 +86,29 @@ export class StoreUnavailableError extends TierCacheError {
   }
 }
 
+/**
+ * A store answered, but refused one key's data: a Redis key of another type
+ * (`WRONGTYPE`), a value Postgres rejects (a data exception), or the like. The store is
+ * up: the guard never counts this against its breaker. A read treats the key as a miss
+ * in that store (a load then overwrites it); the error is counted in `stats()` as the
+ * store's `dataErrors` and reported to `onError`.
+ */
+export class StoreDataError extends TierCacheError {
+  static override readonly code: string = 'E_STORE_DATA';
+  /** The store's name, as in `stats().stores`. */
+  readonly store: string;
+  /** The fully qualified key at fault (`namespace:key`), when the store call had one. */
+  readonly key: string | undefined;
+  constructor(store: string, key: string | undefined, reason: string, options?: { cause?: unknown }) {
+    super(
+      `Store "${store}" refused the data${key === undefined ? '' : ` of key ${JSON.stringify(key)}`}: ${reason}`,
+      options,
+    );
+    this.store = store;
+    this.key = key;
+  }
+}
+
 /** Bytes read from a store could not be decoded into an entry (corrupt, truncated, or of an unknown format). */
 export class CodecError extends TierCacheError {
   static override readonly code: string = 'E_CODEC';

@@ -22,6 +22,7 @@ export {
   InvalidOptionError,
   LoaderTimeoutError,
   MAX_KEY_LENGTH,
+  StoreDataError,
   StoreUnavailableError,
   TierCacheError,
 } from './errors.js';

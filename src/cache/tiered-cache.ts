@@ -116,8 +116,7 @@ export class TieredCache<V = unknown> {
       stack.recorder.l1Hit();
       return entry.value as T;
     }
-    // A bypassed L1 (bus link down) is not looked up, so it counts no miss.
-    if (l1.active) stack.recorder.miss(stack.recorder.l1);
+    stack.recorder.miss(stack.recorder.l1);
     return undefined;
   }
 
@@ -353,14 +352,14 @@ export class TieredCache<V = unknown> {
     return this.#prefix === '' ? key : this.#prefix + key;
   }
 
-  /** Whether the L1 `entry` is fresh at `now`: counted as an L1 hit if so, else as a miss while L1 is active. */
+  /** Whether the L1 `entry` is fresh at `now`: counted as an L1 hit if so, else as an L1 miss (when there is an L1). */
   #countL1(entry: Entry | undefined, now: number): boolean {
     const { recorder, l1 } = this.#stack;
     if (entry !== undefined && isFresh(entry, now)) {
       recorder.hit(recorder.l1);
       return true;
     }
-    if (l1?.active) recorder.miss(recorder.l1);
+    if (l1 !== undefined) recorder.miss(recorder.l1);
     return false;
   }
 }

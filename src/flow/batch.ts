@@ -50,7 +50,7 @@ export async function readThroughMany(
     }
     let flight = started.get(local)?.flight ?? stack.flights.get(local);
     if (flight === undefined) {
-      if (stack.l1?.active) recorder.miss(recorder.l1);
+      if (stack.l1 !== undefined) recorder.miss(recorder.l1);
       flight = new Flight(entry);
       stack.flights.set(local, flight);
       started.set(local, { key: keys[i] as string, local, flight });

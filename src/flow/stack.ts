@@ -74,7 +74,8 @@ export class Stack {
     );
     this.recorder = recorder;
     this.lifecycle = new Lifecycle(recorder);
-    this.l1 = options.l1 === false ? undefined : new MemoryTier(options.l1, () => recorder.eviction());
+    this.l1 =
+      options.l1 === false ? undefined : new MemoryTier(options.l1, () => recorder.eviction(), options.clock);
     this.stores = new StoreSet(options, recorder, options.clock, this.prefix, this.#repairHooks());
     this.codec = new EntryCodec(options.codec);
     // Versions read the wall clock exactly: the default clock may lag up to a millisecond
@@ -287,15 +288,26 @@ export class Stack {
       },
       onResync: () => {
         this.recorder.bus('resyncs');
-        this.invalidatePrefix('');
+        // Blind, L1 already serves nothing older than its bound: the link's return drops it.
+        if (this.l1?.blindSince === undefined) this.invalidatePrefix('');
         // A clear may have been missed too.
         this.epochs.refresh();
       },
-      onLinkChange: (up: boolean) => {
-        // While the link is down no invalidation can reach us: L1 is bypassed (neither
-        // read nor written) so it serves nothing older than the moment of detection.
-        this.l1?.bypass(!up);
-        if (!up) this.invalidatePrefix('');
+      onLinkChange: (up: boolean, since?: number) => {
+        if (up) {
+          // Invalidations sent while the link was down are lost: drop what L1 holds.
+          this.invalidatePrefix('');
+          this.l1?.blind(undefined);
+          this.epochs.refresh();
+          return;
+        }
+        // Blind mode: L1 keeps serving, each entry fresh for at most `blindMaxAge` after
+        // it was last known current. A bus that cannot say since when messages may be
+        // lost gets the strictest reading: from `blindMaxAge` ago. (A bus's clock ahead of
+        // the cache's must not stretch the bound: never later than now.)
+        const now = this.now();
+        const blindMaxAge = this.options.l1 === false ? 0 : this.options.l1.blindMaxAge;
+        this.l1?.blind(Math.min(since ?? now - blindMaxAge, now));
       },
     };
   }

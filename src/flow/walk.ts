@@ -1,5 +1,6 @@
 import { type Entry, newer } from '../entry/entry.js';
 import type { Version } from '../entry/version.js';
+import { StoreDataError } from '../errors.js';
 import type { FenceToken } from './fences.js';
 import type { Stack } from './stack.js';
 
@@ -45,8 +46,13 @@ export async function walkStores(
         ? [await guard.read((store) => store.get(keys[0] as string))]
         : await guard.read((store) => store.getMany(keys), keys.length);
     } catch (error) {
-      stack.stores.readFailed(error);
-      continue;
+      // The store refused the key's data (reported by the guard): a miss there, and the
+      // load's write replaces what it holds. Anything else skips the store.
+      if (!(error instanceof StoreDataError)) {
+        stack.stores.readFailed(error);
+        continue;
+      }
+      found = keys.map(() => undefined);
     }
     const next: number[] = [];
     const now = stack.now();

@@ -18,7 +18,7 @@ export async function writeEntries(
   for (const { local, entry } of entries) stack.known.note(local, entry.version);
   stack.invalidateKeys(locals);
   const l1 = stack.l1;
-  if (l1?.active) {
+  if (l1 !== undefined) {
     for (const { local, entry } of entries) l1.set(local, entry);
     stack.recorder.sets(stack.recorder.l1, entries.length);
   }

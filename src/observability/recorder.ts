@@ -77,6 +77,12 @@ export class Recorder {
     tier.counters.errors++;
   }
 
+  /** A store refused one key's data (see `StoreDataError`), reported as well. */
+  dataError(tier: TierRecord, error: Error): void {
+    tier.counters.dataErrors++;
+    this.error(error);
+  }
+
   codecError(tier: TierRecord): void {
     tier.counters.codecErrors++;
   }

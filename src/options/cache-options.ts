@@ -38,7 +38,27 @@ export interface L1Options {
    * policy (nodes, ghost lists). Default `false`: plain LRU.
    */
   admission?: 'w-tinylfu' | false;
+  /**
+   * Blind mode: while the bus link is down no invalidation can reach this instance, so
+   * an L1 entry is served as fresh for at most this long after it was last known
+   * current (put in L1, or the last moment the link was known to deliver), then it is
+   * stale: reloaded once per key (single-flight), or served by grace and fail-safe as
+   * any stale entry is. When the link is back, L1 is dropped (it may have missed
+   * invalidations). `0`: nothing in L1 is fresh while the link is down. Default `'1s'`:
+   * the staleness a link failure adds stays within about what its detection already
+   * costs (heartbeat, under 1 s), and the source sees at most one load per hot key per
+   * second per instance instead of every read.
+   */
+  blindMaxAge?: Duration;
 }
+
+/** {@link L1Options} as resolved: `blindMaxAge` in ms. */
+export interface ResolvedL1Options extends Omit<L1Options, 'blindMaxAge'> {
+  readonly blindMaxAge: number;
+}
+
+/** Default {@link L1Options.blindMaxAge}, in ms. */
+export const DEFAULT_BLIND_MAX_AGE_MS = 1_000;
 
 /** The guard every store call goes through: a timeout and a circuit breaker. */
 export interface GuardOptions {
@@ -86,7 +106,7 @@ export interface TieredCacheOptions extends EntryOptions {
 
 export interface ResolvedOptions {
   readonly namespace: string;
-  readonly l1: L1Options | false;
+  readonly l1: ResolvedL1Options | false;
   readonly stores: readonly StoreTier[];
   readonly bus: InvalidationBus | undefined;
   readonly maxConcurrentLoads: number;
@@ -176,16 +196,16 @@ export function resolveOptions(input: TieredCacheOptions): ResolvedOptions {
   });
 }
 
-function resolveL1(input: unknown): L1Options | false {
+function resolveL1(input: unknown): ResolvedL1Options | false {
   if (input === false) return false;
-  if (input === undefined) return { max: 10_000 };
+  if (input === undefined) return { max: 10_000, blindMaxAge: DEFAULT_BLIND_MAX_AGE_MS };
   if (!isObject(input))
     throw new InvalidOptionError(
       'l1',
-      'an object { max, maxSize?, sizeCalculation?, admission? } or false',
+      'an object { max, maxSize?, sizeCalculation?, admission?, blindMaxAge? } or false',
       input,
     );
-  checkKnownKeys(input, ['max', 'maxSize', 'sizeCalculation', 'admission'], 'l1.');
+  checkKnownKeys(input, ['max', 'maxSize', 'sizeCalculation', 'admission', 'blindMaxAge'], 'l1.');
   const max = positiveIntOption(input.max, 'l1.max');
   if (max === undefined) throw new InvalidOptionError('l1.max', 'a positive integer', undefined);
   const maxSize = positiveIntOption(input.maxSize, 'l1.maxSize');
@@ -204,7 +224,11 @@ function resolveL1(input: unknown): L1Options | false {
   if (admission !== false && admission !== 'w-tinylfu') {
     throw new InvalidOptionError('l1.admission', "'w-tinylfu' or false", input.admission);
   }
-  return Object.freeze({ max, maxSize, sizeCalculation, admission });
+  const blindMaxAge =
+    input.blindMaxAge === undefined
+      ? DEFAULT_BLIND_MAX_AGE_MS
+      : parseDuration(input.blindMaxAge, 'l1.blindMaxAge', true);
+  return Object.freeze({ max, maxSize, sizeCalculation, admission, blindMaxAge });
 }
 
 const STORE_METHODS = ['get', 'getMany', 'setMany', 'deleteMany', 'clear', 'close'];

@@ -139,6 +139,8 @@ class PostgresNotifyBus implements InvalidationBus {
   #lastError: string | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #probing = false;
+  /** The last moment the link was known to deliver: LISTEN sent on a connection that took it, or a heartbeat answered. */
+  #knownGoodAt = 0;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #attempts = 0;
   #closed = false;
@@ -222,8 +224,10 @@ class PostgresNotifyBus implements InvalidationBus {
       streamOf(client)?.destroy();
     }, this.#options.connectTimeoutMs);
     deadline.unref();
+    let listenSentAt = 0;
     try {
       await client.connect();
+      listenSentAt = Date.now();
       await client.query(`LISTEN ${pg.escapeIdentifier(this.#channel)}`);
     } catch (error) {
       if (this.#client === client) this.#client = undefined;
@@ -243,6 +247,7 @@ class PostgresNotifyBus implements InvalidationBus {
       return;
     }
     this.#status = 'up';
+    this.#knownGoodAt = Math.max(this.#knownGoodAt, listenSentAt);
     this.#attempts = 0;
     this.#startHeartbeat(client);
   }
@@ -285,10 +290,13 @@ class PostgresNotifyBus implements InvalidationBus {
       this.#options.heartbeatTimeoutMs,
     );
     deadline.unref();
+    const sentAt = Date.now();
     client.query('SELECT 1').then(
       () => {
         clearTimeout(deadline);
-        if (this.#client === client) this.#probing = false;
+        if (this.#client !== client) return;
+        this.#probing = false;
+        this.#knownGoodAt = Math.max(this.#knownGoodAt, sentAt);
       },
       (error: unknown) => {
         clearTimeout(deadline);
@@ -334,8 +342,11 @@ class PostgresNotifyBus implements InvalidationBus {
     const listener = this.#listener;
     if (listener === undefined) return;
     try {
+      // Going down: the link state (since when messages may be lost) then a resync;
+      // coming up: a resync then the link state (see `BusListener.onLinkChange`).
+      if (!up) listener.onLinkChange?.(false, this.#knownGoodAt);
       listener.onResync();
-      listener.onLinkChange?.(up);
+      if (up) listener.onLinkChange?.(true);
     } catch (error) {
       this.#lastError = errorText(error);
     }

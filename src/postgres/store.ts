@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { isVersion } from '../entry/version.js';
-import { InvalidOptionError, TierCacheError } from '../errors.js';
+import { InvalidOptionError, StoreDataError, TierCacheError } from '../errors.js';
 import { booleanOption, clockOption, integerOption } from '../options/validators.js';
 import { asBuffer } from '../stores/bytes.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
@@ -262,11 +262,16 @@ class PostgresStoreTier implements PostgresStore {
 
   async get(key: string): Promise<Uint8Array | undefined> {
     if (this.#schemaMissing()) await this.ensureSchema();
-    const result = await this.#pool.query<{ value: Buffer }>({
-      ...this.#sql.get,
-      values: [key, this.#options.clock.now()],
-    });
+    const result = await this.#pool
+      .query<{ value: Buffer }>({ ...this.#sql.get, values: [key, this.#options.clock.now()] })
+      .catch((error: unknown) => refusedData(error, key));
     return result.rows[0]?.value;
+  }
+
+  onReady(listener: () => void): () => void {
+    // A new connection of the pool: the server takes connections again.
+    this.#pool.on('connect', listener);
+    return () => this.#pool.off('connect', listener);
   }
 
   async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
@@ -289,10 +294,12 @@ class PostgresStoreTier implements PostgresStore {
     if (writes.length === 1) {
       const write = writes[0] as StoreWrite;
       // One row: plain parameters, so pg sends the bytes in binary instead of a hex array literal.
-      await this.#pool.query({
-        ...this.#sql.setOne,
-        values: [write.key, asBuffer(write.value), expiryMs(write.expiresAt), now, write.version],
-      });
+      await this.#pool
+        .query({
+          ...this.#sql.setOne,
+          values: [write.key, asBuffer(write.value), expiryMs(write.expiresAt), now, write.version],
+        })
+        .catch((error: unknown) => refusedData(error, write.key));
       return;
     }
     const keys: string[] = [];
@@ -344,4 +351,19 @@ class PostgresStoreTier implements PostgresStore {
   #schemaMissing(): boolean {
     return this.#options.ensureSchema && !this.#schema.created;
   }
+}
+
+/**
+ * Rethrows a query's error, as a {@link StoreDataError} when Postgres refused the data
+ * rather than failed (SQLSTATE class 22, data exception: a value too long or out of
+ * range, invalid bytes; class 23, integrity constraint violation): the server is up.
+ */
+function refusedData(error: unknown, key: string | undefined): never {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'))) {
+    throw new StoreDataError('postgres', key, `${(error as Error).message} (SQLSTATE ${code})`, {
+      cause: error,
+    });
+  }
+  throw error;
 }

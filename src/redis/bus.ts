@@ -134,6 +134,8 @@ class RedisPubSubBus implements RedisBus {
   #listener: BusListener | undefined;
   #status: BusHealth['status'] = 'connecting';
   #lastMessageAt: number | undefined;
+  /** The last moment the link was known to deliver: a subscription made, or the send time of a PING answered. */
+  #knownGoodAt = 0;
   #lastError: string | undefined;
   #everUp = false;
   #closed = false;
@@ -165,6 +167,9 @@ class RedisPubSubBus implements RedisBus {
         closed: () => this.#closed,
         dead: (reason) => this.#markDown(reason),
         alive: () => this.#markUp(),
+        heard: (sentAt) => {
+          this.#knownGoodAt = Math.max(this.#knownGoodAt, sentAt);
+        },
       },
     );
     this.#heartbeat = heartbeat;
@@ -247,6 +252,7 @@ class RedisPubSubBus implements RedisBus {
         this.#everUp = true;
         this.#status = 'down';
         try {
+          // Never subscribed: nothing held was ever known current through this link.
           this.#listener?.onLinkChange?.(false);
         } catch {}
         reject(
@@ -269,6 +275,7 @@ class RedisPubSubBus implements RedisBus {
 
   async #onReady(subscriber: Redis, heartbeat: SubscriberHeartbeat): Promise<void> {
     const connection = heartbeat.newConnection();
+    const sentAt = Date.now();
     try {
       await subscriber.subscribe(this.#channel as string);
     } catch (error) {
@@ -277,6 +284,7 @@ class RedisPubSubBus implements RedisBus {
       return;
     }
     if (this.#closed || !heartbeat.isCurrent(connection)) return;
+    this.#knownGoodAt = Math.max(this.#knownGoodAt, sentAt);
     this.#markUp();
   }
 
@@ -320,13 +328,18 @@ class RedisPubSubBus implements RedisBus {
     this.#linkChanged(false);
   }
 
-  /** Tells the listener on both edges: resync (messages may be lost), then the link state. */
+  /**
+   * Tells the listener on both edges (see `BusListener.onLinkChange`): going down, the
+   * link state (with the last moment it was known good) then a resync; coming up, a
+   * resync then the link state.
+   */
   #linkChanged(up: boolean): void {
     this.#stats.resyncs++;
     const listener = this.#listener;
     try {
+      if (!up) listener?.onLinkChange?.(false, this.#knownGoodAt);
       listener?.onResync();
-      listener?.onLinkChange?.(up);
+      if (up) listener?.onLinkChange?.(true);
     } catch (error) {
       this.#lastError = `listener threw: ${(error as Error)?.message ?? String(error)}`;
     }

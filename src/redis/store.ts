@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { isVersion } from '../entry/version.js';
-import { InvalidOptionError, TierCacheError } from '../errors.js';
+import { InvalidOptionError, StoreDataError, TierCacheError } from '../errors.js';
 import { msOption } from '../options/validators.js';
 import type { LeaseStore } from '../stores/lease.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
@@ -119,8 +119,21 @@ class RedisStoreTier implements RedisStore {
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    const stored = await this.client.getBuffer(this.prefix + key);
+    let stored: Buffer | null;
+    try {
+      stored = await this.client.getBuffer(this.prefix + key);
+    } catch (error) {
+      // A key of another type (a hash someone wrote there): the server is fine.
+      if (isWrongType(error))
+        throw new StoreDataError('redis', key, (error as Error).message, { cause: error });
+      throw error;
+    }
     return stored === null ? undefined : unframe(stored);
+  }
+
+  onReady(listener: () => void): () => void {
+    this.client.on('ready', listener);
+    return () => this.client.off('ready', listener);
   }
 
   async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
@@ -201,6 +214,11 @@ class RedisStoreTier implements RedisStore {
       pipeline.unlink(...keys.slice(i, i + KEYS_PER_COMMAND));
     unwrap(await pipeline.exec());
   }
+}
+
+/** Whether Redis refused a command for the type of the key it named (`WRONGTYPE`). */
+function isWrongType(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('WRONGTYPE');
 }
 
 function toBytes(replies: Array<Buffer | null>): Array<Uint8Array | undefined> {

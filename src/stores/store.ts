@@ -67,6 +67,16 @@ export interface StoreTier {
   /** Releases what the store opened itself. A client passed in by the user is left open. */
   close(): Promise<void>;
   /**
+   * Optional: calls `listener` each time the store's connection becomes ready again
+   * (ioredis `ready`, a new pool connection), so an open breaker probes at once instead
+   * of at its next tick. Returns a function that removes the listener.
+   *
+   * A store may throw a `StoreDataError` for a call the server answered by refusing one
+   * key's data (a key of another type, a value it rejects): the guard reports it and
+   * never counts it against the breaker.
+   */
+  onReady?(listener: () => void): () => void;
+  /**
    * Leases on keys, if the store can host them (the Redis store can): the cache then
    * runs one load per key across every instance sharing the store. Optional.
    */

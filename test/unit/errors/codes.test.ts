@@ -7,6 +7,7 @@ import {
   InvalidKeyError,
   InvalidOptionError,
   LoaderTimeoutError,
+  StoreDataError,
   StoreUnavailableError,
   TierCacheError,
 } from '../../../src/errors.js';
@@ -24,6 +25,7 @@ const CASES: Array<[ErrorClass, TierCacheError, string]> = [
   [LoaderTimeoutError, new LoaderTimeoutError('k', 10), 'E_LOADER_TIMEOUT'],
   [CacheClosedError, new CacheClosedError('get'), 'E_CACHE_CLOSED'],
   [StoreUnavailableError, new StoreUnavailableError('redis', 'down'), 'E_STORE_UNAVAILABLE'],
+  [StoreDataError, new StoreDataError('redis', 'ns:k', 'WRONGTYPE'), 'E_STORE_DATA'],
   [CodecError, new CodecError('bad bytes'), 'E_CODEC'],
   [
     InvalidDecoratorTargetError,

@@ -94,7 +94,16 @@ export class Leases {
   async acquire(local: string, version: Version, over?: string): Promise<HeldLease | LeaseHeld> {
     const key = this.#key(local);
     const token = `${version}.${(++this.#seq).toString(36)}`;
-    const held = await this.call((leases) => leases.acquire(key, token, this.#ttl, over));
+    let held: LeaseHeld | undefined;
+    try {
+      held = await this.call((leases) => leases.acquire(key, token, this.#ttl, over));
+    } catch (error) {
+      // A hung server may still take the lease when it wakes, for nobody: take it back by
+      // token, straight to the store (not through the open breaker), so it queues behind
+      // the acquire on the same connection instead of blocking the key for a lease life.
+      this.#store.guard.store.leases?.release(key, token).catch(noop);
+      throw error;
+    }
     return held ?? new HeldLease(this, key, token, version, this.#ttl);
   }
 

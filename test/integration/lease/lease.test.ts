@@ -4,6 +4,7 @@
  * timeout of a waiter, `lease: false`, and Redis down or hung (a private redis-server).
  */
 import { performance } from 'node:perf_hooks';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidOptionError, LoaderTimeoutError } from '../../../src/errors.js';
 import { TieredCache } from '../../../src/index.js';
@@ -154,6 +155,30 @@ describe('lease between two instances', () => {
 });
 
 describe('lease with Redis down (a private redis-server)', () => {
+  it('a lease asked of a hung server is taken back when it wakes, not left blocking the key', async () => {
+    const server = await startRedisServer();
+    const ns = namespace('lease-orphan');
+    const store = redisStore({ url: server.url });
+    const a = rig.keep(new TieredCache<unknown>({ namespace: ns, stores: [store], ttl: '1m' }));
+    expect(await a.getOrSet('warm', () => 'w')).toBe('w');
+    server.signal('SIGSTOP');
+    try {
+      // The walk and the lease time out; the value is loaded here, without a lease.
+      expect(await a.getOrSet('k', () => 'v')).toBe('v');
+    } finally {
+      server.signal('SIGCONT');
+    }
+    // Commands on one connection run in order: once this PING is answered, the server
+    // has run the late acquire and whatever followed it.
+    await store.client.ping();
+    const probe = new Redis(server.url);
+    try {
+      expect(await probe.exists(`${ns}#lease:k`)).toBe(0);
+    } finally {
+      await probe.quit();
+    }
+  });
+
   it.each([
     ['killed (SIGKILL)', 'SIGKILL'],
     ['hung (SIGSTOP)', 'SIGSTOP'],

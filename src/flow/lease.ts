@@ -136,8 +136,18 @@ export class Leases {
     return this.#store.guard.read((store) => op(store.leases as LeaseStore));
   }
 
+  /** Ends the lease `token` holds on `key` (see {@link HeldLease.release}), in the background. */
   release(key: string, token: string, then: string | undefined): void {
-    this.#stack.lifecycle.background(this.call((leases) => leases.release(key, token, then, this.#ttl)));
+    const release = (leases: LeaseStore) => leases.release(key, token, then, this.#ttl);
+    this.#stack.lifecycle.background(
+      this.call(release).catch((error) => {
+        // Turned away by an open breaker, or timed out: sent again straight to the store
+        // (not awaited, so close() never waits on a hung server), so a server that is
+        // merely slow still drops the lease now rather than after a lease life.
+        release(this.#store.guard.store.leases as LeaseStore).catch(noop);
+        throw error;
+      }),
+    );
   }
 
   /**

@@ -38,12 +38,7 @@ export type {
 export type { GuardOptions, L1Options, TieredCacheOptions } from './options/cache-options.js';
 export type { Clock } from './options/clock.js';
 export type { Duration } from './options/duration.js';
-export type {
-  EntryOptions,
-  FailSafeOptions,
-  RefreshAheadOptions,
-  TimeoutOptions,
-} from './options/entry-options.js';
+export type { EntryOptions, FailSafeOptions, TimeoutOptions } from './options/entry-options.js';
 export type { LeaseOptions } from './options/lease-options.js';
 export type { LeaseHeld, LeaseStore } from './stores/lease.js';
 export type { StoreTier, StoreWrite } from './stores/store.js';

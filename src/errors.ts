@@ -87,6 +87,23 @@ export class StoreUnavailableError extends TierCacheError {
 }
 
 /**
+ * A load was turned away because `maxQueuedLoads` loads already wait for a slot of the
+ * bulkhead (`maxConcurrentLoads`): the origin is saturated. With `failSafe`, a stale
+ * value is served instead where there is one.
+ */
+export class BulkheadFullError extends TierCacheError {
+  static override readonly code: string = 'E_BULKHEAD_FULL';
+  /** The key whose load was turned away. */
+  readonly key: string;
+  constructor(key: string, maxQueued: number) {
+    super(
+      `Load of ${JSON.stringify(key)} turned away: ${maxQueued} loads already wait for the bulkhead (maxQueuedLoads)`,
+    );
+    this.key = key;
+  }
+}
+
+/**
  * A store answered, but refused one key's data: a Redis key of another type
  * (`WRONGTYPE`), a value Postgres rejects (a data exception), or the like. The store is
  * up: the guard never counts this against its breaker. A read treats the key as a miss

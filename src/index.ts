@@ -13,9 +13,17 @@ export type {
   SetManyItem,
   WrapOptions,
 } from './cache/types.js';
-export { EntryCodec, FORMAT_VERSION, msgpackCodec, type ValueCodec } from './entry/codec.js';
+export {
+  type CodecExtension,
+  EntryCodec,
+  FORMAT_VERSION,
+  type MsgpackCodecOptions,
+  msgpackCodec,
+  type ValueCodec,
+} from './entry/codec.js';
 export type { Entry } from './entry/entry.js';
 export {
+  BulkheadFullError,
   CacheClosedError,
   CodecError,
   InvalidKeyError,

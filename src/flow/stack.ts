@@ -96,7 +96,7 @@ export class Stack {
     this.loads =
       options.maxConcurrentLoads === Number.POSITIVE_INFINITY
         ? undefined
-        : new Semaphore(options.maxConcurrentLoads);
+        : new Semaphore(options.maxConcurrentLoads, options.maxQueuedLoads);
     const bus = options.bus;
     if (bus === undefined) {
       this.#publisher = undefined;

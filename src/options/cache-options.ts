@@ -16,6 +16,7 @@ import {
   checkKnownKeys,
   clockOption,
   functionOption,
+  integerOption,
   isObject,
   positiveIntOption,
   withMethods,
@@ -80,8 +81,17 @@ export interface TieredCacheOptions extends EntryOptions {
   stores?: readonly StoreTier[];
   /** Carries invalidations between instances; without one, other instances' L1 copies live until their TTL. */
   bus?: InvalidationBus;
-  /** Most loader calls running at once in this process (a bulkhead for the origin). Default unlimited. */
+  /**
+   * Most loader calls running at once in this process (a bulkhead for the origin).
+   * Default unlimited. A load's hard timeout counts the time it waits for a slot.
+   */
   maxConcurrentLoads?: number;
+  /**
+   * Most loads waiting for a slot of the bulkhead; one more is turned away at once with
+   * `BulkheadFullError` (served stale with `failSafe` where a stale value exists).
+   * Default unlimited; requires `maxConcurrentLoads`.
+   */
+  maxQueuedLoads?: number;
   /** Value codec for the shared tiers. Default msgpackr. */
   codec?: ValueCodec;
   /** Store guard settings. */
@@ -110,6 +120,7 @@ export interface ResolvedOptions {
   readonly stores: readonly StoreTier[];
   readonly bus: InvalidationBus | undefined;
   readonly maxConcurrentLoads: number;
+  readonly maxQueuedLoads: number;
   readonly codec: ValueCodec;
   readonly guard: {
     readonly timeout: number | undefined;
@@ -134,6 +145,7 @@ export const OPTION_NAMES: readonly string[] = [
   'stores',
   'bus',
   'maxConcurrentLoads',
+  'maxQueuedLoads',
   'codec',
   'guard',
   'strict',
@@ -180,6 +192,7 @@ export function resolveOptions(input: TieredCacheOptions): ResolvedOptions {
     bus,
     maxConcurrentLoads:
       positiveIntOption(input.maxConcurrentLoads, 'maxConcurrentLoads', true) ?? Number.POSITIVE_INFINITY,
+    maxQueuedLoads: resolveMaxQueued(input),
     codec: withMethods<ValueCodec>(
       input.codec ?? msgpackCodec(),
       'codec',
@@ -194,6 +207,15 @@ export function resolveOptions(input: TieredCacheOptions): ResolvedOptions {
     entry: resolveEntryOptions(pickEntryOptions(input), undefined),
     lease: resolveLeaseFor(input.lease, stores),
   });
+}
+
+function resolveMaxQueued(input: TieredCacheOptions): number {
+  const max = integerOption(input.maxQueuedLoads, 'maxQueuedLoads', 0, undefined);
+  if (max === undefined) return Number.POSITIVE_INFINITY;
+  if (input.maxConcurrentLoads === undefined) {
+    throw new InvalidOptionError('maxQueuedLoads', 'to be given together with maxConcurrentLoads', max);
+  }
+  return max;
 }
 
 function resolveL1(input: unknown): ResolvedL1Options | false {

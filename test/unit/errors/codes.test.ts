@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidDecoratorTargetError } from '../../../src/decorators/decorators.js';
 import { UncacheableArgumentError } from '../../../src/decorators/stable-key.js';
 import {
+  BulkheadFullError,
   CacheClosedError,
   CodecError,
   InvalidKeyError,
@@ -26,6 +27,7 @@ const CASES: Array<[ErrorClass, TierCacheError, string]> = [
   [CacheClosedError, new CacheClosedError('get'), 'E_CACHE_CLOSED'],
   [StoreUnavailableError, new StoreUnavailableError('redis', 'down'), 'E_STORE_UNAVAILABLE'],
   [StoreDataError, new StoreDataError('redis', 'ns:k', 'WRONGTYPE'), 'E_STORE_DATA'],
+  [BulkheadFullError, new BulkheadFullError('k', 1), 'E_BULKHEAD_FULL'],
   [CodecError, new CodecError('bad bytes'), 'E_CODEC'],
   [
     InvalidDecoratorTargetError,

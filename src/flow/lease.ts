@@ -87,6 +87,14 @@ export class Leases {
   }
 
   /**
+   * Whether the lease store can be asked: not while its breaker is open (a call would be
+   * turned away anyway). Loads then go without the lease (per-process single-flight).
+   */
+  get available(): boolean {
+    return this.#store.guard.health().breaker !== 'open';
+  }
+
+  /**
    * Takes the lease on `local` for a load at `version` (replacing `over`, a landed marker,
    * when given): the lease when taken, else what holds it.
    * @throws StoreUnavailableError when the store cannot be asked (down, breaker open).
@@ -95,13 +103,18 @@ export class Leases {
     const key = this.#key(local);
     const token = `${version}.${(++this.#seq).toString(36)}`;
     let held: LeaseHeld | undefined;
+    let sent = false;
     try {
-      held = await this.call((leases) => leases.acquire(key, token, this.#ttl, over));
+      held = await this.call((leases) => {
+        sent = true;
+        return leases.acquire(key, token, this.#ttl, over);
+      });
     } catch (error) {
-      // A hung server may still take the lease when it wakes, for nobody: take it back by
-      // token, straight to the store (not through the open breaker), so it queues behind
-      // the acquire on the same connection instead of blocking the key for a lease life.
-      this.#store.guard.store.leases?.release(key, token).catch(noop);
+      // Sent, then timed out: a hung server may still take the lease when it wakes, for
+      // nobody. Take it back by token, straight to the store (not through the breaker),
+      // so it queues behind the acquire on the same connection instead of blocking the
+      // key for a lease life. (Turned away by the breaker: nothing was sent.)
+      if (sent) this.#store.guard.store.leases?.release(key, token).catch(noop);
       throw error;
     }
     return held ?? new HeldLease(this, key, token, version, this.#ttl);
@@ -118,6 +131,7 @@ export class Leases {
     version: Version,
     current: Version,
   ): Promise<HeldLease | false | undefined> {
+    if (!this.available) return undefined;
     try {
       let got = await this.acquire(local, version);
       if (!(got instanceof HeldLease) && got.holder.startsWith(LANDED) && got.holder.slice(1) <= current) {
@@ -136,18 +150,12 @@ export class Leases {
     return this.#store.guard.read((store) => op(store.leases as LeaseStore));
   }
 
-  /** Ends the lease `token` holds on `key` (see {@link HeldLease.release}), in the background. */
+  /**
+   * Ends the lease `token` holds on `key` (see {@link HeldLease.release}), in the
+   * background. One that fails (the store down) lapses within a lease life.
+   */
   release(key: string, token: string, then: string | undefined): void {
-    const release = (leases: LeaseStore) => leases.release(key, token, then, this.#ttl);
-    this.#stack.lifecycle.background(
-      this.call(release).catch((error) => {
-        // Turned away by an open breaker, or timed out: sent again straight to the store
-        // (not awaited, so close() never waits on a hung server), so a server that is
-        // merely slow still drops the lease now rather than after a lease life.
-        release(this.#store.guard.store.leases as LeaseStore).catch(noop);
-        throw error;
-      }),
-    );
+    this.#stack.lifecycle.background(this.call((leases) => leases.release(key, token, then, this.#ttl)));
   }
 
   /**
@@ -221,7 +229,7 @@ export async function leaseForLoad(
   options: ResolvedEntryOptions,
 ): Promise<LeasedLoad | undefined> {
   const leases = stack.leases;
-  if (leases === undefined) return { lease: undefined, version, options };
+  if (leases === undefined || !leases.available) return { lease: undefined, version, options };
   const started = performance.now();
   const closing = stack.lifecycle.closing.signal;
   let over: string | undefined;

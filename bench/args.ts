@@ -6,7 +6,16 @@ import { parseArgs } from 'node:util';
 import { TRACE_NAMES } from './traces.js';
 
 /** Every section the runner knows, in the order it runs them. */
-export const SECTION_NAMES = ['hit-ratio', 'latency', 'stampede', 'invalidation', 'redis-down'] as const;
+export const SECTION_NAMES = [
+  'hit-ratio',
+  'latency',
+  'stampede',
+  'invalidation',
+  'redis-down',
+  'cluster',
+  'tags',
+  'observability',
+] as const;
 
 /** One of {@link SECTION_NAMES}. */
 export type SectionName = (typeof SECTION_NAMES)[number];

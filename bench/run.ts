@@ -26,11 +26,14 @@ import {
 } from './report.js';
 import { removeRunLeftovers } from './scratch.js';
 import type { Section, SectionContext } from './section.js';
+import { clusterSection } from './sections/cluster.js';
 import { hitRatioSection } from './sections/hit-ratio.js';
 import { invalidationSection } from './sections/invalidation.js';
 import { latencySection } from './sections/latency.js';
+import { observabilitySection } from './sections/observability.js';
 import { redisDownSection } from './sections/redis-down.js';
 import { stampedeSection } from './sections/stampede.js';
+import { tagsSection } from './sections/tags.js';
 import { benchServices, SkipSection } from './services.js';
 
 const SECTIONS: Record<SectionName, Section> = {
@@ -39,6 +42,9 @@ const SECTIONS: Record<SectionName, Section> = {
   stampede: stampedeSection,
   invalidation: invalidationSection,
   'redis-down': redisDownSection,
+  cluster: clusterSection,
+  tags: tagsSection,
+  observability: observabilitySection,
 };
 
 interface Outcome {

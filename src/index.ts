@@ -24,6 +24,7 @@ export {
 export type { Entry } from './entry/entry.js';
 export {
   BulkheadFullError,
+  BusUnavailableError,
   CacheClosedError,
   CodecError,
   InvalidKeyError,
@@ -36,6 +37,15 @@ export {
 } from './errors.js';
 export type { BreakerState } from './guard/breaker.js';
 export type { TierHealth } from './guard/guard.js';
+export { Invalidator, type InvalidatorOptions } from './invalidator/index.js';
+export type {
+  BusEventKind,
+  CacheEventHandler,
+  CacheEventName,
+  CacheEvents,
+  TierName,
+} from './observability/events.js';
+export type { CacheLogger } from './observability/logger.js';
 export type {
   BusCounters,
   CacheStats,

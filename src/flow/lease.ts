@@ -9,6 +9,8 @@ import { type Flight, noop } from './flight.js';
 import type { Stack } from './stack.js';
 import { walkStores } from './walk.js';
 
+/** Each cache's leases (see {@link Leases.of}), `undefined` when it has none. */
+const byStack = new WeakMap<Stack, Leases | undefined>();
 /** A released lease that landed a value holds `=` and that value's version. */
 const LANDED = '=';
 /** A waiter asks the lease again after this long at first, doubling up to {@link MAX_POLL_MS}. */
@@ -78,12 +80,24 @@ export class Leases {
     this.#ttl = ttl;
   }
 
-  /** The leases of `stack`, or `undefined` when off (`lease: false`) or no store hosts them. */
+  /**
+   * The leases of `stack` (made on first use, shared by its views), or `undefined` when
+   * off (`lease: false`) or no store hosts them. A write, delete, clear or bus message
+   * (a bump of the key's fence) wakes the key's waiters.
+   */
   static of(stack: Stack): Leases | undefined {
+    let leases = byStack.get(stack);
+    if (leases !== undefined || byStack.has(stack)) return leases;
     const lease = stack.options.lease;
-    if (lease === false) return undefined;
-    const store = stack.stores.list.find(({ guard }) => guard.store.leases !== undefined);
-    return store === undefined ? undefined : new Leases(stack, store, lease.ttl);
+    const store =
+      lease === false ? undefined : stack.stores.list.find(({ guard }) => guard.store.leases !== undefined);
+    if (lease !== false && store !== undefined) {
+      const made = new Leases(stack, store, lease.ttl);
+      stack.fences.onBump = (key) => (key === undefined ? made.wakeAll() : made.wake(key));
+      leases = made;
+    }
+    byStack.set(stack, leases);
+    return leases;
   }
 
   /**
@@ -228,7 +242,7 @@ export async function leaseForLoad(
   version: Version,
   options: ResolvedEntryOptions,
 ): Promise<LeasedLoad | undefined> {
-  const leases = stack.leases;
+  const leases = Leases.of(stack);
   if (leases === undefined || !leases.available) return { lease: undefined, version, options };
   const started = performance.now();
   const closing = stack.lifecycle.closing.signal;

@@ -1,4 +1,5 @@
 import { LoaderTimeoutError } from '../errors.js';
+import { loadChannel, traced } from '../observability/channels.js';
 import type { ResolvedEntryOptions } from '../options/entry-options.js';
 import { noop } from './flight.js';
 import type { Stack } from './stack.js';
@@ -43,6 +44,7 @@ export async function runLoader<T>(
   let holding = waiter === undefined && loads !== undefined;
   const started = performance.now();
   let ok = false;
+  let failure: unknown;
   let ran = false;
   try {
     closing.addEventListener('abort', onClose, { once: true });
@@ -56,13 +58,20 @@ export async function runLoader<T>(
       holding = true;
     }
     ran = true;
-    const result = await Promise.race([run(controller.signal), stopped]);
+    const signal = controller.signal;
+    const running = traced(loadChannel)
+      ? loadChannel.tracePromise(() => run(signal), { namespace: stack.options.namespace, key })
+      : run(signal);
+    const result = await Promise.race([running, stopped]);
     ok = true;
     return result;
+  } catch (error) {
+    failure = error;
+    throw error;
   } finally {
     clearTimeout(timer);
     closing.removeEventListener('abort', onClose);
-    if (ran) stack.recorder.loadSettled(ok, performance.now() - started);
+    if (ran) stack.recorder.loadSettled(ok, performance.now() - started, key, failure);
     if (holding) loads?.release();
   }
 }

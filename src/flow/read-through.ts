@@ -9,6 +9,7 @@ import { runLoader } from './load.js';
 import { noteLoadTime } from './refresh-ahead.js';
 import { awaitFlight, serveFailSafe, settleWalked } from './settle.js';
 import type { Stack } from './stack.js';
+import { checkTags } from './tags.js';
 import { walkStores } from './walk.js';
 
 /** A loader as the flows call it: the user's loader, untyped. */
@@ -30,11 +31,11 @@ export async function readThrough(
   const { recorder } = stack;
   // Fail-safe throttle: keep serving the stale value without calling the loader.
   if (entry !== undefined && stack.throttle.holds(local, stack.now())) {
-    recorder.staleHit(recorder.l1);
+    recorder.staleHit(recorder.l1, local);
     return entry.value;
   }
   let flight = stack.flights.get(local);
-  if (flight !== undefined) recorder.loader('coalesced');
+  if (flight !== undefined) recorder.loader('coalesced', local);
   else {
     flight = new Flight(entry);
     stack.flights.set(local, flight);
@@ -78,7 +79,7 @@ async function runFlight(
       return;
     }
     if (settleWalked(stack, flight, local, found[0])) return;
-    let loaded: { value: unknown; ttl: number | undefined; cache: boolean };
+    let loaded: Loaded;
     let loadStarted = 0;
     try {
       // Another instance may be loading the key: wait for its value (then settled here).
@@ -93,12 +94,12 @@ async function runFlight(
         leased.options,
       );
     } catch (error) {
-      if (serveFailSafe(stack, flight, local, token, options)) stack.recorder.error(error);
+      if (serveFailSafe(stack, flight, local, token, options)) stack.recorder.error(error, 'loader');
       else flight.rejectLoaded(error);
       return;
     }
-    const { value, ttl, cache } = loaded;
-    const entry = stack.makeEntry(value, options, ttl, version);
+    const { value, ttl, cache, tags } = loaded;
+    const entry = stack.makeEntry(value, tags === undefined ? options : { ...options, tags }, ttl, version);
     noteLoadTime(entry, options, stack.now() - loadStarted);
     if (cache && (options.negativeCaching || (value !== null && value !== undefined))) {
       try {
@@ -125,16 +126,25 @@ async function runFlight(
   }
 }
 
+/** A loader's result, with what it set through its context. */
+export interface Loaded {
+  value: unknown;
+  ttl: number | undefined;
+  cache: boolean;
+  tags: readonly string[] | undefined;
+}
+
 /** Calls the user's loader with its context; what it set through the context comes back with the value. */
 export function callLoader(
   key: string,
   signal: AbortSignal,
   flight: Flight,
   loader: AnyLoader,
-): Promise<{ value: unknown; ttl: number | undefined; cache: boolean }> {
+): Promise<Loaded> {
   const stale = flight.stale;
   let ttl: number | undefined;
   let cache = true;
+  let tags: readonly string[] | undefined;
   const context: LoaderContext<unknown> = {
     key,
     signal,
@@ -146,8 +156,11 @@ export function callLoader(
     noCache: () => {
       cache = false;
     },
+    setTags: (value) => {
+      tags = Object.freeze([...checkTags(value, 'setTags(tags)')]);
+    },
   };
   return Promise.resolve()
     .then(() => loader(context))
-    .then((value) => ({ value, ttl, cache }));
+    .then((value) => ({ value, ttl, cache, tags }));
 }

@@ -7,7 +7,7 @@ import {
 } from '../options/entry-options.js';
 import { commit } from './commit.js';
 import { Flight } from './flight.js';
-import type { HeldLease } from './lease.js';
+import { type HeldLease, Leases } from './lease.js';
 import { runLoader } from './load.js';
 import { callLoader } from './read-through.js';
 import type { Stack } from './stack.js';
@@ -85,7 +85,7 @@ async function refresh(
   let landed: string | undefined;
   try {
     const version = stack.known.loadVersion([local]);
-    const taken = await stack.leases?.takeForRefresh(local, version, current.version);
+    const taken = await Leases.of(stack)?.takeForRefresh(local, version, current.version);
     // Another instance is refreshing the key, or has: its value reaches this one by the bus.
     if (taken === false) return flight.resolveLoaded(current);
     lease = taken;

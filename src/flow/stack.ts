@@ -17,12 +17,13 @@ import { Epochs } from './epochs.js';
 import { Fences } from './fences.js';
 import { type Flight, Flights, noop } from './flight.js';
 import { KnownWrites } from './known-writes.js';
-import { Leases } from './lease.js';
 import { Lifecycle } from './lifecycle.js';
 import { Semaphore } from './semaphore.js';
+import { receiveTags, TagGenerations } from './tags.js';
 import { FailSafeThrottle } from './throttle.js';
 
 const MIN_TOMBSTONE_MS = 60_000;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const exactClock = { now: Date.now };
 // close({ timeout: 0 }) still gives the stores and the bus this long to close cleanly.
 const MIN_CLOSE_MS = 250;
@@ -56,10 +57,10 @@ export class Stack {
   readonly versions: VersionClock;
   /** The clears of the namespace and its views, as generations every store read checks. */
   readonly epochs: Epochs;
+  /** The tags' generations, which every store read checks (see `TagGenerations`). */
+  readonly tags: TagGenerations;
   /** What this instance wrote or heard of in the current millisecond: loads take their versions from it. */
   readonly known: KnownWrites;
-  /** One load per key across instances (see `lease`); `undefined` when off or no store hosts leases. */
-  readonly leases: Leases | undefined;
   readonly #publisher: PublishBatcher | undefined;
   readonly #tombstoneMs: number;
   #closing: Promise<void> | undefined;
@@ -71,6 +72,8 @@ export class Stack {
     const recorder = new Recorder(
       options.stores.map((store) => store.name),
       options.onError,
+      options.logger,
+      options.namespace,
     );
     this.recorder = recorder;
     this.lifecycle = new Lifecycle(recorder);
@@ -84,11 +87,11 @@ export class Stack {
     const versionTime = options.clock === coarseClock ? exactClock : options.clock;
     this.versions = new VersionClock(versionTime);
     this.epochs = new Epochs(this);
+    this.tags = new TagGenerations(this);
     // An instance that starts after a clear must not serve what it cleared: the first
     // reads below L1 wait for the namespace's epoch (one getMany per store, once).
     if (options.stores.length > 0) this.epochs.refresh();
     this.known = new KnownWrites(this.versions, versionTime);
-    this.leases = Leases.of(this);
     // A tombstone must outlive any write older than its delete that may still land: a
     // load's write lands within its load, a write delayed on the wire (a paused server)
     // within its own life at most, so: the default life of an entry, at least a minute.
@@ -212,7 +215,6 @@ export class Stack {
       this.throttle.end(local);
       if (versions === undefined) l1?.delete(local);
       else l1?.deleteOlder(local, versions[i] as Version);
-      this.leases?.wake(local);
     }
   }
 
@@ -222,7 +224,6 @@ export class Stack {
     this.flights.forgetAll();
     this.throttle.endAll();
     this.l1?.deletePrefix(prefix);
-    this.leases?.wakeAll();
   }
 
   /**
@@ -265,6 +266,7 @@ export class Stack {
       onMessage: (message) => {
         this.recorder.bus('received');
         const { op, keys, versions } = message;
+        if (op === 'tag') return receiveTags(this, keys, versions, message.external === true);
         if (message.external === true) {
           this.#external(op, keys);
           return;
@@ -290,15 +292,18 @@ export class Stack {
         this.recorder.bus('resyncs');
         // Blind, L1 already serves nothing older than its bound: the link's return drops it.
         if (this.l1?.blindSince === undefined) this.invalidatePrefix('');
-        // A clear may have been missed too.
+        // A clear may have been missed too, and a deleteByTag.
         this.epochs.refresh();
+        this.tags.forget();
       },
       onLinkChange: (up: boolean, since?: number) => {
+        this.recorder.busLink(up);
         if (up) {
           // Invalidations sent while the link was down are lost: drop what L1 holds.
           this.invalidatePrefix('');
           this.l1?.blind(undefined);
           this.epochs.refresh();
+          this.tags.forget();
           return;
         }
         // Blind mode: L1 keeps serving, each entry fresh for at most `blindMaxAge` after
@@ -381,12 +386,16 @@ export class Stack {
     const versions = keys.map(() => version);
     for (const key of keys) this.known.note(key, version);
     this.invalidateKeys(keys);
+    // Written on the next turn: a bulk change's many messages (a trigger's chunks) all
+    // drop L1 before any of the much slower store writes is built.
     this.lifecycle.background(
-      this.stores.write(this.tombstones(keys, version), undefined, 'deletes').then(() => {
-        // A read between the drop above and the tombstones landing may have put the old
-        // value back in L1: it is older than the tombstones, so drop it again, as delete() does.
-        this.invalidateKeys(keys, versions);
-      }),
+      nextTurn()
+        .then(() => this.stores.write(this.tombstones(keys, version), undefined, 'deletes'))
+        .then(() => {
+          // A read between the drop above and the tombstones landing may have put the old
+          // value back in L1: it is older than the tombstones, so drop it again, as delete() does.
+          this.invalidateKeys(keys, versions);
+        }),
     );
   }
 }

@@ -30,6 +30,7 @@ export async function writeEntries(
     locals,
     entries.map(({ entry }) => entry.version),
   );
+  stack.recorder.wrote('set', locals);
 }
 
 /**
@@ -45,6 +46,7 @@ export async function deleteKeys(stack: Stack, locals: readonly string[]): Promi
   await stack.stores.write(stack.tombstones(locals, version), undefined, 'deletes');
   stack.invalidateKeys(locals);
   await stack.publish('delete', locals, version);
+  stack.recorder.wrote('delete', locals);
 }
 
 /**
@@ -58,4 +60,5 @@ export async function clearPrefix(stack: Stack, prefix: string): Promise<void> {
   await stack.epochs.clear(prefix, version);
   stack.invalidatePrefix(prefix);
   await stack.publish('clear', [prefix], version);
+  stack.recorder.cleared(prefix);
 }

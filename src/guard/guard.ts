@@ -1,5 +1,7 @@
-import { StoreDataError, StoreUnavailableError } from '../errors.js';
+import { StoreDataError, type StoreUnavailableError } from '../errors.js';
+import { traceStoreCall } from '../observability/channels.js';
 import type { Clock } from '../options/clock.js';
+import { storeFailure, storeRefusal, storeTimeout } from '../stores/failure.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
 import { Breaker, type BreakerState } from './breaker.js';
 import { Deadlines } from './deadlines.js';
@@ -22,6 +24,10 @@ export interface GuardReporter {
   storeError(): void;
   /** The store refused one key's data: not an outage. */
   dataError(error: StoreDataError): void;
+  /** A call settled after `ms` (`ok`: answered), for latency metrics and recovery logs. */
+  called?(kind: 'read' | 'write', ms: number, ok: boolean): void;
+  /** The breaker changed state. */
+  breaker?(state: BreakerState, previous: BreakerState): void;
 }
 
 /** A write or delete that reached (or missed) a store: its key and version. */
@@ -111,6 +117,8 @@ export class StoreGuard {
   readonly #namespacePrefix: string;
   readonly #breaker: Breaker;
   #lastError: string | undefined;
+  /** The last failure's error, the cause of a call turned away while the breaker is open. */
+  #lastFailure: unknown;
   #latencyMs: number | undefined;
   /** Keys whose writes missed the store, with the greatest version missed for each. */
   readonly #missed = new Map<string, string | undefined>();
@@ -134,7 +142,9 @@ export class StoreGuard {
     this.#settings = settings;
     this.#reporter = reporter;
     this.#hooks = hooks;
-    this.#breaker = new Breaker(clock, settings.failureThreshold, settings.cooldownMs);
+    this.#breaker = new Breaker(clock, settings.failureThreshold, settings.cooldownMs, (state, previous) =>
+      reporter.breaker?.(state, previous),
+    );
     this.#namespacePrefix = namespacePrefix;
     this.#probe = new BreakerProbe(store, namespacePrefix + PROBE_KEY, this.#breaker, {
       answered: (latencyMs) => {
@@ -183,7 +193,11 @@ export class StoreGuard {
     for (let round = 0; this.#repair !== undefined || this.#missedAll || this.#missed.size > 0; round++) {
       if (round === MAX_REPAIR_ROUNDS) {
         this.#reporter.storeError();
-        throw new StoreUnavailableError(this.store.name, 'writes keep failing faster than they are repaired');
+        throw storeRefusal(
+          this.store,
+          'writes keep failing faster than they are repaired',
+          this.#lastFailure,
+        );
       }
       let timer: NodeJS.Timeout | undefined;
       const repaired = await Promise.race([
@@ -194,9 +208,10 @@ export class StoreGuard {
       ]).finally(() => clearTimeout(timer));
       if (!repaired) {
         this.#reporter.storeError();
-        throw new StoreUnavailableError(
-          this.store.name,
+        throw storeRefusal(
+          this.store,
           `repair of writes missed during an outage still running after ${waitMs} ms`,
+          this.#lastFailure,
         );
       }
     }
@@ -213,7 +228,7 @@ export class StoreGuard {
   ): Promise<void> {
     try {
       this.#admit();
-      await this.#call(op, writes?.length ?? 1);
+      await this.#call(op, writes?.length ?? 1, 'write');
     } catch (error) {
       this.#remember(writes);
       throw error;
@@ -250,9 +265,10 @@ export class StoreGuard {
     const admitted = this.#breaker.admit();
     if (admitted === 'ok') return;
     this.#reporter.storeError();
-    throw new StoreUnavailableError(
-      this.store.name,
+    throw storeRefusal(
+      this.store,
       admitted === 'open' ? 'circuit open' : 'circuit half-open, probe in flight',
+      this.#lastFailure,
     );
   }
 
@@ -261,31 +277,22 @@ export class StoreGuard {
    * gets a proportionally longer timeout, so a large batch is not cut off half-written
    * merely for being large.
    */
-  #call<T>(op: (store: StoreTier) => Promise<T>, size: number): Promise<T> {
+  #call<T>(op: (store: StoreTier) => Promise<T>, size: number, kind: 'read' | 'write' = 'read'): Promise<T> {
     const started = performance.now();
     const scale = size > KEYS_PER_TIMEOUT ? Math.ceil(size / KEYS_PER_TIMEOUT) : 1;
     return new Promise<T>((resolve, reject) => {
       const fail = (error: unknown) => {
-        this.#failed(error);
-        reject(
-          error instanceof StoreUnavailableError
-            ? error
-            : new StoreUnavailableError(this.store.name, (error as Error)?.message ?? String(error), {
-                cause: error,
-              }),
-        );
+        const failure = storeFailure(this.store, error);
+        this.#reporter.called?.(kind, performance.now() - started, false);
+        this.#failed(failure);
+        reject(failure);
       };
       const call = this.#deadlines.add(this.#settings.timeoutMs * scale, started, () =>
-        fail(
-          new StoreUnavailableError(
-            this.store.name,
-            `timed out after ${this.#settings.timeoutMs * scale} ms`,
-          ),
-        ),
+        fail(storeTimeout(this.store, this.#settings.timeoutMs * scale)),
       );
       let pending: Promise<T>;
       try {
-        pending = op(this.store);
+        pending = traceStoreCall(this.store, this.#namespacePrefix, kind, size, op);
       } catch (error) {
         pending = Promise.reject(error);
       }
@@ -293,6 +300,7 @@ export class StoreGuard {
         (result) => {
           if (!this.#deadlines.settle(call, performance.now())) return;
           this.#latencyMs = performance.now() - started;
+          this.#reporter.called?.(kind, this.#latencyMs, true);
           this.#breaker.succeeded();
           resolve(result);
         },
@@ -312,9 +320,10 @@ export class StoreGuard {
     });
   }
 
-  #failed(error: unknown): void {
+  #failed(error: StoreUnavailableError): void {
     this.#reporter.storeError();
-    this.#lastError = (error as Error)?.message ?? String(error);
+    this.#lastError = error.message;
+    this.#lastFailure = error.cause;
     this.#breaker.failed();
     if (this.#breaker.state !== 'closed') this.#probe.schedule();
   }
@@ -349,6 +358,7 @@ export class StoreGuard {
           await this.#call(
             (store) => (epoch === undefined ? clear(store) : store.setMany([epoch]).then(() => clear(store))),
             MAX_MISSED_KEYS,
+            'write',
           );
         } else {
           const tombstones = this.#hooks.tombstones(missed);
@@ -356,6 +366,7 @@ export class StoreGuard {
           await this.#call(
             (store) => (tombstones === undefined ? store.deleteMany(keys) : store.setMany(tombstones)),
             keys.length,
+            'write',
           );
         }
         this.#hooks.repaired(all ? undefined : missed, upTo);

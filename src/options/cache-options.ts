@@ -1,6 +1,7 @@
 import type { InvalidationBus } from '../bus/bus.js';
 import { msgpackCodec, type ValueCodec } from '../entry/codec.js';
 import { InvalidOptionError } from '../errors.js';
+import type { CacheLogger } from '../observability/logger.js';
 import type { StoreTier } from '../stores/store.js';
 import { type Clock, coarseClock } from './clock.js';
 import { type Duration, parseDuration } from './duration.js';
@@ -100,6 +101,13 @@ export interface TieredCacheOptions extends EntryOptions {
   strict?: boolean;
   /** Called with every store or bus failure that was skipped (for logging). */
   onError?: (error: Error) => void;
+  /**
+   * A pino-shaped logger (`debug/info/warn/error(object, message)`: pino, Fastify's
+   * `app.log`, console). Store and bus failures, breaker changes, resyncs and blind mode
+   * are logged once per change, not per call. Without a logger and without `onError`,
+   * the first failure of each store per change goes to `process.emitWarning`.
+   */
+  logger?: CacheLogger;
   /** Time source. Default: `Date.now()` at 1 ms resolution. */
   clock?: Clock;
   /** Random source in [0, 1) for jitter and refresh-ahead. Default `Math.random`. */
@@ -129,6 +137,7 @@ export interface ResolvedOptions {
   };
   readonly strict: boolean;
   readonly onError: ((error: Error) => void) | undefined;
+  readonly logger: CacheLogger | undefined;
   readonly clock: Clock;
   readonly random: () => number;
   readonly entry: ResolvedEntryOptions;
@@ -150,6 +159,7 @@ export const OPTION_NAMES: readonly string[] = [
   'guard',
   'strict',
   'onError',
+  'logger',
   'clock',
   'random',
   'lease',
@@ -202,6 +212,15 @@ export function resolveOptions(input: TieredCacheOptions): ResolvedOptions {
     guard: resolveGuard(input.guard),
     strict: booleanOption(input.strict, 'strict', false),
     onError: functionOption<(error: Error) => void>(input.onError, 'onError'),
+    logger:
+      input.logger === undefined
+        ? undefined
+        : withMethods<CacheLogger>(
+            input.logger,
+            'logger',
+            ['debug', 'info', 'warn', 'error'],
+            'a logger with debug, info, warn and error methods (pino, console, ...)',
+          ),
     clock: clockOption(input.clock, 'clock', coarseClock),
     random: functionOption<() => number>(input.random, 'random') ?? Math.random,
     entry: resolveEntryOptions(pickEntryOptions(input), undefined),

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { BusHealth, BusListener, BusMessage, InvalidationBus } from '../bus/bus.js';
 import { InvalidOptionError, TierCacheError } from '../errors.js';
 import { integerOption } from '../options/validators.js';
+import { pgEndpoint } from './endpoint.js';
 import { decodePayload, encodePayloads, postgresChannel } from './payload.js';
 import { checkPgConnection, openPgPool } from './pool.js';
 
@@ -124,6 +125,7 @@ function resolve(options: PostgresBusOptions): Resolved {
 /** The bus behind {@link postgresBus}. */
 class PostgresNotifyBus implements InvalidationBus {
   readonly name = 'postgres';
+  readonly endpoint: string;
 
   readonly #options: Resolved;
   readonly #pool: pg.Pool;
@@ -150,6 +152,7 @@ class PostgresNotifyBus implements InvalidationBus {
     const { pool, owned } = openPgPool(options);
     this.#pool = pool;
     this.#ownsPool = owned;
+    this.endpoint = pgEndpoint(pool);
     this.#clientConfig = owned
       ? { connectionString: options.connectionString }
       : { ...(pool.options as pg.ClientConfig) };

@@ -4,6 +4,7 @@ import { InvalidOptionError, StoreDataError, TierCacheError } from '../errors.js
 import { booleanOption, clockOption, integerOption } from '../options/validators.js';
 import { asBuffer } from '../stores/bytes.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
+import { pgEndpoint } from './endpoint.js';
 import { checkPgConnection, openPgPool } from './pool.js';
 import { createTable, SchemaOnce } from './schema.js';
 import { expiryMs, identifier, likePrefix, qualified, type StoreStatements, storeStatements } from './sql.js';
@@ -218,8 +219,10 @@ function checkVersions(writes: readonly StoreWrite[]): void {
 /** The {@link PostgresStore} behind {@link postgresStore}. */
 class PostgresStoreTier implements PostgresStore {
   readonly name = 'postgres';
+  readonly system = 'postgresql';
   readonly defaultTimeoutMs: number;
   readonly qualifiedTable: string;
+  readonly endpoint: string;
 
   readonly #options: Resolved;
   readonly #pool: pg.Pool;
@@ -235,6 +238,7 @@ class PostgresStoreTier implements PostgresStore {
     const { pool, owned } = openPgPool(options);
     this.#pool = pool;
     this.#ownsPool = owned;
+    this.endpoint = pgEndpoint(pool);
     const { schema, table, unlogged, maxRows } = this.#options;
     this.qualifiedTable = qualified(schema, table);
     this.#sql = storeStatements(this.qualifiedTable);

@@ -1,10 +1,11 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { InvalidOptionError } from '../errors.js';
 import { checkFactoryOptions } from '../options/validators.js';
 
 /** The connection options {@link redisStore} and {@link redisBus} share: exactly one of them. */
 export interface RedisConnectionOptions {
-  readonly client?: Redis;
+  /** An ioredis `Redis`, or a `Cluster` where the factory supports one. */
+  readonly client?: Redis | Cluster;
   readonly url?: string;
 }
 

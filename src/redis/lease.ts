@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { LeaseHeld, LeaseStore } from '../stores/lease.js';
 
 /**
@@ -52,7 +52,7 @@ type Command = (key: string, ...args: Array<string | number>) => Promise<unknown
  * as the store's own keys do. The scripts are defined on the client as the commands
  * `tiercacheLeaseAcquire`, `tiercacheLeaseExtend` and `tiercacheLeaseRelease`.
  */
-export function redisLeases(client: Redis, prefix: string): LeaseStore {
+export function redisLeases(client: Redis | Cluster, prefix: string): LeaseStore {
   const commands = client as unknown as Record<string, Command | undefined>;
   for (const [name, lua] of Object.entries(COMMANDS)) {
     if (typeof commands[name] !== 'function') client.defineCommand(name, { numberOfKeys: 1, lua });

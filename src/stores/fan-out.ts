@@ -45,6 +45,8 @@ export class StoreSet {
         {
           storeError: () => recorder.storeError(record),
           dataError: (error) => recorder.dataError(record, error),
+          called: (kind, ms, ok) => recorder.storeCall(record, kind, ms, ok),
+          breaker: (state, previous) => recorder.breaker(record, state, previous),
         },
         namespacePrefix,
         repair,

@@ -36,6 +36,19 @@ export interface StoreWrite {
 export interface StoreTier {
   /** A short unique name, used in stats, health and error messages (for example `redis`). */
   readonly name: string;
+  /**
+   * Where the store connects, for error messages, logs and traces: `host:port/db` for
+   * Redis, `host:port/database` for Postgres. Never a password.
+   */
+  readonly endpoint?: string;
+  /** The database system as OpenTelemetry names it (`redis`, `postgresql`), for traces. */
+  readonly system?: string;
+  /**
+   * The last connection-level error the store's client reported (a socket error with its
+   * `code`, such as `ECONNREFUSED`), while it is not connected; `undefined` once it is.
+   * A failed call whose own error says only "not connected" carries it as its `cause`.
+   */
+  connectionError?(): Error | undefined;
   /** The guard timeout used for this store unless the cache options set one, in ms. */
   readonly defaultTimeoutMs?: number;
   /** The bytes stored at `key`, or `undefined` if absent or expired. */

@@ -3,6 +3,7 @@ import { InvalidDecoratorTargetError } from '../../../src/decorators/decorators.
 import { UncacheableArgumentError } from '../../../src/decorators/stable-key.js';
 import {
   BulkheadFullError,
+  BusUnavailableError,
   CacheClosedError,
   CodecError,
   InvalidKeyError,
@@ -29,6 +30,7 @@ const CASES: Array<[ErrorClass, TierCacheError, string]> = [
   [StoreDataError, new StoreDataError('redis', 'ns:k', 'WRONGTYPE'), 'E_STORE_DATA'],
   [BulkheadFullError, new BulkheadFullError('k', 1), 'E_BULKHEAD_FULL'],
   [CodecError, new CodecError('bad bytes'), 'E_CODEC'],
+  [BusUnavailableError, new BusUnavailableError('redis', 'down'), 'E_BUS_UNAVAILABLE'],
   [
     InvalidDecoratorTargetError,
     new InvalidDecoratorTargetError('@Cached', 'name', 'a getter'),

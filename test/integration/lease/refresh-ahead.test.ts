@@ -80,6 +80,7 @@ describe('refreshAhead', () => {
       new TieredCache<unknown>({
         namespace: ns,
         stores: [redisStore({ url })],
+        guard: { timeout: '1s' },
         clock,
         random: () => 0.999999,
         ttl: 10_000,

@@ -13,6 +13,7 @@ export const SECTION_NAMES = [
   'invalidation',
   'redis-down',
   'cluster',
+  'tags',
 ] as const;
 
 /** One of {@link SECTION_NAMES}. */

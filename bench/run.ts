@@ -32,6 +32,7 @@ import { invalidationSection } from './sections/invalidation.js';
 import { latencySection } from './sections/latency.js';
 import { redisDownSection } from './sections/redis-down.js';
 import { stampedeSection } from './sections/stampede.js';
+import { tagsSection } from './sections/tags.js';
 import { benchServices, SkipSection } from './services.js';
 
 const SECTIONS: Record<SectionName, Section> = {
@@ -41,6 +42,7 @@ const SECTIONS: Record<SectionName, Section> = {
   invalidation: invalidationSection,
   'redis-down': redisDownSection,
   cluster: clusterSection,
+  tags: tagsSection,
 };
 
 interface Outcome {

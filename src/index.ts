@@ -36,6 +36,7 @@ export {
 } from './errors.js';
 export type { BreakerState } from './guard/breaker.js';
 export type { TierHealth } from './guard/guard.js';
+export { Invalidator, type InvalidatorOptions } from './invalidator/index.js';
 export type {
   BusCounters,
   CacheStats,

@@ -1,5 +1,8 @@
-/** What changed: keys carry no values, receivers only drop their L1 copies. */
-export type BusOp = 'set' | 'delete' | 'clear';
+/**
+ * What changed: keys carry no values, receivers only drop their L1 copies. For `tag`,
+ * the keys are tags invalidated by `deleteByTag` (each at its version).
+ */
+export type BusOp = 'set' | 'delete' | 'clear' | 'tag';
 
 /** One invalidation message. Keys are relative to the cache's namespace (as held in L1). */
 export interface BusMessage {

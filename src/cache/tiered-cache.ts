@@ -1,9 +1,11 @@
 import { type Entry, isFresh } from '../entry/entry.js';
 import { InvalidOptionError, MAX_KEY_LENGTH } from '../errors.js';
 import { readThroughMany } from '../flow/batch.js';
+import { expireKeys } from '../flow/expire.js';
 import { readThrough } from '../flow/read-through.js';
 import { readStores } from '../flow/reads.js';
 import { Stack } from '../flow/stack.js';
+import { checkTags, deleteTags } from '../flow/tags.js';
 import { clearPrefix, deleteKeys, writeEntries } from '../flow/writes.js';
 import type { CacheStats } from '../observability/stats.js';
 import { resolveOptions, type TieredCacheOptions } from '../options/cache-options.js';
@@ -282,6 +284,28 @@ export class TieredCache<V = unknown> {
   async clear(): Promise<void> {
     this.#stack.lifecycle.assertOpen('clear');
     await clearPrefix(this.#stack, this.#prefix);
+  }
+
+  /**
+   * Invalidates every entry written with one of `tags` (the `tags` option, or the
+   * loader's `setTags`) before this call: a miss in every tier and every instance
+   * afterwards. Tags span the namespace (views included). No store is scanned: each tag
+   * gets a generation that reads check (see docs/tags.md for the cost).
+   * @throws InvalidOptionError unless a tag or an array of non-empty strings.
+   */
+  async deleteByTag(tags: string | readonly string[]): Promise<void> {
+    this.#stack.lifecycle.assertOpen('deleteByTag');
+    await deleteTags(this.#stack, [...new Set(checkTags(tags, 'tags'))]);
+  }
+
+  /**
+   * Marks the value of `key` stale in every tier and every instance without removing
+   * it: the next read serves it within its grace (or fail-safe) while one refresh runs.
+   */
+  async expire(key: string): Promise<void> {
+    this.#stack.lifecycle.assertOpen('expire');
+    checkKey(key);
+    await expireKeys(this.#stack, [this.#local(key)]);
   }
 
   // ---- views, stats, lifecycle ------------------------------------------------------

@@ -114,14 +114,11 @@ export class Epochs {
   }
 
   #write(key: string, version: Version): StoreWrite {
-    const now = this.#stack.now();
-    const epoch = makeTombstone(version, now, now + EPOCH_LIFE_MS);
-    return { key, value: this.#stack.codec.encode(epoch), expiresAt: epoch.expiresAt, version };
+    return generationWrite(this.#stack, key, version);
   }
 
   #key(prefix: string): string {
-    // Outside the namespace's keys (`namespace:...`), so no clear of them touches it.
-    return `${this.#stack.options.namespace}#epoch:${prefix}`;
+    return generationKey(this.#stack, prefix);
   }
 
   #fetch(prefix: string, stores?: ReadonlySet<number>): void {
@@ -153,4 +150,20 @@ export class Epochs {
     })().finally(() => this.#loading.delete(prefix));
     this.#loading.set(prefix, loading);
   }
+}
+
+/**
+ * The store key of a generation (a clear's epoch, or a tag's generation under `#tag:`):
+ * outside the namespace's keys (`namespace:...`), so no clear of them touches it, and
+ * under one prefix, so a guard's repair writes any of them again as it was.
+ */
+export function generationKey(stack: Stack, name: string): string {
+  return `${stack.options.namespace}#epoch:${name}`;
+}
+
+/** The store write of a generation at `version`: a tombstone living as long as any entry it may hide. */
+export function generationWrite(stack: Stack, key: string, version: Version): StoreWrite {
+  const now = stack.now();
+  const epoch = makeTombstone(version, now, now + EPOCH_LIFE_MS);
+  return { key, value: stack.codec.encode(epoch), expiresAt: epoch.expiresAt, version };
 }

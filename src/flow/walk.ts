@@ -54,20 +54,25 @@ export async function walkStores(
       }
       found = keys.map(() => undefined);
     }
+    const decoded = found.map((bytes) => stack.decode(bytes, record));
+    // Tagged entries need their tags' generations: known (no await) but the first time.
+    const learning = stack.tags.learn(decoded);
+    if (learning !== undefined) await learning;
     const next: number[] = [];
     const now = stack.now();
     for (let j = 0; j < pending.length; j++) {
       const i = pending[j] as number;
       const bytes = found[j];
-      let entry = stack.decode(bytes, record);
+      let entry = decoded[j];
       if (entry !== undefined) {
         stack.versions.observe(entry.version);
         const above = seen[i];
         if (above !== undefined && entry.version < above) entry = undefined;
         else {
           seen[i] = entry.version;
-          // Written before a clear of its prefix: absent, whatever is still physically there.
-          if (stack.epochs.covers(locals[i] as string, entry)) entry = undefined;
+          // Written before a clear of its prefix, or a deleteByTag of one of its tags:
+          // absent, whatever is still physically there.
+          if (stack.epochs.covers(locals[i] as string, entry) || stack.tags.covers(entry)) entry = undefined;
         }
       }
       if (entry !== undefined && entry.deleted !== true && now < entry.staleAt) {

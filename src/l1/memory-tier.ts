@@ -155,6 +155,17 @@ export class MemoryTier {
     if (this.#store.peek(key) === entry) this.#store.delete(key);
   }
 
+  /**
+   * Drops every entry `drop` selects (a tag invalidation: entries carrying the tag, not
+   * newer than it). O(n) over L1, run once per invalidation, never on a read.
+   */
+  deleteWhere(drop: (entry: Entry) => boolean): void {
+    for (const key of [...this.#store.keys()]) {
+      const entry = this.#store.peek(key);
+      if (entry !== undefined && drop(entry)) this.#store.delete(key);
+    }
+  }
+
   /** Drops every key that starts with `prefix` (`''`: everything). O(n) over L1 for a prefix. */
   deletePrefix(prefix: string): void {
     if (prefix === '') {

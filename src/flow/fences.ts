@@ -54,14 +54,23 @@ export class Fences {
     }
   }
 
+  /**
+   * Told of each bump of a key a reader holds (`undefined`: a bump of all), so a read
+   * waiting on another instance's load looks again (see `flow/lease.ts`).
+   */
+  onBump: ((key: string | undefined) => void) | undefined = undefined;
+
   /** The key was written or deleted: readers in flight must not write back. */
   bump(key: string): void {
     const record = this.#records.get(key);
-    if (record !== undefined) record.gen++;
+    if (record === undefined) return;
+    record.gen++;
+    this.onBump?.(key);
   }
 
   /** Everything was cleared (or L1 resynced): no reader in flight may write back. */
   bumpAll(): void {
     this.#clearGen++;
+    this.onBump?.(undefined);
   }
 }

@@ -183,7 +183,8 @@ function expectAnsweredWithinBound(label: string, r: Rig, load: Load): void {
   expect(load.loaderCalls.nowhere).toBe(nowhere.calls);
   expect(l1.maxMs).toBeLessThan(BOUND_MS);
   expect(l3.maxMs).toBeLessThan(BOUND_MS);
-  expect(nowhere.maxMs).toBeLessThan(BOUND_MS);
+  // A key no tier holds also asks Redis for its lease: one more guard timeout until the breaker opens.
+  expect(nowhere.maxMs).toBeLessThan(BOUND_MS + REDIS_TIMEOUT_MS);
 }
 
 async function seed(r: Rig, count: number): Promise<{ l1: string[]; l3: string[] }> {
@@ -250,17 +251,19 @@ describe('Redis SIGSTOP (a hang) under load', () => {
 
     r.redis.signal('SIGCONT');
     let i = 0;
+    // Up: the breaker closed and the writes Redis missed while hung repaired (until then
+    // health says degraded).
     await waitFor(
-      'the breaker to close after SIGCONT',
+      'the redis store to be up after SIGCONT',
       async () => {
         await r.cache.get(`probe:${i++}`);
-        return r.cache.health().stores.redis?.breaker === 'closed';
+        return r.cache.health().stores.redis?.status === 'up';
       },
       5_000,
       PROBE_INTERVAL_MS,
     );
     const up = r.cache.health();
-    expect(up.stores.redis?.status).toBe('up');
+    expect(up.stores.redis?.breaker).toBe('closed');
     expect(up.stores.redis?.latencyMs).toBeGreaterThanOrEqual(0);
     expect(up.stores.postgres?.status).toBe('up');
     await waitFor('the bus to report the link up', () => r.cache.health().bus?.status === 'up', 5_000);

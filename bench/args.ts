@@ -6,7 +6,14 @@ import { parseArgs } from 'node:util';
 import { TRACE_NAMES } from './traces.js';
 
 /** Every section the runner knows, in the order it runs them. */
-export const SECTION_NAMES = ['hit-ratio', 'latency', 'stampede', 'invalidation', 'redis-down'] as const;
+export const SECTION_NAMES = [
+  'hit-ratio',
+  'latency',
+  'mixed',
+  'stampede',
+  'invalidation',
+  'redis-down',
+] as const;
 
 /** One of {@link SECTION_NAMES}. */
 export type SectionName = (typeof SECTION_NAMES)[number];
@@ -21,6 +28,8 @@ export interface BenchArgs {
   readonly traces: readonly string[];
   /** Where the JSON goes; undefined means bench/results/<timestamp>.json. */
   readonly json: string | undefined;
+  /** Exit non-zero when a goal is missed (or a section failed). */
+  readonly check: boolean;
   readonly help: boolean;
 }
 
@@ -30,9 +39,10 @@ export class UsageError extends Error {
 }
 
 /** The usage text printed by `--help` and after a usage error. */
-export const USAGE = `usage: npm run bench -- [--quick] [--only <section,...>] [--trace <name,...>] [--json <file>]
+export const USAGE = `usage: npm run bench -- [--quick] [--check] [--only <section,...>] [--trace <name,...>] [--json <file>]
 
-  --quick           smoke run (CI): trace prefixes, fewer rounds, under 60 s
+  --quick           smoke run (CI): trace prefixes, fewer rounds, about a minute
+  --check           exit 3 when a goal is missed (a gate for CI)
   --only <list>     sections to run: ${SECTION_NAMES.join(', ')}
   --trace <list>    traces for hit-ratio: ${TRACE_NAMES.join(', ')}
   --json <file>     output path (default bench/results/<timestamp>.json)
@@ -66,12 +76,20 @@ function list(value: string | undefined, known: readonly string[], what: string)
  * @throws UsageError on an unknown flag, a missing value, or an unknown section or trace name.
  */
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {
-  let values: { quick?: boolean; only?: string; trace?: string; json?: string; help?: boolean };
+  let values: {
+    quick?: boolean;
+    check?: boolean;
+    only?: string;
+    trace?: string;
+    json?: string;
+    help?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       args: [...argv],
       options: {
         quick: { type: 'boolean', default: false },
+        check: { type: 'boolean', default: false },
         only: { type: 'string' },
         trace: { type: 'string' },
         json: { type: 'string' },
@@ -94,6 +112,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     sections,
     traces: traces ?? [...TRACE_NAMES],
     json: values.json,
+    check: values.check === true,
     help: values.help === true,
   };
 }

@@ -23,7 +23,7 @@ const CALLERS = 16;
 const KEYS = 100_000;
 const L1_MAX = 10_000;
 const ZIPF_S = 0.99;
-const SET_SHARE = 0.1;
+const SET_SHARE = Number(process.env.XSET ?? 0.1);
 const TRACE_OPS = 1 << 20;
 const TTL_MS = 3_600_000;
 const GOAL = 0.95;
@@ -35,7 +35,7 @@ interface Plan {
   readonly warmupOps: number;
 }
 const FULL: Plan = { rounds: 7, roundOps: 40_000, warmupOps: 150_000 };
-const QUICK: Plan = { rounds: 3, roundOps: 10_000, warmupOps: 40_000 };
+const QUICK: Plan = { rounds: 5, roundOps: 10_000, warmupOps: 40_000 };
 
 /** The replayed trace: key ids (Zipf ranks) and which operations are sets. */
 interface Trace {

@@ -58,10 +58,6 @@ async function runFlight(
   options: ResolvedEntryOptions,
 ): Promise<void> {
   const token = stack.fences.acquire(local);
-  // The load's version is taken when it starts (see KnownWrites): a write or delete of
-  // the key made while it runs has a greater one and wins in every tier, whatever lands
-  // first.
-  const version = stack.known.loadVersion([local]);
   try {
     let found: Awaited<ReturnType<typeof walkStores>>;
     try {
@@ -73,6 +69,11 @@ async function runFlight(
       return;
     }
     if (settleWalked(stack, flight, local, found[0])) return;
+    // The load's version is taken when it starts, before the loader reads its source (see
+    // KnownWrites): a write or delete of the key made while it runs has a greater one and
+    // wins in every tier, whatever lands first. Not before the walk: most flights end in a
+    // store hit and need none.
+    const version = stack.known.loadVersion([local]);
     let loaded: { value: unknown; ttl: number | undefined; cache: boolean };
     try {
       loaded = await runLoader(stack, key, (signal) => callLoader(key, signal, flight, loader), options);

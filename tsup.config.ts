@@ -10,6 +10,8 @@ export default defineConfig({
     testing: 'src/testing/index.ts',
     decorators: 'src/decorators/index.ts',
     keyv: 'src/keyv/index.ts',
+    prometheus: 'src/prometheus/index.ts',
+    opentelemetry: 'src/opentelemetry/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

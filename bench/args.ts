@@ -13,6 +13,9 @@ export const SECTION_NAMES = [
   'stampede',
   'invalidation',
   'redis-down',
+  'cluster',
+  'tags',
+  'observability',
 ] as const;
 
 /** One of {@link SECTION_NAMES}. */

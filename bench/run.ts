@@ -28,12 +28,15 @@ import {
 } from './report.js';
 import { removeRunLeftovers } from './scratch.js';
 import type { Section, SectionContext, Target } from './section.js';
+import { clusterSection } from './sections/cluster.js';
 import { hitRatioSection } from './sections/hit-ratio.js';
 import { invalidationSection } from './sections/invalidation.js';
 import { latencySection } from './sections/latency.js';
 import { mixedSection } from './sections/mixed.js';
+import { observabilitySection } from './sections/observability.js';
 import { redisDownSection } from './sections/redis-down.js';
 import { stampedeSection } from './sections/stampede.js';
+import { tagsSection } from './sections/tags.js';
 import { benchServices, SkipSection } from './services.js';
 
 const SECTIONS: Record<SectionName, Section> = {
@@ -43,6 +46,9 @@ const SECTIONS: Record<SectionName, Section> = {
   stampede: stampedeSection,
   invalidation: invalidationSection,
   'redis-down': redisDownSection,
+  cluster: clusterSection,
+  tags: tagsSection,
+  observability: observabilitySection,
 };
 
 interface Outcome {

@@ -72,17 +72,102 @@ export class CacheClosedError extends TierCacheError {
   }
 }
 
+/** What an unavailable store or bus error carries besides its reason. */
+interface Unavailable {
+  readonly cause?: unknown;
+  readonly endpoint?: string | undefined;
+}
+
+/** A store or the bus could not be reached: names it and its endpoint, and carries the cause. */
+abstract class UnavailableError extends TierCacheError {
+  /** What is unavailable, in the message: `Store`, `Bus`. */
+  static readonly what: string = 'Tier';
+  /** The store's or bus's name. */
+  protected readonly subject: string;
+  /**
+   * Where it connects (`host:port/db`, `host:port/database`; never a password), when it
+   * says (`StoreTier.endpoint`, `InvalidationBus.endpoint`).
+   */
+  readonly endpoint: string | undefined;
+  /**
+   * @param options.cause the underlying error (a socket error with its `code`, such as
+   *   `ECONNREFUSED`; a server error such as Postgres' `28P01`; a timeout, `ETIMEDOUT`).
+   */
+  constructor(name: string, reason: string, options?: Unavailable) {
+    const at = options?.endpoint === undefined ? '' : ` (${options.endpoint})`;
+    const what = (new.target as unknown as typeof UnavailableError).what;
+    super(
+      `${what} "${name}"${at} is unavailable: ${reason}`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
+    this.subject = name;
+    this.endpoint = options?.endpoint;
+  }
+}
+
 /**
  * A store tier failed, timed out or has its circuit open. Thrown into callers only
  * in strict mode; otherwise the store is skipped and the failure is counted.
  */
-export class StoreUnavailableError extends TierCacheError {
+export class StoreUnavailableError extends UnavailableError {
   static override readonly code: string = 'E_STORE_UNAVAILABLE';
+  static override readonly what: string = 'Store';
+  /** The store's name, as in `stats().stores`. */
+  get store(): string {
+    return this.subject;
+  }
+}
+
+/**
+ * The invalidation bus could not publish. The cache goes on; other instances may keep
+ * stale L1 copies until the bus is back (then they resync).
+ */
+export class BusUnavailableError extends UnavailableError {
+  static override readonly code: string = 'E_BUS_UNAVAILABLE';
+  static override readonly what: string = 'Bus';
+  /** The bus's name (`redis`, `postgres`, ...). */
+  get bus(): string {
+    return this.subject;
+  }
+}
+
+/**
+ * A load was turned away because `maxQueuedLoads` loads already wait for a slot of the
+ * bulkhead (`maxConcurrentLoads`): the origin is saturated. With `failSafe`, a stale
+ * value is served instead where there is one.
+ */
+export class BulkheadFullError extends TierCacheError {
+  static override readonly code: string = 'E_BULKHEAD_FULL';
+  /** The key whose load was turned away. */
+  readonly key: string;
+  constructor(key: string, maxQueued: number) {
+    super(
+      `Load of ${JSON.stringify(key)} turned away: ${maxQueued} loads already wait for the bulkhead (maxQueuedLoads)`,
+    );
+    this.key = key;
+  }
+}
+
+/**
+ * A store answered, but refused one key's data: a Redis key of another type
+ * (`WRONGTYPE`), a value Postgres rejects (a data exception), or the like. The store is
+ * up: the guard never counts this against its breaker. A read treats the key as a miss
+ * in that store (a load then overwrites it); the error is counted in `stats()` as the
+ * store's `dataErrors` and reported to `onError`.
+ */
+export class StoreDataError extends TierCacheError {
+  static override readonly code: string = 'E_STORE_DATA';
   /** The store's name, as in `stats().stores`. */
   readonly store: string;
-  constructor(store: string, reason: string, options?: { cause?: unknown }) {
-    super(`Store "${store}" is unavailable: ${reason}`, options);
+  /** The fully qualified key at fault (`namespace:key`), when the store call had one. */
+  readonly key: string | undefined;
+  constructor(store: string, key: string | undefined, reason: string, options?: { cause?: unknown }) {
+    super(
+      `Store "${store}" refused the data${key === undefined ? '' : ` of key ${JSON.stringify(key)}`}: ${reason}`,
+      options,
+    );
     this.store = store;
+    this.key = key;
   }
 }
 

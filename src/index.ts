@@ -13,20 +13,39 @@ export type {
   SetManyItem,
   WrapOptions,
 } from './cache/types.js';
-export { EntryCodec, FORMAT_VERSION, msgpackCodec, type ValueCodec } from './entry/codec.js';
+export {
+  type CodecExtension,
+  EntryCodec,
+  FORMAT_VERSION,
+  type MsgpackCodecOptions,
+  msgpackCodec,
+  type ValueCodec,
+} from './entry/codec.js';
 export type { Entry } from './entry/entry.js';
 export {
+  BulkheadFullError,
+  BusUnavailableError,
   CacheClosedError,
   CodecError,
   InvalidKeyError,
   InvalidOptionError,
   LoaderTimeoutError,
   MAX_KEY_LENGTH,
+  StoreDataError,
   StoreUnavailableError,
   TierCacheError,
 } from './errors.js';
 export type { BreakerState } from './guard/breaker.js';
 export type { TierHealth } from './guard/guard.js';
+export { Invalidator, type InvalidatorOptions } from './invalidator/index.js';
+export type {
+  BusEventKind,
+  CacheEventHandler,
+  CacheEventName,
+  CacheEvents,
+  TierName,
+} from './observability/events.js';
+export type { CacheLogger } from './observability/logger.js';
 export type {
   BusCounters,
   CacheStats,

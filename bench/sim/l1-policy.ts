@@ -7,6 +7,8 @@
 import type { Entry } from '../../src/entry/entry.js';
 import { ZERO_VERSION } from '../../src/entry/version.js';
 import { MemoryTier } from '../../src/l1/memory-tier.js';
+import { DEFAULT_BLIND_MAX_AGE_MS } from '../../src/options/cache-options.js';
+import { coarseClock } from '../../src/options/clock.js';
 
 /** The part of a cache a replay needs: a lookup that counts as a use, and an insert. */
 export interface ReplayCache {
@@ -35,7 +37,12 @@ export function shippedL1(max: number): ReplayCache {
 /** A factory of fresh shipped L1s with `policy` (`'w-tinylfu'`: `l1: { max, admission: 'w-tinylfu' }`). */
 export function shippedL1With(policy: L1Policy): (max: number) => ReplayCache {
   return (max) => {
-    const tier = new MemoryTier(policy === 'lru' ? { max } : { max, admission: policy }, noop);
+    const options = { max, blindMaxAge: DEFAULT_BLIND_MAX_AGE_MS };
+    const tier = new MemoryTier(
+      policy === 'lru' ? options : { ...options, admission: policy },
+      noop,
+      coarseClock,
+    );
     return {
       get: (key) => tier.get(key),
       set: (key) => tier.set(key, ENTRY),

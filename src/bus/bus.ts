@@ -1,5 +1,8 @@
-/** What changed: keys carry no values, receivers only drop their L1 copies. */
-export type BusOp = 'set' | 'delete' | 'clear';
+/**
+ * What changed: keys carry no values, receivers only drop their L1 copies. For `tag`,
+ * the keys are tags invalidated by `deleteByTag` (each at its version).
+ */
+export type BusOp = 'set' | 'delete' | 'clear' | 'tag';
 
 /** One invalidation message. Keys are relative to the cache's namespace (as held in L1). */
 export interface BusMessage {
@@ -27,14 +30,21 @@ export interface BusMessage {
 export interface BusListener {
   /** Another instance changed these keys: drop them from L1. */
   onMessage(message: BusMessage): void;
-  /** Messages may have been lost (link dropped or detected dead): drop all of L1. */
+  /**
+   * Messages may have been lost: drop all of L1 (while the link is down, L1 is blind
+   * and bounds its own staleness, so the cache only re-reads what else it tracks).
+   */
   onResync(): void;
   /**
-   * The link went down (`false`) or came back (`true`). While it is down the cache
-   * bypasses L1, since no invalidation can reach it. A bus calls `onResync()` as well
-   * on both edges.
+   * The link went down (`false`) or came back (`true`). While it is down the cache's L1
+   * is blind: each entry is served as fresh for at most `l1.blindMaxAge` after it was
+   * last known current. On the down edge, `since` is the last moment (ms since the
+   * epoch) the link was known to deliver: the send time of the last heartbeat answered
+   * on it; messages published after it may be lost. Without it the cache assumes the
+   * worst. A bus calls `onLinkChange(false, since)` then `onResync()` on the down edge,
+   * and `onResync()` then `onLinkChange(true)` on the up edge.
    */
-  onLinkChange?(up: boolean): void;
+  onLinkChange?(up: boolean, since?: number): void;
 }
 
 /** The bus's view of its own link, as reported by `health()`. */
@@ -83,6 +93,8 @@ export interface BusSubscriber {
  */
 export interface InvalidationBus extends BusPublisher, BusSubscriber {
   readonly name: string;
+  /** Where the bus connects (`host:port/db`; never a password), for error messages and logs. */
+  readonly endpoint?: string;
   /**
    * Subscribes to the namespace's channel and starts delivering messages from other
    * instances to `listener`. Resolves once subscribed.

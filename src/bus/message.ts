@@ -2,7 +2,7 @@ import { isVersion } from '../entry/version.js';
 import { TierCacheError } from '../errors.js';
 import type { BusHealth, BusMessage, BusOp } from './bus.js';
 
-const OPS: ReadonlySet<string> = new Set<BusOp>(['set', 'delete', 'clear']);
+const OPS: ReadonlySet<string> = new Set<BusOp>(['set', 'delete', 'clear', 'tag']);
 
 /**
  * A decoded wire value as a {@link BusMessage}, or `undefined` if it is not one. Buses

@@ -1,3 +1,4 @@
+import { BusUnavailableError } from '../errors.js';
 import type { Recorder } from '../observability/recorder.js';
 import type { BusOp, InvalidationBus } from './bus.js';
 
@@ -60,10 +61,16 @@ export class PublishBatcher {
         const batches = [...this.#queued];
         this.#queued.clear();
         // A hung or reconnecting link (a paused Redis, an offline queue) would hold every
-        // write and every load for the whole outage: callers wait at most #waitMs.
+        // write and every load for the whole outage: callers wait at most #waitMs, and
+        // not at all while the bus reports its link down (blind mode: no one would hear).
         // The message still goes out if the link answers later; a late failure is counted.
+        const sent = Promise.all(batches.map(([, batch]) => this.#send(batch)));
+        if (this.#bus.health().status === 'down') {
+          resolve();
+          return;
+        }
         const waited = setTimeout(resolve, this.#waitMs);
-        Promise.all(batches.map(([, batch]) => this.#send(batch))).then(() => {
+        sent.then(() => {
           clearTimeout(waited);
           resolve();
         });
@@ -91,7 +98,15 @@ export class PublishBatcher {
       this.#recorder.bus('published');
     } catch (error) {
       this.#recorder.bus('errors');
-      this.#recorder.error(error);
+      const bus = this.#bus;
+      const reason = (error as Error | undefined)?.message ?? String(error);
+      this.#recorder.error(
+        new BusUnavailableError(bus.name, `publish failed: ${reason}`, {
+          cause: error,
+          endpoint: bus.endpoint,
+        }),
+        'bus',
+      );
     }
   }
 }

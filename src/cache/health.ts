@@ -12,11 +12,21 @@ export function cacheHealth(stack: Stack): CacheHealth {
   const down = storeStates.length > 0 && storeStates.every((s) => s === 'down') && stack.l1 === undefined;
   return {
     status: stack.lifecycle.closed ? 'closed' : down ? 'down' : degraded ? 'degraded' : 'up',
-    l1: {
-      status: stack.l1 !== undefined && !stack.l1.active ? 'degraded' : 'up',
-      breaker: 'closed',
-    },
+    l1: l1Health(stack),
     stores,
     ...(bus !== undefined ? { bus } : {}),
+  };
+}
+
+/** L1's health: `degraded` while blind (the bus link is down), saying how long it serves an entry. */
+function l1Health(stack: Stack): TierHealth {
+  const since = stack.l1?.blindSince;
+  if (since === undefined || stack.options.l1 === false) return { status: 'up', breaker: 'closed' };
+  return {
+    status: 'degraded',
+    breaker: 'closed',
+    lastError:
+      `blind since ${new Date(since).toISOString()}: the bus link is down, so each entry is fresh ` +
+      `for at most ${stack.options.l1.blindMaxAge} ms after it was last known current`,
   };
 }

@@ -1,10 +1,15 @@
 import { type Entry, isFresh } from '../entry/entry.js';
 import { InvalidOptionError, MAX_KEY_LENGTH } from '../errors.js';
 import { readThroughMany } from '../flow/batch.js';
+import { expireKeys } from '../flow/expire.js';
 import { readThrough } from '../flow/read-through.js';
 import { readStores } from '../flow/reads.js';
 import { Stack } from '../flow/stack.js';
+import { checkTags, deleteTags } from '../flow/tags.js';
 import { clearPrefix, deleteKeys, writeEntries } from '../flow/writes.js';
+import { traceOperation } from '../observability/channels.js';
+import type { CacheEventHandler, CacheEventName } from '../observability/events.js';
+import { CACHE_INFO, type CacheInfo } from '../observability/info.js';
 import type { CacheStats } from '../observability/stats.js';
 import { resolveOptions, type TieredCacheOptions } from '../options/cache-options.js';
 import { type Duration, parseDuration } from '../options/duration.js';
@@ -75,12 +80,14 @@ export class TieredCache<V = unknown> {
     const now = stack.now();
     for (let i = 0; i < keys.length; i++) {
       const entry = stack.l1?.peek(this.#local(keys[i] as string), now);
-      if (this.#countL1(entry, now)) results[i] = entry?.value as T;
+      if (this.#countL1(entry, now, this.#local(keys[i] as string))) results[i] = entry?.value as T;
       else missing.push(i);
     }
     if (missing.length > 0) {
       const locals = missing.map((i) => this.#local(keys[i] as string));
-      const found = await readStores(stack, locals, single);
+      const found = await this.#trace(single ? 'get' : 'getMany', locals, () =>
+        readStores(stack, locals, single),
+      );
       missing.forEach((index, j) => {
         const entry = found[j];
         if (entry === undefined) stack.recorder.plainMiss();
@@ -110,13 +117,13 @@ export class TieredCache<V = unknown> {
     const stack = this.#stack;
     const l1 = stack.l1;
     if (l1 === undefined) return undefined;
-    const entry = l1.get(this.#prefix === '' ? key : this.#prefix + key);
+    const local = this.#prefix === '' ? key : this.#prefix + key;
+    const entry = l1.get(local);
     if (entry !== undefined && stack.clock.now() < entry.staleAt) {
-      stack.recorder.l1Hit();
+      stack.recorder.l1Hit(local);
       return entry.value as T;
     }
-    // A bypassed L1 (bus link down) is not looked up, so it counts no miss.
-    if (l1.active) stack.recorder.miss(stack.recorder.l1);
+    stack.recorder.miss(stack.recorder.l1, local);
     return undefined;
   }
 
@@ -146,9 +153,10 @@ export class TieredCache<V = unknown> {
       key.length <= MAX_KEY_LENGTH &&
       !stack.lifecycle.closed
     ) {
-      const entry = l1.get(this.#prefix === '' ? key : this.#prefix + key);
+      const local = this.#prefix === '' ? key : this.#prefix + key;
+      const entry = l1.get(local);
       if (entry !== undefined && stack.clock.now() < entry.staleAt) {
-        stack.recorder.l1Hit();
+        stack.recorder.l1Hit(local);
         return Promise.resolve(entry.value as T);
       }
     }
@@ -164,8 +172,10 @@ export class TieredCache<V = unknown> {
     const local = this.#local(key);
     const now = stack.now();
     const entry = stack.l1?.peek(local, now);
-    if (this.#countL1(entry, now)) return entry?.value as T;
-    return (await readThrough(stack, key, local, entry, loader as Loader<unknown>, resolved)) as T;
+    if (this.#countL1(entry, now, local)) return entry?.value as T;
+    return (await this.#trace('getOrSet', [local], () =>
+      readThrough(stack, key, local, entry, loader as Loader<unknown>, resolved),
+    )) as T;
   }
 
   /**
@@ -188,7 +198,9 @@ export class TieredCache<V = unknown> {
     if (typeof loader !== 'function') throw new InvalidOptionError('loader', 'a function', loader);
     const resolved = resolveEntryOptions(options, stack.options.entry);
     const locals = keys.map((key) => this.#local(key));
-    return (await readThroughMany(stack, keys, locals, loader as BatchLoader<T>, resolved)) as T[];
+    return (await this.#trace('getOrSetMany', locals, () =>
+      readThroughMany(stack, keys, locals, loader as BatchLoader<T>, resolved),
+    )) as T[];
   }
 
   /**
@@ -255,7 +267,8 @@ export class TieredCache<V = unknown> {
         entry: stack.makeEntry(item.value, resolveEntryOptions(item.options, stack.options.entry)),
       };
     });
-    if (entries.length > 0) await writeEntries(stack, entries);
+    const locals = entries.map((e) => e.local);
+    if (entries.length > 0) await this.#trace(method, locals, () => writeEntries(stack, entries));
   }
 
   /** Deletes `key` from every tier and every instance's L1. */
@@ -272,17 +285,36 @@ export class TieredCache<V = unknown> {
     const stack = this.#stack;
     stack.lifecycle.assertOpen(method);
     checkKeys(keys, 'keys');
-    if (keys.length > 0)
-      await deleteKeys(
-        stack,
-        keys.map((key) => this.#local(key)),
-      );
+    const locals = keys.map((key) => this.#local(key));
+    if (keys.length > 0) await this.#trace(method, locals, () => deleteKeys(stack, locals));
   }
 
   /** Deletes every key of this namespace (or view) from every tier and every instance's L1. */
   async clear(): Promise<void> {
     this.#stack.lifecycle.assertOpen('clear');
-    await clearPrefix(this.#stack, this.#prefix);
+    await this.#trace('clear', undefined, () => clearPrefix(this.#stack, this.#prefix));
+  }
+
+  /**
+   * Invalidates every entry written with one of `tags` (the `tags` option, or the
+   * loader's `setTags`) before this call: a miss in every tier and every instance
+   * afterwards. Tags span the namespace (views included). No store is scanned: each tag
+   * gets a generation that reads check (see docs/tags.md for the cost).
+   * @throws InvalidOptionError unless a tag or an array of non-empty strings.
+   */
+  async deleteByTag(tags: string | readonly string[]): Promise<void> {
+    this.#stack.lifecycle.assertOpen('deleteByTag');
+    await deleteTags(this.#stack, [...new Set(checkTags(tags, 'tags'))]);
+  }
+
+  /**
+   * Marks the value of `key` stale in every tier and every instance without removing
+   * it: the next read serves it within its grace (or fail-safe) while one refresh runs.
+   */
+  async expire(key: string): Promise<void> {
+    this.#stack.lifecycle.assertOpen('expire');
+    checkKey(key);
+    await expireKeys(this.#stack, [this.#local(key)]);
   }
 
   // ---- views, stats, lifecycle ------------------------------------------------------
@@ -299,6 +331,21 @@ export class TieredCache<V = unknown> {
     // The view's reads below L1 must know when it was last cleared, by any instance.
     this.#stack.epochs.track(seed.prefix);
     return new TieredCache<V>(seed as unknown as TieredCacheOptions);
+  }
+
+  /**
+   * Calls `handler` on each `event` ({@link CacheEvents}; a throwing handler is caught and
+   * reported); returns a function that removes it. Views share their cache's events.
+   * @throws InvalidOptionError for an unknown event or a handler that is not a function.
+   * @example `const off = cache.on('loadError', ({ key, error }) => log.warn({ key, err: error }))`
+   */
+  on<E extends CacheEventName>(event: E, handler: CacheEventHandler<E>): () => void {
+    return this.#stack.recorder.events.on(event, handler);
+  }
+
+  /** For `tiercache/prometheus` and `tiercache/opentelemetry`. @internal */
+  get [CACHE_INFO](): CacheInfo {
+    return this.#stack.recorder.info(this.#stack.options, this.#prefix);
   }
 
   /** A snapshot of the counters of every tier, the loader and the bus. */
@@ -345,18 +392,23 @@ export class TieredCache<V = unknown> {
 
   // ---- internals --------------------------------------------------------------------
 
+  /** `run` as a `tiercache:operation` call while the channel has subscribers (see `observability/channels.ts`). */
+  #trace<T>(operation: string, locals: readonly string[] | undefined, run: () => Promise<T>): Promise<T> {
+    return traceOperation(this.#stack.options.namespace, operation, locals, run);
+  }
+
   #local(key: string): string {
     return this.#prefix === '' ? key : this.#prefix + key;
   }
 
-  /** Whether the L1 `entry` is fresh at `now`: counted as an L1 hit if so, else as a miss while L1 is active. */
-  #countL1(entry: Entry | undefined, now: number): boolean {
+  /** Whether the L1 `entry` is fresh at `now`: counted as an L1 hit if so, else as an L1 miss (when there is an L1). */
+  #countL1(entry: Entry | undefined, now: number, key: string): boolean {
     const { recorder, l1 } = this.#stack;
     if (entry !== undefined && isFresh(entry, now)) {
-      recorder.hit(recorder.l1);
+      recorder.hit(recorder.l1, key);
       return true;
     }
-    if (l1?.active) recorder.miss(recorder.l1);
+    if (l1 !== undefined) recorder.miss(recorder.l1, key);
     return false;
   }
 }

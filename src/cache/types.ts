@@ -17,6 +17,12 @@ export interface LoaderContext<V> {
   setTtl(ttl: Duration): void;
   /** Returns the result to the callers without caching it. */
   noCache(): void;
+  /**
+   * Sets this entry's tags from the loaded data (replacing the `tags` option), for
+   * `deleteByTag`.
+   * @throws InvalidOptionError unless a tag or an array of non-empty strings.
+   */
+  setTags(tags: string | readonly string[]): void;
 }
 
 /**

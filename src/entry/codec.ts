@@ -1,6 +1,8 @@
-import { Packr } from 'msgpackr';
-import { CodecError } from '../errors.js';
+import { addExtension, Packr } from 'msgpackr';
+import { CodecError, InvalidOptionError } from '../errors.js';
+import { checkFactoryOptions, functionOption, integerOption } from '../options/validators.js';
 import type { Entry } from './entry.js';
+import { checkStorable } from './storable.js';
 import { ZERO_VERSION } from './version.js';
 
 /**
@@ -15,15 +17,57 @@ export interface ValueCodec {
 }
 
 /**
+ * A class the default codec stores and reads back as itself, through msgpackr's
+ * extensions: `write` turns an instance into data msgpackr can store (plain objects,
+ * arrays, strings, numbers, Dates, ...), `read` turns that data back into an instance.
+ */
+export interface CodecExtension<T = unknown> {
+  /** The class (any constructor, whatever its parameters). */
+  readonly Class: new (
+    ...args: never[]
+  ) => T;
+  /** The extension's type byte, 1 to 100, unique among your extensions (and every process reading them). */
+  readonly type: number;
+  write(instance: T): unknown;
+  // biome-ignore lint/suspicious/noExplicitAny: what `write` returned, decoded.
+  read(data: any): T;
+}
+
+/** Options of {@link msgpackCodec}. */
+export interface MsgpackCodecOptions {
+  /**
+   * Classes stored and read back as themselves. Registered with msgpackr for the whole
+   * process (msgpackr's extensions are global): every process that reads the values
+   * must register the same ones.
+   */
+  readonly extensions?: readonly CodecExtension[];
+}
+
+/**
  * The default value codec: msgpackr with structured-clone types and self-describing
  * records, so any process decodes any message without shared state. Round-trips
- * Date, Map, Set, BigInt (any size), Buffer and typed arrays, nested objects and arrays,
- * and fields set to `undefined` (a Buffer comes back as a Buffer when the stored bytes
- * are a Buffer, as every Node store returns them). Not preserved: `-0` (reads as `0`)
- * and null-prototype objects (read as plain objects). Hostile bytes cannot pollute
- * prototypes: msgpackr renames a `__proto__` key to `__proto_`, and maps decode to `Map`.
+ * Date, Map, Set, RegExp, Error, BigInt (any size), Buffer, ArrayBuffer and typed
+ * arrays, nested objects and arrays (cycles too), and fields set to `undefined` (a
+ * Buffer comes back as a Buffer when the stored bytes are a Buffer, as every Node store
+ * returns them). Not preserved: `-0` (reads as `0`) and null-prototype objects (read as
+ * plain objects). Hostile bytes cannot pollute prototypes: msgpackr renames a
+ * `__proto__` key to `__proto_`, and maps decode to `Map`.
+ *
+ * A value that would not read back as itself is refused before anything is written (a
+ * `CodecError` naming the key and the path within the value): a function, a symbol, an
+ * instance of a class other than those above and your `extensions`.
+ *
+ * @throws InvalidOptionError for an ill-formed `extensions` entry.
+ * @example
+ * ```ts
+ * const codec = msgpackCodec({
+ *   extensions: [{ Class: Money, type: 1, write: (m) => [m.amount, m.currency], read: ([a, c]) => new Money(a, c) }],
+ * });
+ * ```
  */
-export function msgpackCodec(): ValueCodec {
+export function msgpackCodec(options: MsgpackCodecOptions = {}): ValueCodec {
+  checkFactoryOptions(options, 'msgpackCodec', 'an object { extensions? }', ['extensions']);
+  const classes = registerExtensions(options.extensions);
   const packr = new Packr({
     structuredClone: true,
     // Records, but never `sequential`: with it a Packr writes a shape's field list only
@@ -37,9 +81,47 @@ export function msgpackCodec(): ValueCodec {
     moreTypes: true,
   });
   return {
-    encode: (value) => packr.pack(value),
+    encode: (value) => {
+      checkStorable(value, classes);
+      return packr.pack(value);
+    },
     decode: (bytes) => packr.unpack(bytes),
   };
+}
+
+function registerExtensions(
+  extensions: readonly CodecExtension[] | undefined,
+): ReadonlySet<abstract new (...args: never[]) => unknown> {
+  const classes = new Set<abstract new (...args: never[]) => unknown>();
+  if (extensions === undefined) return classes;
+  if (!Array.isArray(extensions)) throw new InvalidOptionError('extensions', 'an array', extensions);
+  extensions.forEach((extension, i) => {
+    const name = `extensions[${i}]`;
+    checkFactoryOptions(extension, name, 'an object { Class, type, write, read }', [
+      'Class',
+      'type',
+      'write',
+      'read',
+    ]);
+    if (typeof extension.Class !== 'function')
+      throw new InvalidOptionError(`${name}.Class`, 'a class', extension.Class);
+    integerOption(extension.type, `${name}.type`, 1, undefined, 'an integer from 1 to 100');
+    if (extension.type > 100)
+      throw new InvalidOptionError(`${name}.type`, 'an integer from 1 to 100', extension.type);
+    functionOption(extension.write, `${name}.write`);
+    functionOption(extension.read, `${name}.read`);
+    if (extension.write === undefined || extension.read === undefined) {
+      throw new InvalidOptionError(`${name}.write`, 'both write and read functions', undefined);
+    }
+    addExtension({
+      Class: extension.Class,
+      type: extension.type,
+      write: extension.write,
+      read: extension.read,
+    });
+    classes.add(extension.Class);
+  });
+  return classes;
 }
 
 // Layout of an encoded entry (format 2), numbers little-endian:

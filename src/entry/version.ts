@@ -120,6 +120,24 @@ export function versionBefore(version: Version): Version {
   return ZERO_VERSION;
 }
 
+/**
+ * The version just above `version` (`version` plus one, as a 24-digit hex number):
+ * `expire()` rewrites an entry at it, so the rewrite replaces that entry in every tier
+ * while any write made after the entry (a greater counter or millisecond) still wins.
+ */
+export function versionAfter(version: Version): Version {
+  const digits = version.split('');
+  for (let i = digits.length - 1; i >= 0; i--) {
+    const d = Number.parseInt(digits[i] as string, 16);
+    if (d < 15) {
+      digits[i] = (d + 1).toString(16);
+      return digits.join('');
+    }
+    digits[i] = '0';
+  }
+  return version;
+}
+
 /** The version a write made at `ms` by no instance in particular would have: for entries made outside a clock. */
 export function versionAt(ms: number): Version {
   return format(Math.max(0, Math.floor(ms)), 0, ZERO_TAG);

@@ -38,23 +38,23 @@ export async function readThroughMany(
     const local = locals[i] as string;
     const entry = stack.l1?.peek(local, now);
     if (entry !== undefined && isFresh(entry, now)) {
-      recorder.hit(recorder.l1);
+      recorder.hit(recorder.l1, local);
       results[i] = entry.value;
       continue;
     }
     // Fail-safe throttle: keep serving the stale value without calling the loader.
     if (entry !== undefined && stack.throttle.holds(local, now)) {
-      recorder.staleHit(recorder.l1);
+      recorder.staleHit(recorder.l1, local);
       results[i] = entry.value;
       continue;
     }
     let flight = started.get(local)?.flight ?? stack.flights.get(local);
     if (flight === undefined) {
-      if (stack.l1?.active) recorder.miss(recorder.l1);
+      if (stack.l1 !== undefined) recorder.miss(recorder.l1, local);
       flight = new Flight(entry);
       stack.flights.set(local, flight);
       started.set(local, { key: keys[i] as string, local, flight });
-    } else if (!started.has(local)) recorder.loader('coalesced');
+    } else if (!started.has(local)) recorder.loader('coalesced', local);
     waits.push(
       awaitFlight(stack, flight, entry, options).then((value) => {
         results[i] = value;

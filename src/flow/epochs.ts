@@ -30,8 +30,12 @@ export class Epochs {
   readonly #epochs = new Map<string, Version>();
   /** Fetches of epochs from the stores in flight, by prefix. */
   readonly #loading = new Map<string, Promise<void>>();
-  /** A store could not say its epoch: fetch again before the next read below L1. */
-  #retry = false;
+  /**
+   * The stores (by position) that could not say their epochs: asked again, and only
+   * they, before the next read below L1. While one's breaker is open the question is
+   * turned away at once, with no round trip.
+   */
+  readonly #retry = new Set<number>();
 
   constructor(stack: Stack) {
     this.#stack = stack;
@@ -39,14 +43,15 @@ export class Epochs {
 
   /** Whether a read must wait for an epoch fetch first ({@link ready}). */
   get loading(): boolean {
-    return this.#loading.size > 0 || this.#retry;
+    return this.#loading.size > 0 || this.#retry.size > 0;
   }
 
   /** Settles when no epoch fetch is in flight. */
   async ready(): Promise<void> {
-    if (this.#retry) {
-      this.#retry = false;
-      this.refresh();
+    if (this.#retry.size > 0) {
+      const stores = new Set(this.#retry);
+      this.#retry.clear();
+      this.refresh(stores);
     }
     while (this.#loading.size > 0) await Promise.all(this.#loading.values());
   }
@@ -57,11 +62,14 @@ export class Epochs {
     this.#fetch(prefix);
   }
 
-  /** Fetches the namespace's epoch and every known one again (messages may have been missed). */
-  refresh(): void {
+  /**
+   * Fetches the namespace's epoch and every known one again (messages may have been
+   * missed), from `stores` (positions; default all).
+   */
+  refresh(stores?: ReadonlySet<number>): void {
     if (this.#stack.stores.length === 0) return;
     for (const prefix of new Set([...this.#epochs.keys(), ''])) {
-      if (!this.#loading.has(prefix)) this.#fetch(prefix);
+      if (!this.#loading.has(prefix)) this.#fetch(prefix, stores);
     }
   }
 
@@ -106,29 +114,27 @@ export class Epochs {
   }
 
   #write(key: string, version: Version): StoreWrite {
-    const now = this.#stack.now();
-    const epoch = makeTombstone(version, now, now + EPOCH_LIFE_MS);
-    return { key, value: this.#stack.codec.encode(epoch), expiresAt: epoch.expiresAt, version };
+    return generationWrite(this.#stack, key, version);
   }
 
   #key(prefix: string): string {
-    // Outside the namespace's keys (`namespace:...`), so no clear of them touches it.
-    return `${this.#stack.options.namespace}#epoch:${prefix}`;
+    return generationKey(this.#stack, prefix);
   }
 
-  #fetch(prefix: string): void {
+  #fetch(prefix: string, stores?: ReadonlySet<number>): void {
     const stack = this.#stack;
     const key = this.#key(prefix);
     const loading = (async () => {
-      for (const { guard, record } of stack.stores.list) {
+      for (const [at, { guard, record }] of stack.stores.list.entries()) {
+        if (stores !== undefined && !stores.has(at)) continue;
         let bytes: Uint8Array | undefined;
         try {
           // getMany, not get: one call per store at start, and a single-key read stays a single-key read.
           [bytes] = await guard.read((store) => store.getMany([key]));
         } catch (error) {
           // A store that cannot say its epoch now is skipped by reads anyway until it can
-          // (its guard turns them away); the next read asks again.
-          this.#retry = true;
+          // (its guard turns them away); the next read asks it again.
+          this.#retry.add(at);
           stack.recorder.error(error);
           continue;
         }
@@ -144,4 +150,20 @@ export class Epochs {
     })().finally(() => this.#loading.delete(prefix));
     this.#loading.set(prefix, loading);
   }
+}
+
+/**
+ * The store key of a generation (a clear's epoch, or a tag's generation under `#tag:`):
+ * outside the namespace's keys (`namespace:...`), so no clear of them touches it, and
+ * under one prefix, so a guard's repair writes any of them again as it was.
+ */
+export function generationKey(stack: Stack, name: string): string {
+  return `${stack.options.namespace}#epoch:${name}`;
+}
+
+/** The store write of a generation at `version`: a tombstone living as long as any entry it may hide. */
+export function generationWrite(stack: Stack, key: string, version: Version): StoreWrite {
+  const now = stack.now();
+  const epoch = makeTombstone(version, now, now + EPOCH_LIFE_MS);
+  return { key, value: stack.codec.encode(epoch), expiresAt: epoch.expiresAt, version };
 }

@@ -7,6 +7,7 @@ import { Flight } from './flight.js';
 import { runLoader } from './load.js';
 import { awaitFlight, serveFailSafe, settleWalked } from './settle.js';
 import type { Stack } from './stack.js';
+import { checkTags } from './tags.js';
 import { walkStores } from './walk.js';
 
 /** A loader as the flows call it: the user's loader, untyped. */
@@ -28,11 +29,11 @@ export async function readThrough(
   const { recorder } = stack;
   // Fail-safe throttle: keep serving the stale value without calling the loader.
   if (entry !== undefined && stack.throttle.holds(local, stack.now())) {
-    recorder.staleHit(recorder.l1);
+    recorder.staleHit(recorder.l1, local);
     return entry.value;
   }
   let flight = stack.flights.get(local);
-  if (flight !== undefined) recorder.loader('coalesced');
+  if (flight !== undefined) recorder.loader('coalesced', local);
   else {
     flight = new Flight(entry);
     stack.flights.set(local, flight);
@@ -74,16 +75,16 @@ async function runFlight(
     // wins in every tier, whatever lands first. Not before the walk: most flights end in a
     // store hit and need none.
     const version = stack.known.loadVersion([local]);
-    let loaded: { value: unknown; ttl: number | undefined; cache: boolean };
+    let loaded: Loaded;
     try {
       loaded = await runLoader(stack, key, (signal) => callLoader(key, signal, flight, loader), options);
     } catch (error) {
-      if (serveFailSafe(stack, flight, local, token, options)) stack.recorder.error(error);
+      if (serveFailSafe(stack, flight, local, token, options)) stack.recorder.error(error, 'loader');
       else flight.rejectLoaded(error);
       return;
     }
-    const { value, ttl, cache } = loaded;
-    const entry = stack.makeEntry(value, options, ttl, version);
+    const { value, ttl, cache, tags } = loaded;
+    const entry = stack.makeEntry(value, tags === undefined ? options : { ...options, tags }, ttl, version);
     if (cache && (options.negativeCaching || (value !== null && value !== undefined))) {
       try {
         await commit(stack, [{ local, entry, token }]);
@@ -107,16 +108,20 @@ async function runFlight(
   }
 }
 
+/** A loader's result, with what it set through its context. */
+interface Loaded {
+  value: unknown;
+  ttl: number | undefined;
+  cache: boolean;
+  tags: readonly string[] | undefined;
+}
+
 /** Calls the user's loader with its context; what it set through the context comes back with the value. */
-function callLoader(
-  key: string,
-  signal: AbortSignal,
-  flight: Flight,
-  loader: AnyLoader,
-): Promise<{ value: unknown; ttl: number | undefined; cache: boolean }> {
+function callLoader(key: string, signal: AbortSignal, flight: Flight, loader: AnyLoader): Promise<Loaded> {
   const stale = flight.stale;
   let ttl: number | undefined;
   let cache = true;
+  let tags: readonly string[] | undefined;
   const context: LoaderContext<unknown> = {
     key,
     signal,
@@ -128,8 +133,11 @@ function callLoader(
     noCache: () => {
       cache = false;
     },
+    setTags: (value) => {
+      tags = Object.freeze([...checkTags(value, 'setTags(tags)')]);
+    },
   };
   return Promise.resolve()
     .then(() => loader(context))
-    .then((value) => ({ value, ttl, cache }));
+    .then((value) => ({ value, ttl, cache, tags }));
 }

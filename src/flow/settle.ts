@@ -42,7 +42,7 @@ export function serveFailSafe(
   const stale = flight.stale;
   const now = stack.now();
   if (!options.failSafe || stale === undefined || now >= stale.expiresAt) return false;
-  stack.recorder.loader('failSafe');
+  stack.recorder.loader('failSafe', local);
   // Keep serving the stale value without calling the loader for the throttle window -
   // never past the entry's own expiry. The entry stays stale: get() and has() must not
   // take it for fresh.

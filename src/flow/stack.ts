@@ -19,9 +19,11 @@ import { type Flight, Flights, noop } from './flight.js';
 import { KnownWrites } from './known-writes.js';
 import { Lifecycle } from './lifecycle.js';
 import { Semaphore } from './semaphore.js';
+import { receiveTags, TagGenerations } from './tags.js';
 import { FailSafeThrottle } from './throttle.js';
 
 const MIN_TOMBSTONE_MS = 60_000;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const exactClock = { now: Date.now };
 // close({ timeout: 0 }) still gives the stores and the bus this long to close cleanly.
 const MIN_CLOSE_MS = 250;
@@ -55,6 +57,8 @@ export class Stack {
   readonly versions: VersionClock;
   /** The clears of the namespace and its views, as generations every store read checks. */
   readonly epochs: Epochs;
+  /** The tags' generations, which every store read checks (see `TagGenerations`). */
+  readonly tags: TagGenerations;
   /** What this instance wrote or heard of in the current millisecond: loads take their versions from it. */
   readonly known: KnownWrites;
   readonly #publisher: PublishBatcher | undefined;
@@ -68,10 +72,13 @@ export class Stack {
     const recorder = new Recorder(
       options.stores.map((store) => store.name),
       options.onError,
+      options.logger,
+      options.namespace,
     );
     this.recorder = recorder;
     this.lifecycle = new Lifecycle(recorder);
-    this.l1 = options.l1 === false ? undefined : new MemoryTier(options.l1, () => recorder.eviction());
+    this.l1 =
+      options.l1 === false ? undefined : new MemoryTier(options.l1, () => recorder.eviction(), options.clock);
     this.stores = new StoreSet(options, recorder, options.clock, this.prefix, this.#repairHooks());
     this.codec = new EntryCodec(options.codec);
     // Versions read the wall clock exactly: the default clock may lag up to a millisecond
@@ -80,6 +87,7 @@ export class Stack {
     const versionTime = options.clock === coarseClock ? exactClock : options.clock;
     this.versions = new VersionClock(versionTime);
     this.epochs = new Epochs(this);
+    this.tags = new TagGenerations(this);
     // An instance that starts after a clear must not serve what it cleared: the first
     // reads below L1 wait for the namespace's epoch (one getMany per store, once).
     if (options.stores.length > 0) this.epochs.refresh();
@@ -91,7 +99,7 @@ export class Stack {
     this.loads =
       options.maxConcurrentLoads === Number.POSITIVE_INFINITY
         ? undefined
-        : new Semaphore(options.maxConcurrentLoads);
+        : new Semaphore(options.maxConcurrentLoads, options.maxQueuedLoads);
     const bus = options.bus;
     if (bus === undefined) {
       this.#publisher = undefined;
@@ -258,6 +266,7 @@ export class Stack {
       onMessage: (message) => {
         this.recorder.bus('received');
         const { op, keys, versions } = message;
+        if (op === 'tag') return receiveTags(this, keys, versions, message.external === true);
         if (message.external === true) {
           this.#external(op, keys);
           return;
@@ -281,15 +290,29 @@ export class Stack {
       },
       onResync: () => {
         this.recorder.bus('resyncs');
-        this.invalidatePrefix('');
-        // A clear may have been missed too.
+        // Blind, L1 already serves nothing older than its bound: the link's return drops it.
+        if (this.l1?.blindSince === undefined) this.invalidatePrefix('');
+        // A clear may have been missed too, and a deleteByTag.
         this.epochs.refresh();
+        this.tags.forget();
       },
-      onLinkChange: (up: boolean) => {
-        // While the link is down no invalidation can reach us: L1 is bypassed (neither
-        // read nor written) so it serves nothing older than the moment of detection.
-        this.l1?.bypass(!up);
-        if (!up) this.invalidatePrefix('');
+      onLinkChange: (up: boolean, since?: number) => {
+        this.recorder.busLink(up);
+        if (up) {
+          // Invalidations sent while the link was down are lost: drop what L1 holds.
+          this.invalidatePrefix('');
+          this.l1?.blind(undefined);
+          this.epochs.refresh();
+          this.tags.forget();
+          return;
+        }
+        // Blind mode: L1 keeps serving, each entry fresh for at most `blindMaxAge` after
+        // it was last known current. A bus that cannot say since when messages may be
+        // lost gets the strictest reading: from `blindMaxAge` ago. (A bus's clock ahead of
+        // the cache's must not stretch the bound: never later than now.)
+        const now = this.now();
+        const blindMaxAge = this.options.l1 === false ? 0 : this.options.l1.blindMaxAge;
+        this.l1?.blind(Math.min(since ?? now - blindMaxAge, now));
       },
     };
   }
@@ -363,12 +386,16 @@ export class Stack {
     const versions = keys.map(() => version);
     for (const key of keys) this.known.note(key, version);
     this.invalidateKeys(keys);
+    // Written on the next turn: a bulk change's many messages (a trigger's chunks) all
+    // drop L1 before any of the much slower store writes is built.
     this.lifecycle.background(
-      this.stores.write(this.tombstones(keys, version), undefined, 'deletes').then(() => {
-        // A read between the drop above and the tombstones landing may have put the old
-        // value back in L1: it is older than the tombstones, so drop it again, as delete() does.
-        this.invalidateKeys(keys, versions);
-      }),
+      nextTurn()
+        .then(() => this.stores.write(this.tombstones(keys, version), undefined, 'deletes'))
+        .then(() => {
+          // A read between the drop above and the tombstones landing may have put the old
+          // value back in L1: it is older than the tombstones, so drop it again, as delete() does.
+          this.invalidateKeys(keys, versions);
+        }),
     );
   }
 }

@@ -1,5 +1,6 @@
 import { type Entry, newer } from '../entry/entry.js';
 import type { Version } from '../entry/version.js';
+import { StoreDataError } from '../errors.js';
 import type { FenceToken } from './fences.js';
 import type { Stack } from './stack.js';
 
@@ -45,32 +46,42 @@ export async function walkStores(
         ? [await guard.read((store) => store.get(keys[0] as string))]
         : await guard.read((store) => store.getMany(keys), keys.length);
     } catch (error) {
-      stack.stores.readFailed(error);
-      continue;
+      // The store refused the key's data (reported by the guard): a miss there, and the
+      // load's write replaces what it holds. Anything else skips the store.
+      if (!(error instanceof StoreDataError)) {
+        stack.stores.readFailed(error);
+        continue;
+      }
+      found = keys.map(() => undefined);
     }
+    const decoded = found.map((bytes) => stack.decode(bytes, record));
+    // Tagged entries need their tags' generations: known (no await) but the first time.
+    const learning = stack.tags.learn(decoded);
+    if (learning !== undefined) await learning;
     const next: number[] = [];
     const now = stack.now();
     for (let j = 0; j < pending.length; j++) {
       const i = pending[j] as number;
       const bytes = found[j];
-      let entry = stack.decode(bytes, record);
+      let entry = decoded[j];
       if (entry !== undefined) {
         stack.versions.observe(entry.version);
         const above = seen[i];
         if (above !== undefined && entry.version < above) entry = undefined;
         else {
           seen[i] = entry.version;
-          // Written before a clear of its prefix: absent, whatever is still physically there.
-          if (stack.epochs.covers(locals[i] as string, entry)) entry = undefined;
+          // Written before a clear of its prefix, or a deleteByTag of one of its tags:
+          // absent, whatever is still physically there.
+          if (stack.epochs.covers(locals[i] as string, entry) || stack.tags.covers(entry)) entry = undefined;
         }
       }
       if (entry !== undefined && entry.deleted !== true && now < entry.staleAt) {
-        stack.recorder.hit(record);
+        stack.recorder.hit(record, locals[i]);
         out[i] = { fresh: entry };
         backfill(stack, locals[i] as string, entry, at, bytes, tokens[i] as FenceToken);
         continue;
       }
-      stack.recorder.miss(record);
+      stack.recorder.miss(record, locals[i]);
       if (entry !== undefined && entry.deleted !== true && now < entry.expiresAt) {
         out[i] = { stale: newer(out[i]?.stale, entry) as Entry };
       }

@@ -18,7 +18,7 @@ export async function writeEntries(
   for (const { local, entry } of entries) stack.known.note(local, entry.version);
   stack.invalidateKeys(locals);
   const l1 = stack.l1;
-  if (l1?.active) {
+  if (l1 !== undefined) {
     for (const { local, entry } of entries) l1.set(local, entry);
     stack.recorder.sets(stack.recorder.l1, entries.length);
   }
@@ -34,6 +34,7 @@ export async function writeEntries(
       entries.map(({ entry }) => entry.version),
     ),
   );
+  stack.recorder.wrote('set', locals);
 }
 
 /**
@@ -49,6 +50,7 @@ export async function deleteKeys(stack: Stack, locals: readonly string[]): Promi
   await stack.stores.write(stack.tombstones(locals, version), undefined, 'deletes');
   stack.invalidateKeys(locals);
   await stack.publish('delete', locals, version);
+  stack.recorder.wrote('delete', locals);
 }
 
 /**
@@ -62,4 +64,5 @@ export async function clearPrefix(stack: Stack, prefix: string): Promise<void> {
   await stack.epochs.clear(prefix, version);
   stack.invalidatePrefix(prefix);
   await stack.publish('clear', [prefix], version);
+  stack.recorder.cleared(prefix);
 }

@@ -16,11 +16,25 @@ export class Breaker {
   #failures = 0;
   #openedAt = 0;
   #probing = false;
+  readonly #onChange: ((state: BreakerState, previous: BreakerState) => void) | undefined;
 
-  constructor(clock: Clock, failureThreshold: number, cooldownMs: number) {
+  /** @param onChange told of each change of state (for events and logs). */
+  constructor(
+    clock: Clock,
+    failureThreshold: number,
+    cooldownMs: number,
+    onChange?: (state: BreakerState, previous: BreakerState) => void,
+  ) {
     this.#clock = clock;
     this.#failureThreshold = failureThreshold;
     this.#cooldownMs = cooldownMs;
+    this.#onChange = onChange;
+  }
+
+  #set(state: BreakerState): void {
+    const previous = this.#state;
+    this.#state = state;
+    if (previous !== state) this.#onChange?.(state, previous);
   }
 
   /** The state as a caller would find it now (an open breaker past its cool-down is half-open). */
@@ -44,7 +58,7 @@ export class Breaker {
     if (this.#state === 'closed') return 'ok';
     if (this.#state === 'open') {
       if (this.#clock.now() - this.#openedAt < this.#cooldownMs) return 'open';
-      this.#state = 'half-open';
+      this.#set('half-open');
     }
     // half-open: one probe at a time; the rest are turned away until it settles.
     if (this.#probing) return 'probing';
@@ -55,15 +69,15 @@ export class Breaker {
   succeeded(): void {
     this.#failures = 0;
     this.#probing = false;
-    this.#state = 'closed';
+    if (this.#state !== 'closed') this.#set('closed');
   }
 
   failed(): void {
     this.#probing = false;
     this.#failures++;
     if (this.#state === 'half-open' || this.#failures >= this.#failureThreshold) {
-      this.#state = 'open';
       this.#openedAt = this.#clock.now();
+      this.#set('open');
     }
   }
 }

@@ -1,8 +1,11 @@
-import { StoreUnavailableError } from '../errors.js';
+import { StoreDataError, type StoreUnavailableError } from '../errors.js';
+import { traceStoreCall } from '../observability/channels.js';
 import type { Clock } from '../options/clock.js';
+import { storeFailure, storeRefusal, storeTimeout } from '../stores/failure.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
 import { Breaker, type BreakerState } from './breaker.js';
 import { Deadlines } from './deadlines.js';
+import { BreakerProbe, PROBE_INTERVAL_MS } from './probe.js';
 
 // Keys written or deleted while a store was failing are remembered so they can be
 // deleted from it before it is read again; past this many, the whole namespace is
@@ -12,6 +15,20 @@ const MAX_MISSED_KEYS = 10_000;
 const KEYS_PER_TIMEOUT = 100;
 // Repairs one read waits through before it gives up on the store (a miss, never stale).
 const MAX_REPAIR_ROUNDS = 3;
+// The key a breaker probe reads (absent: any answer proves the store up).
+const PROBE_KEY = '#probe';
+
+/** What a guard reports: counted in `stats()`, and data errors also to `onError`. */
+export interface GuardReporter {
+  /** A call failed, timed out, or was turned away by the breaker or a repair. */
+  storeError(): void;
+  /** The store refused one key's data: not an outage. */
+  dataError(error: StoreDataError): void;
+  /** A call settled after `ms` (`ok`: answered), for latency metrics and recovery logs. */
+  called?(kind: 'read' | 'write', ms: number, ok: boolean): void;
+  /** The breaker changed state. */
+  breaker?(state: BreakerState, previous: BreakerState): void;
+}
 
 /** A write or delete that reached (or missed) a store: its key and version. */
 export interface VersionedKey {
@@ -67,14 +84,23 @@ export interface GuardSettings {
   readonly timeoutMs: number;
   /** Consecutive failures that open the breaker. */
   readonly failureThreshold: number;
-  /** How long an open breaker waits before one probe, in ms. */
+  /**
+   * The longest an open breaker waits before letting a call through as a probe, in ms.
+   * Meanwhile the guard probes the store itself every {@link PROBE_INTERVAL_MS} (one
+   * probe at a time, and at once when the store says its connection is ready again).
+   */
   readonly cooldownMs: number;
 }
 
 /**
  * The one guard every store call goes through: a timeout and a circuit breaker
- * (closed -> open after N consecutive failures -> half-open after a cool-down, one probe
- * at a time -> closed on success).
+ * (closed -> open after N consecutive failures -> closed when a probe succeeds). While
+ * open, the guard probes the store in the background (every {@link PROBE_INTERVAL_MS},
+ * one probe at a time, and at once on the store's `onReady`), so the breaker closes
+ * as soon as the store answers; past the cool-down a call is let through as a probe
+ * too. Timeouts measure the store, not the queue in front of it (see `Deadlines`); a
+ * store's refusal of one key's data (`StoreDataError`) is reported, never counted as a
+ * failure.
  *
  * It also keeps the store honest across an outage: a write or delete that did not reach
  * the store leaves the key possibly stale there, so the key is remembered and deleted
@@ -85,13 +111,14 @@ export interface GuardSettings {
 export class StoreGuard {
   readonly store: StoreTier;
   readonly #settings: GuardSettings;
-  /** Counts a failed or turned-away call (the recorder's store error). */
-  readonly #countError: () => void;
+  readonly #reporter: GuardReporter;
   /** How a repair deletes, and who is told (see {@link RepairHooks}). */
   readonly #hooks: RepairHooks;
   readonly #namespacePrefix: string;
   readonly #breaker: Breaker;
   #lastError: string | undefined;
+  /** The last failure's error, the cause of a call turned away while the breaker is open. */
+  #lastFailure: unknown;
   #latencyMs: number | undefined;
   /** Keys whose writes missed the store, with the greatest version missed for each. */
   readonly #missed = new Map<string, string | undefined>();
@@ -100,21 +127,42 @@ export class StoreGuard {
   #missedUpTo: string | undefined;
   #repair: Promise<void> | undefined;
   readonly #deadlines = new Deadlines();
+  readonly #probe: BreakerProbe;
+  readonly #unwatch: (() => void) | undefined;
 
   constructor(
     store: StoreTier,
     settings: GuardSettings,
     clock: Clock,
-    countError: () => void,
+    reporter: GuardReporter,
     namespacePrefix: string,
     hooks: RepairHooks = PHYSICAL_REPAIR,
   ) {
     this.store = store;
     this.#settings = settings;
-    this.#countError = countError;
+    this.#reporter = reporter;
     this.#hooks = hooks;
-    this.#breaker = new Breaker(clock, settings.failureThreshold, settings.cooldownMs);
+    this.#breaker = new Breaker(clock, settings.failureThreshold, settings.cooldownMs, (state, previous) =>
+      reporter.breaker?.(state, previous),
+    );
     this.#namespacePrefix = namespacePrefix;
+    this.#probe = new BreakerProbe(store, namespacePrefix + PROBE_KEY, this.#breaker, {
+      answered: (latencyMs) => {
+        this.#latencyMs = latencyMs;
+        // Back: repair what it missed now, not at the next read (which would wait for it).
+        if (this.#missedAll || this.#missed.size > 0) this.#repairNow().catch(() => {});
+      },
+      failed: (error) => {
+        this.#lastError = (error as Error)?.message ?? String(error);
+      },
+    });
+    this.#unwatch = store.onReady?.(() => this.#probe.wake());
+  }
+
+  /** Stops probing and stops listening to the store; before the store is closed. */
+  dispose(): void {
+    this.#probe.dispose();
+    this.#unwatch?.();
   }
 
   /**
@@ -144,8 +192,12 @@ export class StoreGuard {
     // missed since is owed another round before anything may be read.
     for (let round = 0; this.#repair !== undefined || this.#missedAll || this.#missed.size > 0; round++) {
       if (round === MAX_REPAIR_ROUNDS) {
-        this.#countError();
-        throw new StoreUnavailableError(this.store.name, 'writes keep failing faster than they are repaired');
+        this.#reporter.storeError();
+        throw storeRefusal(
+          this.store,
+          'writes keep failing faster than they are repaired',
+          this.#lastFailure,
+        );
       }
       let timer: NodeJS.Timeout | undefined;
       const repaired = await Promise.race([
@@ -155,10 +207,11 @@ export class StoreGuard {
         }),
       ]).finally(() => clearTimeout(timer));
       if (!repaired) {
-        this.#countError();
-        throw new StoreUnavailableError(
-          this.store.name,
+        this.#reporter.storeError();
+        throw storeRefusal(
+          this.store,
           `repair of writes missed during an outage still running after ${waitMs} ms`,
+          this.#lastFailure,
         );
       }
     }
@@ -175,7 +228,7 @@ export class StoreGuard {
   ): Promise<void> {
     try {
       this.#admit();
-      await this.#call(op, writes?.length ?? 1);
+      await this.#call(op, writes?.length ?? 1, 'write');
     } catch (error) {
       this.#remember(writes);
       throw error;
@@ -192,8 +245,14 @@ export class StoreGuard {
 
   health(): TierHealth {
     const state = this.#breaker.state;
+    // A store that still owes the repair of writes it missed is not up yet.
+    const owed = this.#repair !== undefined || this.#missedAll || this.#missed.size > 0;
     const status =
-      state === 'open' ? 'down' : state === 'half-open' || this.#breaker.failures > 0 ? 'degraded' : 'up';
+      state === 'open'
+        ? 'down'
+        : state === 'half-open' || this.#breaker.failures > 0 || owed
+          ? 'degraded'
+          : 'up';
     return {
       status,
       breaker: state,
@@ -205,10 +264,11 @@ export class StoreGuard {
   #admit(): void {
     const admitted = this.#breaker.admit();
     if (admitted === 'ok') return;
-    this.#countError();
-    throw new StoreUnavailableError(
-      this.store.name,
+    this.#reporter.storeError();
+    throw storeRefusal(
+      this.store,
       admitted === 'open' ? 'circuit open' : 'circuit half-open, probe in flight',
+      this.#lastFailure,
     );
   }
 
@@ -217,52 +277,55 @@ export class StoreGuard {
    * gets a proportionally longer timeout, so a large batch is not cut off half-written
    * merely for being large.
    */
-  #call<T>(op: (store: StoreTier) => Promise<T>, size: number): Promise<T> {
+  #call<T>(op: (store: StoreTier) => Promise<T>, size: number, kind: 'read' | 'write' = 'read'): Promise<T> {
     const started = performance.now();
     const scale = size > KEYS_PER_TIMEOUT ? Math.ceil(size / KEYS_PER_TIMEOUT) : 1;
     return new Promise<T>((resolve, reject) => {
       const fail = (error: unknown) => {
-        this.#failed(error);
-        reject(
-          error instanceof StoreUnavailableError
-            ? error
-            : new StoreUnavailableError(this.store.name, (error as Error)?.message ?? String(error), {
-                cause: error,
-              }),
-        );
+        const failure = storeFailure(this.store, error);
+        this.#reporter.called?.(kind, performance.now() - started, false);
+        this.#failed(failure);
+        reject(failure);
       };
       const call = this.#deadlines.add(this.#settings.timeoutMs * scale, started, () =>
-        fail(
-          new StoreUnavailableError(
-            this.store.name,
-            `timed out after ${this.#settings.timeoutMs * scale} ms`,
-          ),
-        ),
+        fail(storeTimeout(this.store, this.#settings.timeoutMs * scale)),
       );
       let pending: Promise<T>;
       try {
-        pending = op(this.store);
+        pending = traceStoreCall(this.store, this.#namespacePrefix, kind, size, op);
       } catch (error) {
         pending = Promise.reject(error);
       }
       pending.then(
         (result) => {
-          if (!this.#deadlines.settle(call)) return;
+          if (!this.#deadlines.settle(call, performance.now())) return;
           this.#latencyMs = performance.now() - started;
+          this.#reporter.called?.(kind, this.#latencyMs, true);
           this.#breaker.succeeded();
           resolve(result);
         },
         (error) => {
-          if (this.#deadlines.settle(call)) fail(error);
+          // A refusal of data is an answer: the store is up.
+          const answered = error instanceof StoreDataError;
+          if (!this.#deadlines.settle(call, answered ? performance.now() : undefined)) return;
+          if (!answered) {
+            fail(error);
+            return;
+          }
+          this.#breaker.succeeded();
+          this.#reporter.dataError(error);
+          reject(error);
         },
       );
     });
   }
 
-  #failed(error: unknown): void {
-    this.#countError();
-    this.#lastError = (error as Error)?.message ?? String(error);
+  #failed(error: StoreUnavailableError): void {
+    this.#reporter.storeError();
+    this.#lastError = error.message;
+    this.#lastFailure = error.cause;
     this.#breaker.failed();
+    if (this.#breaker.state !== 'closed') this.#probe.schedule();
   }
 
   #remember(writes: readonly VersionedKey[] | undefined, upTo?: string): void {
@@ -295,6 +358,7 @@ export class StoreGuard {
           await this.#call(
             (store) => (epoch === undefined ? clear(store) : store.setMany([epoch]).then(() => clear(store))),
             MAX_MISSED_KEYS,
+            'write',
           );
         } else {
           const tombstones = this.#hooks.tombstones(missed);
@@ -302,6 +366,7 @@ export class StoreGuard {
           await this.#call(
             (store) => (tombstones === undefined ? store.deleteMany(keys) : store.setMany(tombstones)),
             keys.length,
+            'write',
           );
         }
         this.#hooks.repaired(all ? undefined : missed, upTo);

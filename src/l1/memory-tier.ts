@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Entry } from '../entry/entry.js';
-import type { L1Options } from '../options/cache-options.js';
+import type { ResolvedL1Options } from '../options/cache-options.js';
+import type { Clock } from '../options/clock.js';
 import { type EntryStore, WTinyLfuStore } from './w-tinylfu.js';
 
 /**
@@ -12,8 +13,12 @@ import { type EntryStore, WTinyLfuStore } from './w-tinylfu.js';
  * tier) and is checked against the cache's clock; an expired entry is dropped when
  * read, or pushed out by the size bound.
  *
- * While the bus link is down no invalidation can reach this instance, so L1 is
- * bypassed: reads find nothing and writes are skipped, while deletes still apply.
+ * While the bus link is down no invalidation can reach this instance: L1 goes blind
+ * ({@link blind}). It keeps its entries, but serves each as fresh for at most
+ * `blindMaxAge` after it was last known current: a stale view of the entry is returned
+ * past that, so it is reloaded (once per key, the flows' single-flight), or served by
+ * grace and fail-safe like any stale entry. Nothing costs more on the hot path than the
+ * one check of a field while the link is up.
  *
  * With `admission: 'w-tinylfu'` the entries sit behind a {@link WTinyLfuStore}: a new key
  * may be turned away (it is then simply not held, and the next miss reloads it from the
@@ -30,9 +35,16 @@ export class MemoryTier {
   /** The admission policy, when `admission: 'w-tinylfu'`. */
   readonly policy: WTinyLfuStore | undefined;
   readonly #store: EntryStore;
-  #bypassed = false;
+  readonly #clock: Clock;
+  readonly #blindMaxAge: number;
+  /** While blind: ms since the epoch when the entries held before were last known current; else -1. */
+  #blindSince = -1;
+  /** While blind: when each entry put in L1 since was put there (keyed by the entry object). */
+  #putAt = new WeakMap<Entry, number>();
 
-  constructor(options: L1Options, onEvict: () => void) {
+  constructor(options: ResolvedL1Options, onEvict: () => void, clock: Clock) {
+    this.#clock = clock;
+    this.#blindMaxAge = options.blindMaxAge;
     const { sizeCalculation } = options;
     const sized = options.maxSize !== undefined && sizeCalculation !== undefined;
     if (options.admission === 'w-tinylfu') {
@@ -62,42 +74,69 @@ export class MemoryTier {
     this.#store = this.lru;
   }
 
-  /** Whether L1 is read and written (false while bypassed). */
-  get active(): boolean {
-    return !this.#bypassed;
+  /** Whether L1 is blind (the bus link is down), and since when its older entries were known current. */
+  get blindSince(): number | undefined {
+    return this.#blindSince < 0 ? undefined : this.#blindSince;
   }
 
-  /** Turns the bypass on (bus link down) or off (link back). */
-  bypass(on: boolean): void {
-    this.#bypassed = on;
+  /**
+   * Goes blind (`since`: ms since the epoch of the last moment the entries held were
+   * known current, the last moment the link was known to deliver), or back to normal
+   * (`undefined`). The caller drops L1 when the link is back: it may have missed
+   * invalidations.
+   */
+  blind(since: number | undefined): void {
+    if (since === undefined) {
+      this.#blindSince = -1;
+      this.#putAt = new WeakMap();
+      return;
+    }
+    // Already blind: the earlier moment stands (the link was not known good since).
+    if (this.#blindSince < 0 || since < this.#blindSince) this.#blindSince = since;
   }
 
-  /** The entry held for `key`, whatever its freshness; nothing while bypassed. The hot path. */
+  /** The entry held for `key`, whatever its freshness (while blind, a stale view past its bound). The hot path. */
   get(key: string): Entry | undefined {
-    return this.#bypassed ? undefined : this.#store.get(key);
+    const entry = this.#store.get(key);
+    if (this.#blindSince < 0 || entry === undefined) return entry;
+    return this.#blindView(entry);
   }
 
   /** The entry held for `key` if still within its life at `now`; an expired one is dropped. */
   peek(key: string, now: number): Entry | undefined {
-    if (this.#bypassed) return undefined;
     const entry = this.#store.get(key);
     if (entry === undefined) return undefined;
     if (now >= entry.expiresAt) {
       this.#store.delete(key);
       return undefined;
     }
-    return entry;
+    if (this.#blindSince < 0) return entry;
+    // Past its blind life: nothing to serve now (it stays, for the link's return to drop).
+    const view = this.#blindView(entry);
+    return now >= view.expiresAt ? undefined : view;
   }
 
   /**
-   * Holds `entry` for `key`, unless bypassed or already holding a newer version of the
-   * key (with admission, a new key may be turned away).
+   * Holds `entry` for `key`, unless already holding a newer version of the key (with
+   * admission, a new key may be turned away). While blind, the entry is known current
+   * from now.
    */
   set(key: string, entry: Entry): void {
-    if (this.#bypassed) return;
     const held = this.#store.peek(key);
     if (held !== undefined && held.version > entry.version) return;
+    if (this.#blindSince >= 0) this.#putAt.set(entry, this.#clock.now());
     this.#store.set(key, entry);
+  }
+
+  /**
+   * While blind: `entry`, or a view of it that is stale from `blindMaxAge` after it was
+   * last known current, with its own grace after that (never past its own expiry).
+   */
+  #blindView(entry: Entry): Entry {
+    const staleAt = (this.#putAt.get(entry) ?? this.#blindSince) + this.#blindMaxAge;
+    if (staleAt >= entry.staleAt) return entry;
+    const expiresAt = Math.min(entry.expiresAt, staleAt + (entry.expiresAt - entry.staleAt || 0));
+    return { ...entry, staleAt, expiresAt };
   }
 
   /** Drops `key` if what it holds is older than `version` (a newer write or delete elsewhere). */
@@ -106,7 +145,7 @@ export class MemoryTier {
     if (held !== undefined && held.version < version) this.#store.delete(key);
   }
 
-  /** Drops `key` (also while bypassed: a delete must never be lost). */
+  /** Drops `key`. */
   delete(key: string): void {
     this.#store.delete(key);
   }
@@ -114,6 +153,17 @@ export class MemoryTier {
   /** Drops `key` only if it still holds `entry` (undoing our own write, not a newer one). */
   deleteIfHolding(key: string, entry: Entry): void {
     if (this.#store.peek(key) === entry) this.#store.delete(key);
+  }
+
+  /**
+   * Drops every entry `drop` selects (a tag invalidation: entries carrying the tag, not
+   * newer than it). O(n) over L1, run once per invalidation, never on a read.
+   */
+  deleteWhere(drop: (entry: Entry) => boolean): void {
+    for (const key of [...this.#store.keys()]) {
+      const entry = this.#store.peek(key);
+      if (entry !== undefined && drop(entry)) this.#store.delete(key);
+    }
   }
 
   /** Drops every key that starts with `prefix` (`''`: everything). O(n) over L1 for a prefix. */

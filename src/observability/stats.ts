@@ -14,6 +14,8 @@ export interface TierCounters {
   errors: number;
   /** Bytes that could not be decoded into an entry (read as misses). */
   codecErrors: number;
+  /** Calls the store answered by refusing one key's data (`StoreDataError`); not counted in `errors`. */
+  dataErrors: number;
 }
 
 /** Counters of loader calls. */
@@ -58,7 +60,17 @@ export interface CacheStats {
 
 /** A tier's counters, all zero. */
 export function tierCounters(): TierCounters {
-  return { hits: 0, misses: 0, staleHits: 0, sets: 0, deletes: 0, evictions: 0, errors: 0, codecErrors: 0 };
+  return {
+    hits: 0,
+    misses: 0,
+    staleHits: 0,
+    sets: 0,
+    deletes: 0,
+    evictions: 0,
+    errors: 0,
+    codecErrors: 0,
+    dataErrors: 0,
+  };
 }
 
 /** A frozen copy of `counters` with its hit ratio. */

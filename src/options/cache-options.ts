@@ -1,6 +1,7 @@
 import type { InvalidationBus } from '../bus/bus.js';
 import { msgpackCodec, type ValueCodec } from '../entry/codec.js';
 import { InvalidOptionError } from '../errors.js';
+import type { CacheLogger } from '../observability/logger.js';
 import type { StoreTier } from '../stores/store.js';
 import { type Clock, coarseClock } from './clock.js';
 import { type Duration, parseDuration } from './duration.js';
@@ -15,6 +16,7 @@ import {
   checkKnownKeys,
   clockOption,
   functionOption,
+  integerOption,
   isObject,
   positiveIntOption,
   withMethods,
@@ -37,7 +39,27 @@ export interface L1Options {
    * policy (nodes, ghost lists). Default `false`: plain LRU.
    */
   admission?: 'w-tinylfu' | false;
+  /**
+   * Blind mode: while the bus link is down no invalidation can reach this instance, so
+   * an L1 entry is served as fresh for at most this long after it was last known
+   * current (put in L1, or the last moment the link was known to deliver), then it is
+   * stale: reloaded once per key (single-flight), or served by grace and fail-safe as
+   * any stale entry is. When the link is back, L1 is dropped (it may have missed
+   * invalidations). `0`: nothing in L1 is fresh while the link is down. Default `'1s'`:
+   * the staleness a link failure adds stays within about what its detection already
+   * costs (heartbeat, under 1 s), and the source sees at most one load per hot key per
+   * second per instance instead of every read.
+   */
+  blindMaxAge?: Duration;
 }
+
+/** {@link L1Options} as resolved: `blindMaxAge` in ms. */
+export interface ResolvedL1Options extends Omit<L1Options, 'blindMaxAge'> {
+  readonly blindMaxAge: number;
+}
+
+/** Default {@link L1Options.blindMaxAge}, in ms. */
+export const DEFAULT_BLIND_MAX_AGE_MS = 1_000;
 
 /** The guard every store call goes through: a timeout and a circuit breaker. */
 export interface GuardOptions {
@@ -59,8 +81,17 @@ export interface TieredCacheOptions extends EntryOptions {
   stores?: readonly StoreTier[];
   /** Carries invalidations between instances; without one, other instances' L1 copies live until their TTL. */
   bus?: InvalidationBus;
-  /** Most loader calls running at once in this process (a bulkhead for the origin). Default unlimited. */
+  /**
+   * Most loader calls running at once in this process (a bulkhead for the origin).
+   * Default unlimited. A load's hard timeout counts the time it waits for a slot.
+   */
   maxConcurrentLoads?: number;
+  /**
+   * Most loads waiting for a slot of the bulkhead; one more is turned away at once with
+   * `BulkheadFullError` (served stale with `failSafe` where a stale value exists).
+   * Default unlimited; requires `maxConcurrentLoads`.
+   */
+  maxQueuedLoads?: number;
   /** Value codec for the shared tiers. Default msgpackr. */
   codec?: ValueCodec;
   /** Store guard settings. */
@@ -69,6 +100,13 @@ export interface TieredCacheOptions extends EntryOptions {
   strict?: boolean;
   /** Called with every store or bus failure that was skipped (for logging). */
   onError?: (error: Error) => void;
+  /**
+   * A pino-shaped logger (`debug/info/warn/error(object, message)`: pino, Fastify's
+   * `app.log`, console). Store and bus failures, breaker changes, resyncs and blind mode
+   * are logged once per change, not per call. Without a logger and without `onError`,
+   * the first failure of each store per change goes to `process.emitWarning`.
+   */
+  logger?: CacheLogger;
   /** Time source. Default: `Date.now()` at 1 ms resolution. */
   clock?: Clock;
   /** Random source in [0, 1) for jitter. Default `Math.random`. */
@@ -77,10 +115,11 @@ export interface TieredCacheOptions extends EntryOptions {
 
 export interface ResolvedOptions {
   readonly namespace: string;
-  readonly l1: L1Options | false;
+  readonly l1: ResolvedL1Options | false;
   readonly stores: readonly StoreTier[];
   readonly bus: InvalidationBus | undefined;
   readonly maxConcurrentLoads: number;
+  readonly maxQueuedLoads: number;
   readonly codec: ValueCodec;
   readonly guard: {
     readonly timeout: number | undefined;
@@ -89,6 +128,7 @@ export interface ResolvedOptions {
   };
   readonly strict: boolean;
   readonly onError: ((error: Error) => void) | undefined;
+  readonly logger: CacheLogger | undefined;
   readonly clock: Clock;
   readonly random: () => number;
   readonly entry: ResolvedEntryOptions;
@@ -104,10 +144,12 @@ export const OPTION_NAMES: readonly string[] = [
   'stores',
   'bus',
   'maxConcurrentLoads',
+  'maxQueuedLoads',
   'codec',
   'guard',
   'strict',
   'onError',
+  'logger',
   'clock',
   'random',
 ];
@@ -149,6 +191,7 @@ export function resolveOptions(input: TieredCacheOptions): ResolvedOptions {
     bus,
     maxConcurrentLoads:
       positiveIntOption(input.maxConcurrentLoads, 'maxConcurrentLoads', true) ?? Number.POSITIVE_INFINITY,
+    maxQueuedLoads: resolveMaxQueued(input),
     codec: withMethods<ValueCodec>(
       input.codec ?? msgpackCodec(),
       'codec',
@@ -158,22 +201,40 @@ export function resolveOptions(input: TieredCacheOptions): ResolvedOptions {
     guard: resolveGuard(input.guard),
     strict: booleanOption(input.strict, 'strict', false),
     onError: functionOption<(error: Error) => void>(input.onError, 'onError'),
+    logger:
+      input.logger === undefined
+        ? undefined
+        : withMethods<CacheLogger>(
+            input.logger,
+            'logger',
+            ['debug', 'info', 'warn', 'error'],
+            'a logger with debug, info, warn and error methods (pino, console, ...)',
+          ),
     clock: clockOption(input.clock, 'clock', coarseClock),
     random: functionOption<() => number>(input.random, 'random') ?? Math.random,
     entry: resolveEntryOptions(pickEntryOptions(input), undefined),
   });
 }
 
-function resolveL1(input: unknown): L1Options | false {
+function resolveMaxQueued(input: TieredCacheOptions): number {
+  const max = integerOption(input.maxQueuedLoads, 'maxQueuedLoads', 0, undefined);
+  if (max === undefined) return Number.POSITIVE_INFINITY;
+  if (input.maxConcurrentLoads === undefined) {
+    throw new InvalidOptionError('maxQueuedLoads', 'to be given together with maxConcurrentLoads', max);
+  }
+  return max;
+}
+
+function resolveL1(input: unknown): ResolvedL1Options | false {
   if (input === false) return false;
-  if (input === undefined) return { max: 10_000 };
+  if (input === undefined) return { max: 10_000, blindMaxAge: DEFAULT_BLIND_MAX_AGE_MS };
   if (!isObject(input))
     throw new InvalidOptionError(
       'l1',
-      'an object { max, maxSize?, sizeCalculation?, admission? } or false',
+      'an object { max, maxSize?, sizeCalculation?, admission?, blindMaxAge? } or false',
       input,
     );
-  checkKnownKeys(input, ['max', 'maxSize', 'sizeCalculation', 'admission'], 'l1.');
+  checkKnownKeys(input, ['max', 'maxSize', 'sizeCalculation', 'admission', 'blindMaxAge'], 'l1.');
   const max = positiveIntOption(input.max, 'l1.max');
   if (max === undefined) throw new InvalidOptionError('l1.max', 'a positive integer', undefined);
   const maxSize = positiveIntOption(input.maxSize, 'l1.maxSize');
@@ -192,7 +253,11 @@ function resolveL1(input: unknown): L1Options | false {
   if (admission !== false && admission !== 'w-tinylfu') {
     throw new InvalidOptionError('l1.admission', "'w-tinylfu' or false", input.admission);
   }
-  return Object.freeze({ max, maxSize, sizeCalculation, admission });
+  const blindMaxAge =
+    input.blindMaxAge === undefined
+      ? DEFAULT_BLIND_MAX_AGE_MS
+      : parseDuration(input.blindMaxAge, 'l1.blindMaxAge', true);
+  return Object.freeze({ max, maxSize, sizeCalculation, admission, blindMaxAge });
 }
 
 const STORE_METHODS = ['get', 'getMany', 'setMany', 'deleteMany', 'clear', 'close'];

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { BusHealth, BusListener, BusMessage, InvalidationBus } from '../bus/bus.js';
 import { InvalidOptionError, TierCacheError } from '../errors.js';
 import { integerOption } from '../options/validators.js';
+import { pgEndpoint } from './endpoint.js';
 import { decodePayload, encodePayloads, postgresChannel } from './payload.js';
 import { checkPgConnection, openPgPool } from './pool.js';
 
@@ -124,6 +125,7 @@ function resolve(options: PostgresBusOptions): Resolved {
 /** The bus behind {@link postgresBus}. */
 class PostgresNotifyBus implements InvalidationBus {
   readonly name = 'postgres';
+  readonly endpoint: string;
 
   readonly #options: Resolved;
   readonly #pool: pg.Pool;
@@ -139,6 +141,8 @@ class PostgresNotifyBus implements InvalidationBus {
   #lastError: string | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #probing = false;
+  /** The last moment the link was known to deliver: LISTEN sent on a connection that took it, or a heartbeat answered. */
+  #knownGoodAt = 0;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #attempts = 0;
   #closed = false;
@@ -148,6 +152,7 @@ class PostgresNotifyBus implements InvalidationBus {
     const { pool, owned } = openPgPool(options);
     this.#pool = pool;
     this.#ownsPool = owned;
+    this.endpoint = pgEndpoint(pool);
     this.#clientConfig = owned
       ? { connectionString: options.connectionString }
       : { ...(pool.options as pg.ClientConfig) };
@@ -222,8 +227,10 @@ class PostgresNotifyBus implements InvalidationBus {
       streamOf(client)?.destroy();
     }, this.#options.connectTimeoutMs);
     deadline.unref();
+    let listenSentAt = 0;
     try {
       await client.connect();
+      listenSentAt = Date.now();
       await client.query(`LISTEN ${pg.escapeIdentifier(this.#channel)}`);
     } catch (error) {
       if (this.#client === client) this.#client = undefined;
@@ -243,6 +250,7 @@ class PostgresNotifyBus implements InvalidationBus {
       return;
     }
     this.#status = 'up';
+    this.#knownGoodAt = Math.max(this.#knownGoodAt, listenSentAt);
     this.#attempts = 0;
     this.#startHeartbeat(client);
   }
@@ -285,10 +293,13 @@ class PostgresNotifyBus implements InvalidationBus {
       this.#options.heartbeatTimeoutMs,
     );
     deadline.unref();
+    const sentAt = Date.now();
     client.query('SELECT 1').then(
       () => {
         clearTimeout(deadline);
-        if (this.#client === client) this.#probing = false;
+        if (this.#client !== client) return;
+        this.#probing = false;
+        this.#knownGoodAt = Math.max(this.#knownGoodAt, sentAt);
       },
       (error: unknown) => {
         clearTimeout(deadline);
@@ -334,8 +345,11 @@ class PostgresNotifyBus implements InvalidationBus {
     const listener = this.#listener;
     if (listener === undefined) return;
     try {
+      // Going down: the link state (since when messages may be lost) then a resync;
+      // coming up: a resync then the link state (see `BusListener.onLinkChange`).
+      if (!up) listener.onLinkChange?.(false, this.#knownGoodAt);
       listener.onResync();
-      listener.onLinkChange?.(up);
+      if (up) listener.onLinkChange?.(true);
     } catch (error) {
       this.#lastError = errorText(error);
     }

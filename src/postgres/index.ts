@@ -11,3 +11,9 @@ export {
   postgresStore,
   type SweepResult,
 } from './store.js';
+export {
+  type InvalidationTriggerOptions,
+  installInvalidationTrigger,
+  type UninstallTriggerOptions,
+  uninstallInvalidationTrigger,
+} from './trigger.js';

@@ -34,21 +34,40 @@ export interface TableSpec {
  * runs it under a transaction-scoped advisory lock, so that many instances starting at
  * once neither race nor fail.
  */
-export async function createTable(pool: pg.Pool, spec: TableSpec): Promise<void> {
+export function createTable(pool: pg.Pool, spec: TableSpec): Promise<void> {
+  return transaction(
+    pool,
+    (client) => runDdl(client, spec),
+    async (client) => {
+      // Fast path without DDL: when everything exists (made by migrations or another
+      // instance), a user without CREATE rights on the database still starts.
+      const found = await client.query<{ missing: number; versioned: boolean }>(
+        'SELECT (SELECT count(*)::int FROM unnest($1::text[]) AS n WHERE to_regclass(n) IS NULL) AS missing, ' +
+          `${versionColumnExists('to_regclass($2)')} AS versioned`,
+        [wantedRelations(spec), qualified(spec.schema, spec.table)],
+      );
+      return found.rows[0]?.missing === 0 && found.rows[0]?.versioned === true;
+    },
+  );
+}
+
+/**
+ * Runs `run` on a pooled connection inside a transaction, unless `skip` (asked first, on
+ * the same connection) says there is nothing to do. A failed ROLLBACK discards the
+ * connection instead of returning it to the pool.
+ */
+export async function transaction(
+  pool: pg.Pool,
+  run: (client: pg.PoolClient) => Promise<void>,
+  skip?: (client: pg.PoolClient) => Promise<boolean>,
+): Promise<void> {
   const client = await pool.connect();
   let broken = false;
   try {
-    // Fast path without DDL: when everything exists (made by migrations or another
-    // instance), a user without CREATE rights on the database still starts.
-    const found = await client.query<{ missing: number; versioned: boolean }>(
-      'SELECT (SELECT count(*)::int FROM unnest($1::text[]) AS n WHERE to_regclass(n) IS NULL) AS missing, ' +
-        `${versionColumnExists('to_regclass($2)')} AS versioned`,
-      [wantedRelations(spec), qualified(spec.schema, spec.table)],
-    );
-    if (found.rows[0]?.missing === 0 && found.rows[0]?.versioned) return;
+    if (skip !== undefined && (await skip(client))) return;
     await client.query('BEGIN');
     try {
-      await runDdl(client, spec);
+      await run(client);
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {

@@ -1,9 +1,10 @@
 import type pg from 'pg';
 import { isVersion } from '../entry/version.js';
-import { InvalidOptionError, TierCacheError } from '../errors.js';
+import { InvalidOptionError, StoreDataError, TierCacheError } from '../errors.js';
 import { booleanOption, clockOption, integerOption } from '../options/validators.js';
 import { asBuffer } from '../stores/bytes.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
+import { pgEndpoint } from './endpoint.js';
 import { checkPgConnection, openPgPool } from './pool.js';
 import { createTable, SchemaOnce } from './schema.js';
 import { expiryMs, identifier, likePrefix, qualified, type StoreStatements, storeStatements } from './sql.js';
@@ -218,8 +219,10 @@ function checkVersions(writes: readonly StoreWrite[]): void {
 /** The {@link PostgresStore} behind {@link postgresStore}. */
 class PostgresStoreTier implements PostgresStore {
   readonly name = 'postgres';
+  readonly system = 'postgresql';
   readonly defaultTimeoutMs: number;
   readonly qualifiedTable: string;
+  readonly endpoint: string;
 
   readonly #options: Resolved;
   readonly #pool: pg.Pool;
@@ -235,6 +238,7 @@ class PostgresStoreTier implements PostgresStore {
     const { pool, owned } = openPgPool(options);
     this.#pool = pool;
     this.#ownsPool = owned;
+    this.endpoint = pgEndpoint(pool);
     const { schema, table, unlogged, maxRows } = this.#options;
     this.qualifiedTable = qualified(schema, table);
     this.#sql = storeStatements(this.qualifiedTable);
@@ -262,11 +266,16 @@ class PostgresStoreTier implements PostgresStore {
 
   async get(key: string): Promise<Uint8Array | undefined> {
     if (this.#schemaMissing()) await this.ensureSchema();
-    const result = await this.#pool.query<{ value: Buffer }>({
-      ...this.#sql.get,
-      values: [key, this.#options.clock.now()],
-    });
+    const result = await this.#pool
+      .query<{ value: Buffer }>({ ...this.#sql.get, values: [key, this.#options.clock.now()] })
+      .catch((error: unknown) => refusedData(error, key));
     return result.rows[0]?.value;
+  }
+
+  onReady(listener: () => void): () => void {
+    // A new connection of the pool: the server takes connections again.
+    this.#pool.on('connect', listener);
+    return () => this.#pool.off('connect', listener);
   }
 
   async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
@@ -289,10 +298,12 @@ class PostgresStoreTier implements PostgresStore {
     if (writes.length === 1) {
       const write = writes[0] as StoreWrite;
       // One row: plain parameters, so pg sends the bytes in binary instead of a hex array literal.
-      await this.#pool.query({
-        ...this.#sql.setOne,
-        values: [write.key, asBuffer(write.value), expiryMs(write.expiresAt), now, write.version],
-      });
+      await this.#pool
+        .query({
+          ...this.#sql.setOne,
+          values: [write.key, asBuffer(write.value), expiryMs(write.expiresAt), now, write.version],
+        })
+        .catch((error: unknown) => refusedData(error, write.key));
       return;
     }
     const keys: string[] = [];
@@ -344,4 +355,19 @@ class PostgresStoreTier implements PostgresStore {
   #schemaMissing(): boolean {
     return this.#options.ensureSchema && !this.#schema.created;
   }
+}
+
+/**
+ * Rethrows a query's error, as a {@link StoreDataError} when Postgres refused the data
+ * rather than failed (SQLSTATE class 22, data exception: a value too long or out of
+ * range, invalid bytes; class 23, integrity constraint violation): the server is up.
+ */
+function refusedData(error: unknown, key: string | undefined): never {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'))) {
+    throw new StoreDataError('postgres', key, `${(error as Error).message} (SQLSTATE ${code})`, {
+      cause: error,
+    });
+  }
+  throw error;
 }

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 import {
   type BusHealth,
   type BusListener,
@@ -10,7 +10,15 @@ import { busHealth } from '../bus/message.js';
 import { InvalidOptionError, TierCacheError } from '../errors.js';
 import { msOption } from '../options/validators.js';
 import { checkRedisConnection, openRedisClient, quitClient, redisClientOptions } from './client.js';
+import {
+  openClusterSubscriber,
+  type PubSubCommands,
+  type PubSubMode,
+  pubSubCommands,
+} from './cluster-link.js';
+import { redisEndpoint } from './endpoint.js';
 import { SubscriberHeartbeat } from './heartbeat.js';
+import { isCluster } from './slots.js';
 import { decodeBusMessage, encodeBusMessage } from './wire.js';
 
 /** Options of {@link redisBus}. Give exactly one of `client` or `url`. */
@@ -18,8 +26,12 @@ export interface RedisBusOptions {
   /**
    * A client of your own: it publishes, and is duplicated (as ioredis requires) for the
    * subscriber connection, which the bus owns. `close()` leaves it open.
+   *
+   * An ioredis `Cluster` publishes through the cluster, and the bus opens its subscriber
+   * on the master that owns the channel's slot, following it through failovers (see
+   * `pubsub`).
    */
-  readonly client?: Redis;
+  readonly client?: Redis | Cluster;
   /** A Redis URL: the bus opens a publisher and a subscriber and quits both on `close()`. */
   readonly url?: string;
   /**
@@ -37,6 +49,13 @@ export interface RedisBusOptions {
    * instances apart. Default {@link BUS_SUBSCRIBER_NAME}. Letters, digits, `-_.:` only.
    */
   readonly subscriberName?: string;
+  /**
+   * `'sharded'` (`SPUBLISH`/`SSUBSCRIBE`, Redis 7: on a cluster a message stays within
+   * the shard owning the channel) or `'classic'` (`PUBLISH`/`SUBSCRIBE`: on a cluster
+   * every message is broadcast to every node). Default `'sharded'` on a `Cluster`,
+   * `'classic'` otherwise. See `docs/architecture.md` for the trade.
+   */
+  readonly pubsub?: PubSubMode;
 }
 
 /** Counters of a {@link RedisBus}, since it started. */
@@ -71,6 +90,7 @@ const REDIS_BUS_OPTIONS = [
   'heartbeatTimeoutMs',
   'startTimeoutMs',
   'subscriberName',
+  'pubsub',
 ];
 
 /**
@@ -108,23 +128,33 @@ export function redisBus(options: RedisBusOptions): RedisBus {
       subscriberName,
     );
   }
-  return new RedisPubSubBus({ client, url, heartbeatMs, heartbeatTimeoutMs, startTimeoutMs, subscriberName });
+  const pubsub = pubSubCommands(options.pubsub, isCluster(client));
+  return new RedisPubSubBus({
+    client,
+    url,
+    heartbeatMs,
+    heartbeatTimeoutMs,
+    startTimeoutMs,
+    subscriberName,
+    pubsub,
+  });
 }
 
 interface Resolved {
-  readonly client: Redis | undefined;
+  readonly client: Redis | Cluster | undefined;
   readonly url: string | undefined;
   readonly heartbeatMs: number;
   readonly heartbeatTimeoutMs: number;
   readonly startTimeoutMs: number;
   readonly subscriberName: string;
+  readonly pubsub: PubSubCommands;
 }
 
 /** The {@link RedisBus} behind {@link redisBus}. */
 class RedisPubSubBus implements RedisBus {
   readonly name = 'redis' as const;
   readonly #options: Resolved;
-  #publisher: Redis | undefined;
+  #publisher: Redis | Cluster | undefined;
   #ownPublisher = false;
   #subscriber: Redis | undefined;
   #heartbeat: SubscriberHeartbeat | undefined;
@@ -134,6 +164,8 @@ class RedisPubSubBus implements RedisBus {
   #listener: BusListener | undefined;
   #status: BusHealth['status'] = 'connecting';
   #lastMessageAt: number | undefined;
+  /** The last moment the link was known to deliver: a subscription made, or the send time of a PING answered. */
+  #knownGoodAt = 0;
   #lastError: string | undefined;
   #everUp = false;
   #closed = false;
@@ -142,6 +174,11 @@ class RedisPubSubBus implements RedisBus {
 
   constructor(options: Resolved) {
     this.#options = options;
+  }
+
+  get endpoint(): string | undefined {
+    const client = this.#publisher ?? this.#options.client;
+    return client === undefined ? undefined : redisEndpoint(client);
   }
 
   start(namespace: string, instanceId: string, listener: BusListener): Promise<void> {
@@ -165,6 +202,9 @@ class RedisPubSubBus implements RedisBus {
         closed: () => this.#closed,
         dead: (reason) => this.#markDown(reason),
         alive: () => this.#markUp(),
+        heard: (sentAt) => {
+          this.#knownGoodAt = Math.max(this.#knownGoodAt, sentAt);
+        },
       },
     );
     this.#heartbeat = heartbeat;
@@ -173,7 +213,15 @@ class RedisPubSubBus implements RedisBus {
     subscriber.on('error', (error: Error) => {
       this.#lastError = error.message;
     });
-    subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#onMessage(channel, message));
+    subscriber.on(this.#options.pubsub.messageEvent, (channel: Buffer, message: Buffer) =>
+      this.#onMessage(channel, message),
+    );
+    // The channel's slot moved (a failover, a reshard): the server unsubscribed us, or
+    // refused the subscription. Reconnect, to the slot's new master on a cluster.
+    subscriber.on('moved', () => {
+      this.#markDown("the channel's slot moved");
+      subscriber.disconnect(true);
+    });
     heartbeat.start();
     return this.#firstSubscription();
   }
@@ -183,7 +231,7 @@ class RedisPubSubBus implements RedisBus {
     if (this.#publisher === undefined || this.#channel === undefined) {
       throw new TierCacheError('redisBus.publish() called before start()');
     }
-    await this.#publisher.publish(this.#channel, encodeBusMessage(message));
+    await this.#options.pubsub.publish(this.#publisher, this.#channel, encodeBusMessage(message));
     this.#stats.published++;
   }
 
@@ -202,7 +250,9 @@ class RedisPubSubBus implements RedisBus {
     this.#status = 'down';
     const closing: Array<Promise<void>> = [];
     if (this.#subscriber !== undefined) closing.push(quitClient(this.#subscriber));
-    if (this.#publisher !== undefined && this.#ownPublisher) closing.push(quitClient(this.#publisher));
+    // An own publisher is always a Redis of our own (opened from `url`).
+    if (this.#publisher !== undefined && this.#ownPublisher)
+      closing.push(quitClient(this.#publisher as Redis));
     await Promise.all(closing);
   }
 
@@ -222,6 +272,11 @@ class RedisPubSubBus implements RedisBus {
       // destroyed and replaced, even if the kernel never reports it dead.
       socketTimeout: this.#options.heartbeatMs > 0 ? this.#options.heartbeatTimeoutMs * 3 : undefined,
     };
+    if (isCluster(client)) {
+      this.#publisher = client;
+      this.#subscriber = openClusterSubscriber(client, this.#channel as string, subscriberOptions);
+      return this.#subscriber;
+    }
     if (client !== undefined) {
       this.#publisher = client;
       this.#subscriber = client.duplicate(subscriberOptions);
@@ -247,6 +302,7 @@ class RedisPubSubBus implements RedisBus {
         this.#everUp = true;
         this.#status = 'down';
         try {
+          // Never subscribed: nothing held was ever known current through this link.
           this.#listener?.onLinkChange?.(false);
         } catch {}
         reject(
@@ -269,14 +325,16 @@ class RedisPubSubBus implements RedisBus {
 
   async #onReady(subscriber: Redis, heartbeat: SubscriberHeartbeat): Promise<void> {
     const connection = heartbeat.newConnection();
+    const sentAt = Date.now();
     try {
-      await subscriber.subscribe(this.#channel as string);
+      await this.#options.pubsub.subscribe(subscriber, this.#channel as string);
     } catch (error) {
       // The connection dropped again before the subscription landed: the next `ready` retries.
       this.#lastError = `subscribe: ${(error as Error).message}`;
       return;
     }
     if (this.#closed || !heartbeat.isCurrent(connection)) return;
+    this.#knownGoodAt = Math.max(this.#knownGoodAt, sentAt);
     this.#markUp();
   }
 
@@ -320,13 +378,18 @@ class RedisPubSubBus implements RedisBus {
     this.#linkChanged(false);
   }
 
-  /** Tells the listener on both edges: resync (messages may be lost), then the link state. */
+  /**
+   * Tells the listener on both edges (see `BusListener.onLinkChange`): going down, the
+   * link state (with the last moment it was known good) then a resync; coming up, a
+   * resync then the link state.
+   */
   #linkChanged(up: boolean): void {
     this.#stats.resyncs++;
     const listener = this.#listener;
     try {
+      if (!up) listener?.onLinkChange?.(false, this.#knownGoodAt);
       listener?.onResync();
-      listener?.onLinkChange?.(up);
+      if (up) listener?.onLinkChange?.(true);
     } catch (error) {
       this.#lastError = `listener threw: ${(error as Error)?.message ?? String(error)}`;
     }

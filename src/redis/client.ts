@@ -1,19 +1,22 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { InvalidOptionError } from '../errors.js';
 import { checkFactoryOptions } from '../options/validators.js';
 
 /** The connection options {@link redisStore} and {@link redisBus} share: exactly one of them. */
 export interface RedisConnectionOptions {
-  readonly client?: Redis;
+  /** An ioredis `Redis`, or a `Cluster` where the factory supports one. */
+  readonly client?: Redis | Cluster;
   readonly url?: string;
 }
 
-const RETRY_CAP_MS = 2_000;
+// Reconnect attempts at most this far apart: Redis back from a restart is in use again
+// within about half a second (a refused connection costs the server next to nothing).
+const RETRY_CAP_MS = 500;
 
 /**
  * ioredis options for a cache's client: one retry per command, and reconnects with
- * exponential backoff plus jitter capped at 2 s, so a fleet does not reconnect in
- * lockstep. The store uses them for the client it opens from `url`, and turns the
+ * exponential backoff plus jitter capped at 500 ms, so a fleet does not reconnect in
+ * lockstep and is back within about half a second of Redis. The store uses them for the client it opens from `url`, and turns the
  * offline queue off once that client is first ready: the first commands of a fresh
  * process wait for the connection, later ones fail fast while Redis is unreachable.
  * For a client of your own, do the same (`client.options.enableOfflineQueue = false`

@@ -10,6 +10,11 @@ export interface HeartbeatLink {
   dead(reason: string): void;
   /** A PING was answered on the connection the link was found dead on: it is back. */
   alive(): void;
+  /**
+   * A PING sent at `sentAt` (ms since the epoch) was answered on the current connection:
+   * every message published before the server saw it was delivered.
+   */
+  heard(sentAt: number): void;
 }
 
 /**
@@ -68,6 +73,7 @@ export class SubscriberHeartbeat {
     // Only a subscribed connection can vouch for the link: before that, `ready` decides.
     if (this.#link.status() === 'connecting') return;
     const connection = this.#connection;
+    const sentAt = Date.now();
     this.#pingInFlight = true;
     const timeoutMs = this.#timeoutMs;
     this.#deadline = setTimeout(() => {
@@ -85,6 +91,7 @@ export class SubscriberHeartbeat {
         if (connection !== this.#connection) return;
         clearTimeout(this.#deadline);
         this.#pingInFlight = false;
+        this.#link.heard(sentAt);
         // Same connection, so the subscription survived: the server was only slow or paused.
         if (this.#link.status() === 'down' && !this.#link.closed()) this.#link.alive();
       },

@@ -14,5 +14,7 @@ export {
   redisBus,
 } from './bus.js';
 export { redisClientOptions } from './client.js';
+export type { PubSubMode } from './cluster-link.js';
+export type { RedisClusterStore } from './cluster-store.js';
 export { escapeGlob, type RedisStore, type RedisStoreOptions, redisStore } from './store.js';
 export { decodeBusMessage, encodeBusMessage } from './wire.js';

@@ -1,9 +1,12 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { isVersion } from '../entry/version.js';
-import { InvalidOptionError, TierCacheError } from '../errors.js';
+import { InvalidOptionError, StoreDataError, TierCacheError } from '../errors.js';
 import { msOption } from '../options/validators.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
 import { checkRedisConnection, openRedisClient, quitClient } from './client.js';
+import { type RedisClusterStore, RedisClusterStoreTier } from './cluster-store.js';
+import { ConnectionWatch } from './endpoint.js';
+import { isCluster } from './slots.js';
 import { type ClearUpTo, defineClearUpTo, defineSetIfNewer, type SetIfNewer, unframe } from './versioned.js';
 
 /** Options of {@link redisStore}. Give exactly one of `client` or `url`. */
@@ -14,8 +17,11 @@ export interface RedisStoreOptions {
    * or a Redis outage turns into commands queued until the guard times them out.
    * The store defines its scripts on it as the commands `tiercacheSetIfNewer` (writes)
    * and `tiercacheClearUpTo` (`clear` up to a version).
+   *
+   * An ioredis `Cluster` makes a {@link RedisClusterStore}: multi-key operations are
+   * grouped by slot and pipelined per node, `clear` scans every master.
    */
-  readonly client?: Redis;
+  readonly client?: Redis | Cluster;
   /**
    * A Redis URL (`redis://host:port/db`, `rediss://` for TLS). The store opens its own
    * client, configured to fail fast while disconnected, and quits it on `close()`.
@@ -41,12 +47,26 @@ export interface RedisStore extends StoreTier {
 }
 
 /** Keys per UNLINK, MGET or script call: bounds one command's time on the server. */
-const KEYS_PER_COMMAND = 1_000;
+export const KEYS_PER_COMMAND = 1_000;
 /** SCAN's COUNT hint during `clear`: ~500 keys inspected per round trip. */
-const SCAN_COUNT = 500;
+export const SCAN_COUNT = 500;
 
 /** Every option of {@link redisStore}, for the unknown-option check. */
 const REDIS_STORE_OPTIONS = ['client', 'url', 'prefix', 'timeoutMs'];
+
+/**
+ * The SCAN pattern of `clear` for the keys under `prefix` (store prefix included).
+ * @throws TierCacheError when `upTo` is given and is not a version: the script compares
+ *   versions in Lua as three numbers, and a malformed one would not compare at all.
+ */
+export function clearMatch(prefix: string, upTo: string | undefined): string {
+  if (upTo !== undefined && !isVersion(upTo)) {
+    throw new TierCacheError(
+      `redisStore.clear: upTo ${JSON.stringify(upTo)} is not 24 lowercase hex characters`,
+    );
+  }
+  return `${escapeGlob(prefix)}*`;
+}
 
 /** Escapes Redis glob metacharacters so a prefix matches itself and nothing else. */
 export function escapeGlob(text: string): string {
@@ -73,28 +93,38 @@ export function escapeGlob(text: string): string {
  * const cache = new TieredCache({ namespace: 'app', stores: [redisStore({ url: 'redis://127.0.0.1:6379' })] });
  * ```
  */
-export function redisStore(options: RedisStoreOptions): RedisStore {
+export function redisStore(options: RedisStoreOptions & { readonly client: Cluster }): RedisClusterStore;
+export function redisStore(options: RedisStoreOptions): RedisStore;
+export function redisStore(options: RedisStoreOptions): RedisStore | RedisClusterStore {
   checkRedisConnection(options, 'redisStore', 'getBuffer', REDIS_STORE_OPTIONS);
   const { client: given, url, prefix = '' } = options;
   // ioredis prefixes command keys but not SCAN patterns or the keys SCAN returns, so
   // `clear` would unlink doubly prefixed keys: the store's own `prefix` does this right.
-  if (given?.options?.keyPrefix) {
+  const keyPrefix = isCluster(given) ? clusterKeyPrefix(given) : given?.options?.keyPrefix;
+  if (keyPrefix) {
     throw new InvalidOptionError(
       'client',
       "a client without ioredis' keyPrefix (use the store's `prefix` option instead)",
-      `a client with keyPrefix ${JSON.stringify(given.options.keyPrefix)}`,
+      `a client with keyPrefix ${JSON.stringify(keyPrefix)}`,
     );
   }
   if (typeof prefix !== 'string') throw new InvalidOptionError('prefix', 'a string', prefix);
   const timeoutMs = msOption(options.timeoutMs, 'timeoutMs', false, 50);
+  if (isCluster(given)) return new RedisClusterStoreTier(given, prefix, timeoutMs);
   // An owned client's connection errors surface as failed commands (counted by the guard).
   const client = given ?? openRedisClient(url as string, 'tiercache-store');
   return new RedisStoreTier(client, given === undefined, prefix, timeoutMs);
 }
 
+/** A Cluster's key prefix, given on it or on the options of its nodes. */
+function clusterKeyPrefix(cluster: Cluster): string | undefined {
+  return cluster.options.keyPrefix || cluster.options.redisOptions?.keyPrefix;
+}
+
 /** The {@link RedisStore} behind {@link redisStore}. */
 class RedisStoreTier implements RedisStore {
   readonly name = 'redis' as const;
+  readonly system = 'redis';
   readonly defaultTimeoutMs: number;
   readonly prefix: string;
   readonly client: Redis;
@@ -102,9 +132,11 @@ class RedisStoreTier implements RedisStore {
   readonly #setIfNewer: SetIfNewer;
   readonly #clearUpTo: ClearUpTo;
   #closed = false;
+  readonly #watch: ConnectionWatch;
 
   constructor(client: Redis, owned: boolean, prefix: string, timeoutMs: number) {
     this.client = client;
+    this.#watch = new ConnectionWatch(client);
     this.#setIfNewer = defineSetIfNewer(client);
     this.#clearUpTo = defineClearUpTo(client);
     this.#owned = owned;
@@ -112,9 +144,30 @@ class RedisStoreTier implements RedisStore {
     this.defaultTimeoutMs = timeoutMs;
   }
 
+  get endpoint(): string {
+    return this.#watch.endpoint;
+  }
+
+  connectionError(): Error | undefined {
+    return this.#watch.error;
+  }
+
   async get(key: string): Promise<Uint8Array | undefined> {
-    const stored = await this.client.getBuffer(this.prefix + key);
+    let stored: Buffer | null;
+    try {
+      stored = await this.client.getBuffer(this.prefix + key);
+    } catch (error) {
+      // A key of another type (a hash someone wrote there): the server is fine.
+      if (isWrongType(error))
+        throw new StoreDataError('redis', key, (error as Error).message, { cause: error });
+      throw error;
+    }
     return stored === null ? undefined : unframe(stored);
+  }
+
+  onReady(listener: () => void): () => void {
+    this.client.on('ready', listener);
+    return () => this.client.off('ready', listener);
   }
 
   async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
@@ -152,13 +205,7 @@ class RedisStoreTier implements RedisStore {
   }
 
   async clear(prefix: string, upTo?: string): Promise<void> {
-    // Compared in Lua as three numbers: a malformed version would not compare at all.
-    if (upTo !== undefined && !isVersion(upTo)) {
-      throw new TierCacheError(
-        `redisStore.clear: upTo ${JSON.stringify(upTo)} is not 24 lowercase hex characters`,
-      );
-    }
-    const match = `${escapeGlob(this.prefix + prefix)}*`;
+    const match = clearMatch(this.prefix + prefix, upTo);
     let cursor = '0';
     do {
       // scanBuffer: keys come back as bytes and are unlinked as bytes, so a key that is
@@ -195,6 +242,11 @@ class RedisStoreTier implements RedisStore {
       pipeline.unlink(...keys.slice(i, i + KEYS_PER_COMMAND));
     unwrap(await pipeline.exec());
   }
+}
+
+/** Whether Redis refused a command for the type of the key it named (`WRONGTYPE`). */
+function isWrongType(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('WRONGTYPE');
 }
 
 function toBytes(replies: Array<Buffer | null>): Array<Uint8Array | undefined> {

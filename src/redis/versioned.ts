@@ -1,4 +1,4 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { isVersion, VERSION_LENGTH } from '../entry/version.js';
 import { TierCacheError } from '../errors.js';
 import { asBuffer } from '../stores/bytes.js';
@@ -114,7 +114,7 @@ export interface SetIfNewer {
  * ioredis then sends EVAL once per connection and EVALSHA after, and falls back to EVAL
  * on NOSCRIPT (a `SCRIPT FLUSH`, a failover), in pipelines too.
  */
-export function defineSetIfNewer(client: Redis): SetIfNewer {
+export function defineSetIfNewer(client: Redis | Cluster): SetIfNewer {
   const commands = define(client, COMMAND, SET_IF_NEWER);
   return {
     call: (writes, prefix, now) =>
@@ -134,13 +134,23 @@ export type ClearUpTo = (keys: ReadonlyArray<string | Buffer>, upTo: string) => 
  * returns a caller for it: one script call for the keys given (at most `KEYS_PER_COMMAND`),
  * `upTo` a well-formed version (checked by the caller: Lua would not compare another).
  */
-export function defineClearUpTo(client: Redis): ClearUpTo {
+export function defineClearUpTo(client: Redis | Cluster): ClearUpTo {
   const commands = define(client, CLEAR_COMMAND, CLEAR_UP_TO);
   return (keys, upTo) => (commands[CLEAR_COMMAND] as ScriptCall).call(client, keys.length, ...keys, upTo);
 }
 
+/** Queues one conditional delete of `keys` (one slot on a cluster) on `pipeline`; see {@link defineClearUpTo}. */
+export function queueClearUpTo(
+  pipeline: ChainableCommander,
+  keys: ReadonlyArray<string | Buffer>,
+  upTo: string,
+): void {
+  const queued = pipeline as unknown as Record<string, ScriptCall>;
+  (queued[CLEAR_COMMAND] as ScriptCall).call(pipeline, keys.length, ...keys, upTo);
+}
+
 /** Defines `lua` on `client` as `name` unless it is already there; the client's commands. */
-function define(client: Redis, name: string, lua: string): Record<string, ScriptCall | undefined> {
+function define(client: Redis | Cluster, name: string, lua: string): Record<string, ScriptCall | undefined> {
   const commands = client as unknown as Record<string, ScriptCall | undefined>;
   if (typeof commands[name] !== 'function') client.defineCommand(name, { lua });
   return commands;
@@ -179,6 +189,11 @@ export function unframe(stored: Buffer): Buffer {
   return stored.length >= FRAME_BYTES && isHexDigit(stored[0] as number)
     ? stored.subarray(FRAME_BYTES)
     : stored;
+}
+
+/** The value bytes of a GET reply ({@link unframe}), or `undefined` for a miss (`null`). */
+export function unframeReply(stored: Buffer | null): Buffer | undefined {
+  return stored === null ? undefined : unframe(stored);
 }
 
 function isHexDigit(byte: number): boolean {

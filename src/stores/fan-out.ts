@@ -42,7 +42,12 @@ export class StoreSet {
           cooldownMs: options.guard.cooldown,
         },
         clock,
-        () => recorder.storeError(record),
+        {
+          storeError: () => recorder.storeError(record),
+          dataError: (error) => recorder.dataError(record, error),
+          called: (kind, ms, ok) => recorder.storeCall(record, kind, ms, ok),
+          breaker: (state, previous) => recorder.breaker(record, state, previous),
+        },
         namespacePrefix,
         repair,
       );
@@ -107,6 +112,7 @@ export class StoreSet {
 
   /** Closes every store; failures are reported. */
   async close(): Promise<void> {
+    for (const { guard } of this.list) guard.dispose();
     const results = await Promise.allSettled(this.list.map(({ guard }) => guard.store.close()));
     for (const result of results) if (result.status === 'rejected') this.#recorder.error(result.reason);
   }

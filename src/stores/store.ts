@@ -34,6 +34,19 @@ export interface StoreWrite {
 export interface StoreTier {
   /** A short unique name, used in stats, health and error messages (for example `redis`). */
   readonly name: string;
+  /**
+   * Where the store connects, for error messages, logs and traces: `host:port/db` for
+   * Redis, `host:port/database` for Postgres. Never a password.
+   */
+  readonly endpoint?: string;
+  /** The database system as OpenTelemetry names it (`redis`, `postgresql`), for traces. */
+  readonly system?: string;
+  /**
+   * The last connection-level error the store's client reported (a socket error with its
+   * `code`, such as `ECONNREFUSED`), while it is not connected; `undefined` once it is.
+   * A failed call whose own error says only "not connected" carries it as its `cause`.
+   */
+  connectionError?(): Error | undefined;
   /** The guard timeout used for this store unless the cache options set one, in ms. */
   readonly defaultTimeoutMs?: number;
   /** The bytes stored at `key`, or `undefined` if absent or expired. */
@@ -64,4 +77,14 @@ export interface StoreTier {
   clear(prefix: string, upTo?: string): Promise<void>;
   /** Releases what the store opened itself. A client passed in by the user is left open. */
   close(): Promise<void>;
+  /**
+   * Optional: calls `listener` each time the store's connection becomes ready again
+   * (ioredis `ready`, a new pool connection), so an open breaker probes at once instead
+   * of at its next tick. Returns a function that removes the listener.
+   *
+   * A store may throw a `StoreDataError` for a call the server answered by refusing one
+   * key's data (a key of another type, a value it rejects): the guard reports it and
+   * never counts it against the breaker.
+   */
+  onReady?(listener: () => void): () => void;
 }

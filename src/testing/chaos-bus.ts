@@ -72,11 +72,15 @@ export class ChaosBus extends ChaosControls<ChaosBusOp, 'fail' | 'drop'> impleme
     this.switches.set('drop', ops);
   }
 
-  /** Reports the link down to the listener (once per change) and discards deliveries until {@link linkUp}. */
-  linkDown(): void {
+  /**
+   * Reports the link down to the listener (once per change) and discards deliveries
+   * until {@link linkUp}. `since`: the last moment the link was known to deliver, on the
+   * cache's clock (default: none given, so the cache assumes the worst).
+   */
+  linkDown(since?: number): void {
     if (this.#linkDown) return;
     this.#linkDown = true;
-    this.#linkChanged(false);
+    this.#linkChanged(false, since);
   }
 
   /** Reports the link back up to the listener (once per change). Messages lost meanwhile stay lost. */
@@ -92,7 +96,7 @@ export class ChaosBus extends ChaosControls<ChaosBusOp, 'fail' | 'drop'> impleme
     return this.inner.start(namespace, instanceId, {
       onMessage: (message) => this.#deliver(message),
       onResync: () => listener.onResync(),
-      onLinkChange: (up) => listener.onLinkChange?.(up),
+      onLinkChange: (up, since) => listener.onLinkChange?.(up, since),
     });
   }
 
@@ -144,8 +148,10 @@ export class ChaosBus extends ChaosControls<ChaosBusOp, 'fail' | 'drop'> impleme
     });
   }
 
-  #linkChanged(up: boolean): void {
+  /** As the real buses do: the link state then a resync going down, a resync then the link state coming up. */
+  #linkChanged(up: boolean, since?: number): void {
+    if (!up) this.#listener?.onLinkChange?.(false, since);
     this.#listener?.onResync();
-    this.#listener?.onLinkChange?.(up);
+    if (up) this.#listener?.onLinkChange?.(true);
   }
 }

@@ -75,8 +75,9 @@ export class MemoryBusHub {
  *   `TierCacheError`;
  * - `publish()` rejects with a `TierCacheError` before `start()`, after `close()`, and
  *   while the link is down (as a publish to an unreachable server fails);
- * - {@link setLink} takes the link down or back up: `onResync()` then
- *   `onLinkChange(up)` on each edge, and messages published while down are lost to it;
+ * - {@link setLink} takes the link down or back up: `onLinkChange(false, since)` then
+ *   `onResync()` going down, `onResync()` then `onLinkChange(true)` coming up, and
+ *   messages published while down are lost to it;
  * - a listener that throws is recorded in `health().lastError`, and delivery goes on;
  * - `close()` is idempotent and stops delivery at once.
  */
@@ -132,18 +133,20 @@ export class MemoryBus implements InvalidationBus {
 
   /**
    * Takes this bus's link down (`false`) or back up (`true`), as a dropped and restored
-   * connection would: on each actual change the listener gets `onResync()` then
-   * `onLinkChange(up)`. While down, nothing is delivered to it and its publishes reject.
-   * A bus not started, or closed, ignores it.
+   * connection would: on each actual change the listener is told (see the class notes).
+   * While down, nothing is delivered to it and its publishes reject. A bus not started,
+   * or closed, ignores it. `since`: going down, the last moment the link was known to
+   * deliver, on the cache's clock (default: none given, so the cache assumes the worst).
    */
-  setLink(up: boolean): void {
+  setLink(up: boolean, since?: number): void {
     if (this.#closed || this.#listener === undefined) return;
     if (up === (this.#status === 'up')) return;
     this.#status = up ? 'up' : 'down';
     if (!up) this.#lastError = 'link taken down by setLink(false)';
     this.#call((listener) => {
+      if (!up) listener.onLinkChange?.(false, since);
       listener.onResync();
-      listener.onLinkChange?.(up);
+      if (up) listener.onLinkChange?.(true);
     });
   }
 

@@ -297,15 +297,28 @@ export function postgresUrlForTests(): Promise<string> {
 
 /**
  * Starts a private `redis-server` on a free port, with no persistence. For tests that
- * kill, pause or restart a server: never do that to the shared one.
+ * kill, pause or restart a server: never do that to the shared one. `extraArgs` are
+ * appended to its command line (a cluster node's `--cluster-enabled yes`, see cluster.ts).
  */
-export async function startRedisServer(port?: number): Promise<OwnServer> {
+export async function startRedisServer(port?: number, extraArgs: readonly string[] = []): Promise<OwnServer> {
   if (!onPath('redis-server')) throw new Error(`cannot start a private Redis: ${HOW_REDIS}`);
   const chosen = port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'tiercache-redis-'));
   const child = spawn(
     'redis-server',
-    ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    [
+      '--port',
+      String(chosen),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      ...extraArgs,
+    ],
     { stdio: 'ignore' },
   );
   const server = ownServer(child, `redis://127.0.0.1:${chosen}`, chosen, dir);

@@ -126,12 +126,7 @@ export class Servers {
   }
 
   newPostgresStore() {
-    return postgresStore({
-      connectionString: this.pgUrl,
-      schema: this.schema,
-      sweepIntervalMs: 0,
-      timeoutMs: 5_000,
-    });
+    return testPostgresStore(this.pgUrl, this.schema);
   }
 
   newBus(kind: 'redis' | 'postgres', url = this.redisUrl): InvalidationBus {
@@ -186,15 +181,7 @@ export class Servers {
   async storedMany(
     keys: readonly string[],
   ): Promise<{ redis: Array<Entry | undefined>; postgres: Array<Entry | undefined> }> {
-    const r = this.newRedisStore();
-    const p = this.newPostgresStore();
-    const decode = (b: Uint8Array | undefined) => (b === undefined ? undefined : codec.decode(b));
-    try {
-      const [rb, pb] = await Promise.all([r.getMany(keys), p.getMany(keys)]);
-      return { redis: rb.map(decode), postgres: pb.map(decode) };
-    } finally {
-      await Promise.all([r.close(), p.close()]);
-    }
+    return readStores(this.newRedisStore(), this.newPostgresStore(), keys);
   }
 
   /** Deletes every Redis key under this file's prefix + `under`, with the raw client. */
@@ -206,6 +193,26 @@ export class Servers {
       if (keys.length > 0) await client.unlink(...keys);
       cursor = next;
     } while (cursor !== '0');
+  }
+}
+
+/** A Postgres store on `schema` for these tests: no sweeper, a generous timeout. */
+export function testPostgresStore(connectionString: string, schema: string) {
+  return postgresStore({ connectionString, schema, sweepIntervalMs: 0, timeoutMs: 5_000 });
+}
+
+/** The entries `redis` and `postgres` hold for `keys`, decoded; closes both stores. */
+export async function readStores(
+  redis: StoreTier,
+  postgres: StoreTier,
+  keys: readonly string[],
+): Promise<{ redis: Array<Entry | undefined>; postgres: Array<Entry | undefined> }> {
+  const decode = (b: Uint8Array | undefined) => (b === undefined ? undefined : codec.decode(b));
+  try {
+    const [rb, pb] = await Promise.all([redis.getMany(keys), postgres.getMany(keys)]);
+    return { redis: rb.map(decode), postgres: pb.map(decode) };
+  } finally {
+    await Promise.all([redis.close(), postgres.close()]);
   }
 }
 

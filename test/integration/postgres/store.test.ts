@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InvalidOptionError, StoreDataError } from '../../../src/errors.js';
 import { type PostgresStore, postgresStore } from '../../../src/postgres/index.js';
 import { nextVersion } from '../../../src/testing/versions.js';
 import { bytes, text } from '../../support/bytes.js';
@@ -28,6 +28,16 @@ afterAll(async () => {
 });
 
 describe('postgresStore', () => {
+  it('throws StoreDataError, naming the key and the SQLSTATE, for data Postgres refuses (not an outage)', async () => {
+    // A NUL byte in text: SQLSTATE 22021 (character_not_in_repertoire), a data exception.
+    const error = await store.get('ns:bad\u0000key').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreDataError);
+    expect(error).toMatchObject({ code: 'E_STORE_DATA', store: 'postgres', key: 'ns:bad\u0000key' });
+    expect((error as Error).message).toMatch(/SQLSTATE 22021/);
+    // The store is fine: the next call answers.
+    expect(await store.get('ns:absent')).toBeUndefined();
+  });
+
   it('creates its table lazily on the first operation and round-trips bytes', async () => {
     const all = new Uint8Array(256).map((_, i) => i);
     await store.setMany([

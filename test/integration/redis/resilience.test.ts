@@ -203,12 +203,12 @@ describe('ioredis settings for an outage', () => {
     const lows = delays(low);
     const highs = delays(high);
     for (let i = 1; i < lows.length; i++) expect(lows[i]).toBeGreaterThanOrEqual(lows[i - 1] as number);
-    expect(lows[3]).toBeGreaterThanOrEqual(4 * (lows[1] as number));
+    expect(lows[2]).toBeGreaterThanOrEqual(2 * (lows[1] as number));
     // Jitter: two random draws give different delays for the same attempt.
     lows.forEach((d, i) => {
       expect(highs[i]).toBeGreaterThan(d);
     });
-    expect(Math.max(...highs)).toBeLessThanOrEqual(2_000);
+    expect(Math.max(...highs)).toBeLessThanOrEqual(500);
     expect(low.maxRetriesPerRequest).toBeGreaterThanOrEqual(0);
     expect(low.maxRetriesPerRequest).not.toBeNull();
   });
@@ -288,16 +288,18 @@ describe('Redis restarted empty', () => {
     const resyncsBefore = r.cache.stats().bus.resyncs;
     r.redis.signal('SIGKILL');
     await waitFor('the bus to report the link down', () => r.cache.health().bus?.status !== 'up', 2_000);
-    // L1 was dropped when the link died: nothing cached before it is served locally.
-    for (const key of keys.l1) expect(r.cache.getLocal(key)).toBeUndefined();
+    // L1 is blind while the link is down (each entry fresh for at most a second).
+    expect(r.cache.health().l1.status).toBe('degraded');
     await r.redis.stop();
     const fresh = await startRedisServer(r.redis.port);
     servers.push(fresh);
     await waitFor('the bus to resubscribe', () => r.cache.health().bus?.status === 'up', 10_000);
     expect(r.cache.stats().bus.resyncs - resyncsBefore).toBeGreaterThanOrEqual(2);
+    // L1 was dropped when the link came back: it may have missed invalidations.
+    for (const key of keys.l1) expect(r.cache.getLocal(key)).toBeUndefined();
 
     let loads = 0;
-    // The store's client reconnects on its own backoff (capped at 2 s), apart from the bus's.
+    // The store's client reconnects on its own backoff (capped at 500 ms), apart from the bus's.
     await waitFor('the store client to reconnect', () => r.store.client.status === 'ready', 10_000);
     await waitFor(
       'the redis store to answer again',
@@ -371,11 +373,8 @@ describe('writes missed during an outage', () => {
       loads++;
       return 'loaded';
     };
-    await waitFor(
-      'the breaker to let a probe through',
-      () => r.cache.health().stores.redis?.breaker === 'half-open',
-      2_000,
-    );
+    // The guard's own probe closes the breaker once Redis answers (no cool-down to sit out).
+    await waitFor('the breaker to close', () => r.cache.health().stores.redis?.breaker === 'closed', 2_000);
     expect(await r.cache.getOrSet('over', loader)).toBe('new');
     expect(await r.cache.getOrSet('gone', loader)).toBe('loaded');
     expect(await r.cache.getOrSet('timed-out', loader)).toBe('new');
@@ -471,7 +470,7 @@ describe('writes missed during an outage', () => {
     await openBreaker(r);
     await view.clear();
     r.redis.signal('SIGCONT');
-    await waitFor('half-open', () => r.cache.health().stores.redis?.breaker === 'half-open', 2_000);
+    await waitFor('the breaker to close', () => r.cache.health().stores.redis?.breaker === 'closed', 2_000);
     expect(await view.get('u1')).toBeUndefined();
     expect(await r.cache.get('root')).toBe('kept');
   });

@@ -2,11 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { InvalidDecoratorTargetError } from '../../../src/decorators/decorators.js';
 import { UncacheableArgumentError } from '../../../src/decorators/stable-key.js';
 import {
+  BulkheadFullError,
+  BusUnavailableError,
   CacheClosedError,
   CodecError,
   InvalidKeyError,
   InvalidOptionError,
   LoaderTimeoutError,
+  StoreDataError,
   StoreUnavailableError,
   TierCacheError,
 } from '../../../src/errors.js';
@@ -24,7 +27,10 @@ const CASES: Array<[ErrorClass, TierCacheError, string]> = [
   [LoaderTimeoutError, new LoaderTimeoutError('k', 10), 'E_LOADER_TIMEOUT'],
   [CacheClosedError, new CacheClosedError('get'), 'E_CACHE_CLOSED'],
   [StoreUnavailableError, new StoreUnavailableError('redis', 'down'), 'E_STORE_UNAVAILABLE'],
+  [StoreDataError, new StoreDataError('redis', 'ns:k', 'WRONGTYPE'), 'E_STORE_DATA'],
+  [BulkheadFullError, new BulkheadFullError('k', 1), 'E_BULKHEAD_FULL'],
   [CodecError, new CodecError('bad bytes'), 'E_CODEC'],
+  [BusUnavailableError, new BusUnavailableError('redis', 'down'), 'E_BUS_UNAVAILABLE'],
   [
     InvalidDecoratorTargetError,
     new InvalidDecoratorTargetError('@Cached', 'name', 'a getter'),

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { makeEntry } from '../../../src/entry/entry.js';
+import { BulkheadFullError } from '../../../src/errors.js';
 import { Fences } from '../../../src/flow/fences.js';
 import { Flight, Flights } from '../../../src/flow/flight.js';
 import { Semaphore } from '../../../src/flow/semaphore.js';
@@ -90,12 +91,12 @@ describe('Flights', () => {
 describe('Semaphore', () => {
   it('admits N at once and serves waiters in arrival order', async () => {
     const sem = new Semaphore(2);
-    expect(sem.acquire()).toBeUndefined();
-    expect(sem.acquire()).toBeUndefined();
+    expect(sem.tryAcquire()).toBe(true);
+    expect(sem.tryAcquire()).toBe(true);
+    expect(sem.tryAcquire()).toBe(false);
     const order: number[] = [];
-    const w1 = sem.acquire()?.then(() => order.push(1));
-    const w2 = sem.acquire()?.then(() => order.push(2));
-    expect(w1).toBeDefined();
+    const w1 = sem.wait('a').granted.then(() => order.push(1));
+    const w2 = sem.wait('b').granted.then(() => order.push(2));
     sem.release();
     await w1;
     expect(order).toEqual([1]);
@@ -104,9 +105,33 @@ describe('Semaphore', () => {
     expect(order).toEqual([1, 2]);
     sem.release();
     sem.release();
-    expect(sem.acquire()).toBeUndefined();
-    expect(sem.acquire()).toBeUndefined();
-    expect(sem.acquire()).toBeDefined();
+    expect(sem.tryAcquire()).toBe(true);
+    expect(sem.tryAcquire()).toBe(true);
+    expect(sem.tryAcquire()).toBe(false);
+  });
+
+  it('bounds the queue (BulkheadFullError naming the key) and lets a waiter leave, passing on a permit it was handed', async () => {
+    const sem = new Semaphore(1, 2);
+    expect(sem.tryAcquire()).toBe(true);
+    const first = sem.wait('first');
+    const second = sem.wait('second');
+    expect(() => sem.wait('third')).toThrow(BulkheadFullError);
+    expect(() => sem.wait('third')).toThrow(/"third".*maxQueuedLoads/);
+    // The first leaves before its turn: the permit goes to the second.
+    first.cancel();
+    let got = false;
+    void second.granted.then(() => {
+      got = true;
+    });
+    sem.release();
+    await second.granted;
+    expect(got).toBe(true);
+    // Handed a permit in the same turn it gives up: the permit is passed on, not lost.
+    const third = sem.wait('third');
+    sem.release();
+    third.cancel();
+    expect(sem.tryAcquire()).toBe(true);
+    expect(sem.tryAcquire()).toBe(false);
   });
 });
 

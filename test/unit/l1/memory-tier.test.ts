@@ -6,14 +6,19 @@ import { ZERO_VERSION } from '../../../src/entry/version.js';
 import { InvalidOptionError } from '../../../src/errors.js';
 import { MemoryTier } from '../../../src/l1/memory-tier.js';
 import { WTinyLfuStore } from '../../../src/l1/w-tinylfu.js';
+import { FakeClock } from '../../../src/testing/index.js';
 
 function entry(value: unknown, expiresAt = Number.POSITIVE_INFINITY): Entry {
   return { value, version: ZERO_VERSION, createdAt: 0, staleAt: expiresAt, expiresAt };
 }
 
-function tier(admission: boolean, max = 3) {
+function tier(admission: boolean, max = 3, clock = new FakeClock(0), blindMaxAge = 1_000) {
   let evictions = 0;
-  const t = new MemoryTier(admission ? { max, admission: 'w-tinylfu' } : { max }, () => evictions++);
+  const t = new MemoryTier(
+    admission ? { max, admission: 'w-tinylfu', blindMaxAge } : { max, blindMaxAge },
+    () => evictions++,
+    clock,
+  );
   return { t, evictions: () => evictions };
 }
 
@@ -64,17 +69,51 @@ describe.each([
     expect(t.policy?.size ?? t.lru?.size).toBe(0);
   });
 
-  it('reads and writes nothing while bypassed, but still deletes', () => {
-    const { t } = tier(admission, 10);
+  it('blind: serves an entry as fresh for at most blindMaxAge after it was last known current, then a stale view of it', () => {
+    const clock = new FakeClock(10_000);
+    const { t } = tier(admission, 10, clock, 1_000);
+    const old = entry('old');
+    t.set('old', old);
+    // The link was last known good at 9,500: what L1 held then is current until 10,500.
+    t.blind(9_500);
+    expect(t.blindSince).toBe(9_500);
+    expect(t.get('old')?.staleAt).toBe(10_500);
+    expect(t.get('old')?.value).toBe('old');
+    // Put while blind: current from the moment it was put.
+    clock.advance(300);
+    const fresh = entry('fresh');
+    t.set('fresh', fresh);
+    expect(t.get('fresh')?.staleAt).toBe(11_300);
+    expect(t.peek('fresh', clock.now())?.staleAt).toBe(11_300);
+    // An entry already stale earlier keeps its own bound; expiry is never moved.
+    const short = entry('short', 10_400);
+    t.set('short', short);
+    expect(t.get('short')).toBe(short);
+    // Its grace (none here) runs from the blind bound, never past its own expiry.
+    expect(t.get('old')?.expiresAt).toBe(10_500);
+    const graced = { ...entry('graced', 20_000), staleAt: 19_000 };
+    t.set('graced', graced);
+    expect(t.get('graced')).toMatchObject({ staleAt: 11_300, expiresAt: 12_300 });
+    // A second down edge never moves the moment later.
+    t.blind(10_200);
+    expect(t.blindSince).toBe(9_500);
+    // Back: entries are themselves again (the cache drops L1 on the link's return).
+    t.blind(undefined);
+    expect(t.blindSince).toBeUndefined();
+    expect(t.get('old')).toBe(old);
+    expect(t.get('fresh')).toBe(fresh);
+  });
+
+  it('blind with blindMaxAge 0: nothing is fresh, everything still there for grace and fail-safe', () => {
+    const clock = new FakeClock(5_000);
+    const { t } = tier(admission, 10, clock, 0);
     t.set('a', entry('a'));
-    t.bypass(true);
-    expect(t.active).toBe(false);
-    expect(t.get('a')).toBeUndefined();
+    t.blind(5_000);
     t.set('b', entry('b'));
+    expect(t.get('a')?.staleAt).toBe(5_000);
+    expect(t.get('b')?.staleAt).toBe(5_000);
     t.delete('a');
-    t.bypass(false);
     expect(t.get('a')).toBeUndefined();
-    expect(t.get('b')).toBeUndefined();
   });
 
   it('never holds more than max, and counts every entry evicted or turned away', () => {
@@ -100,8 +139,15 @@ describe('MemoryTier with admission', () => {
   it('bounds by size too (lru-cache enforces maxSize; the policy forgets what it evicts)', () => {
     let evictions = 0;
     const t = new MemoryTier(
-      { max: 100, maxSize: 10, sizeCalculation: (value) => value as number, admission: 'w-tinylfu' },
+      {
+        max: 100,
+        maxSize: 10,
+        sizeCalculation: (value) => value as number,
+        admission: 'w-tinylfu',
+        blindMaxAge: 1_000,
+      },
       () => evictions++,
+      new FakeClock(0),
     );
     for (let i = 0; i < 20; i++) t.set(`k${i}`, entry(3));
     t.set('huge', entry(11));

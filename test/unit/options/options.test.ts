@@ -89,6 +89,8 @@ describe('constructor options', () => {
     ['maxConcurrentLoads', 0],
     ['maxConcurrentLoads', 1.5],
     ['maxConcurrentLoads', -3],
+    ['maxQueuedLoads', -1],
+    ['maxQueuedLoads', 2.5],
     ['random', 0.5],
     ['onError', 'log'],
     ['failSafe', 'on'],

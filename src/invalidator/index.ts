@@ -1,0 +1,1 @@
+export { Invalidator, type InvalidatorOptions } from './invalidator.js';

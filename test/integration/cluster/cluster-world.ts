@@ -1,0 +1,164 @@
+/**
+ * Application instances over a private Redis Cluster (L2 and the sharded bus) and the
+ * test Postgres (L3, a schema of the file's own), for the cluster coherence and
+ * failover tests; and a read + write load to run across a failover.
+ */
+import pg from 'pg';
+import type { Entry } from '../../../src/entry/entry.js';
+import { TieredCache } from '../../../src/index.js';
+import { type PubSubMode, redisBus, redisStore } from '../../../src/redis/index.js';
+import { type OwnCluster, startRedisCluster } from '../../support/cluster.js';
+import { postgresUrlForTests, uniqueNamespace } from '../../support/services.js';
+import { readStores, testPostgresStore } from '../multi-instance/versioned-support.js';
+
+/** A cluster, a Postgres schema, and the caches made on them; `stop()` undoes all of it. */
+export class ClusterWorld {
+  cluster!: OwnCluster;
+  pgUrl = '';
+  readonly schema = `tc_cluster_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  readonly prefix = `${uniqueNamespace('cluster')}|`;
+  readonly #caches: TieredCache<string>[] = [];
+  #admin: pg.Pool | undefined;
+
+  async start(): Promise<void> {
+    this.pgUrl = await postgresUrlForTests();
+    this.cluster = await startRedisCluster();
+  }
+
+  /** Closes every cache, drops the schema, stops the cluster: each step runs even if one before it fails. */
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.#caches.map((cache) => cache.close()));
+    const admin = new pg.Pool({ connectionString: this.pgUrl, max: 1 });
+    admin.on('error', () => {});
+    try {
+      await admin.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(this.schema)} CASCADE`);
+    } finally {
+      await admin.end();
+      await this.#admin?.end();
+      await this.cluster?.stop();
+    }
+  }
+
+  newRedisStore() {
+    return redisStore({ client: this.cluster.client(), prefix: this.prefix, timeoutMs: 2_000 });
+  }
+
+  newPostgresStore() {
+    return testPostgresStore(this.pgUrl, this.schema);
+  }
+
+  /** An application instance: its own L1, cluster client and bus; closed by {@link stop}. */
+  instance(
+    namespace: string,
+    options: { pubsub?: PubSubMode; guardTimeoutMs?: number; heartbeatMs?: number } = {},
+  ): TieredCache<string> {
+    const cache = new TieredCache<string>({
+      namespace,
+      l1: { max: 10_000 },
+      stores: [this.newRedisStore(), this.newPostgresStore()],
+      bus: redisBus({
+        client: this.cluster.client(),
+        ...(options.pubsub ? { pubsub: options.pubsub } : {}),
+        ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
+      }),
+      ttl: '10m',
+      jitter: 0,
+      guard: { timeout: options.guardTimeoutMs ?? 5_000 },
+    });
+    this.#caches.push(cache);
+    return cache;
+  }
+
+  /** What L2 and L3 hold for `keys` (namespace-qualified), decoded, through fresh stores. */
+  stored(
+    keys: readonly string[],
+  ): Promise<{ redis: Array<Entry | undefined>; postgres: Array<Entry | undefined> }> {
+    return readStores(this.newRedisStore(), this.newPostgresStore(), keys);
+  }
+
+  /** How many keys under this world's prefix + `under` the masters hold, counted on each master. */
+  async keysOnMasters(under: string): Promise<number> {
+    const client = this.cluster.client();
+    await client.ping();
+    let count = 0;
+    for (const master of client.nodes('master')) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await master.scan(cursor, 'MATCH', `${this.prefix}${under}*`, 'COUNT', 1000);
+        count += keys.length;
+        cursor = next;
+      } while (cursor !== '0');
+    }
+    return count;
+  }
+}
+
+/** What a {@link Load} saw. */
+export interface LoadReport {
+  reads: number;
+  writes: number;
+  /** getOrSet calls that rejected, with their errors. */
+  failed: Error[];
+  /** Loader calls: keys held in L1 or L3 should need none. */
+  loads: number;
+  /** The slowest read, in ms. */
+  maxReadMs: number;
+  /** The last value written per key (what every tier must converge on). */
+  last: Map<string, string>;
+}
+
+/**
+ * Readers (getOrSet on every instance) and one writer (`set` on the first) over `keys`,
+ * until {@link stop}: each worker awaits its call before the next, so the load is as
+ * heavy as the machine allows, never unbounded.
+ */
+export class Load {
+  readonly report: LoadReport = { reads: 0, writes: 0, failed: [], loads: 0, maxReadMs: 0, last: new Map() };
+  #running = true;
+  readonly #workers: Array<Promise<void>> = [];
+
+  constructor(instances: readonly TieredCache<string>[], keys: readonly string[], initial: string) {
+    for (const key of keys) this.report.last.set(key, initial);
+    const pick = () => keys[Math.floor(Math.random() * keys.length)] as string;
+    for (const cache of instances) for (let r = 0; r < 2; r++) this.#workers.push(this.#reader(cache, pick));
+    this.#workers.push(this.#writer(instances[0] as TieredCache<string>, pick));
+  }
+
+  /** Stops every worker and resolves the report once their last calls settled. */
+  async stop(): Promise<LoadReport> {
+    this.#running = false;
+    await Promise.all(this.#workers);
+    return this.report;
+  }
+
+  async #reader(cache: TieredCache<string>, pick: () => string): Promise<void> {
+    const report = this.report;
+    while (this.#running) {
+      const key = pick();
+      const started = performance.now();
+      try {
+        await cache.getOrSet(key, async () => {
+          report.loads++;
+          return report.last.get(key) as string;
+        });
+      } catch (error) {
+        report.failed.push(error as Error);
+      }
+      report.maxReadMs = Math.max(report.maxReadMs, performance.now() - started);
+      report.reads++;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  async #writer(cache: TieredCache<string>, pick: () => string): Promise<void> {
+    let n = 0;
+    while (this.#running) {
+      const key = pick();
+      const value = `w${++n}`;
+      await cache.set(key, value);
+      this.report.last.set(key, value);
+      this.report.writes++;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+}

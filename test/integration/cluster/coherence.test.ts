@@ -1,0 +1,238 @@
+/**
+ * Several TieredCache instances on one Redis Cluster of this file's own (L2 and the
+ * sharded bus) and the test Postgres (L3): writes, deletes and clears on one instance
+ * reach the others, with keys spread over every master; then a master fails over under
+ * a read and write load (CLUSTER FAILOVER on its replica, then SIGKILL of a master) and
+ * no getOrSet fails, nothing stale is served afterwards, the bus delivers again.
+ * Everything started is stopped in afterAll, also when a test fails.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { busChannel } from '../../../src/bus/bus.js';
+import type { TieredCache } from '../../../src/index.js';
+import { slotOf } from '../../../src/redis/slots.js';
+import { uniqueNamespace } from '../../support/services.js';
+import { waitFor } from '../../support/wait.js';
+import { liveValue } from '../multi-instance/versioned-support.js';
+import { ClusterWorld, Load } from './cluster-world.js';
+
+const world = new ClusterWorld();
+beforeAll(() => world.start(), 60_000);
+afterAll(() => world.stop(), 30_000);
+
+/** `count` keys, at least one on every master (keys spread over many slots). */
+function keysOf(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `k${i}`);
+}
+
+type Cache = TieredCache<string>;
+
+/** Three ready instances of `ns` (use the first two or all three). */
+async function started(
+  ns: string,
+  options?: Parameters<ClusterWorld['instance']>[1],
+): Promise<[Cache, Cache, Cache]> {
+  const caches: [Cache, Cache, Cache] = [
+    world.instance(ns, options),
+    world.instance(ns, options),
+    world.instance(ns, options),
+  ];
+  await Promise.all(caches.map((cache) => cache.ready()));
+  return caches;
+}
+
+/** Waits until `cache` reads `expected` for every key (L1 dropped by the bus, or never held). */
+async function expectEverywhere(
+  caches: readonly TieredCache<string>[],
+  keys: readonly string[],
+  expected: (key: string) => string | undefined,
+  what: string,
+): Promise<void> {
+  for (const cache of caches) {
+    await waitFor(
+      what,
+      async () => {
+        const got = await cache.getMany(keys);
+        return keys.every((key, i) => got[i] === expected(key));
+      },
+      10_000,
+      10,
+    );
+  }
+}
+
+describe('coherence on a Redis Cluster', () => {
+  it('the test keys spread over every master', async () => {
+    const masters = new Set(
+      await Promise.all(keysOf(50).map((k) => world.cluster.masterOf(`${world.prefix}ns:${k}`))),
+    );
+    expect(masters.size).toBe(3);
+    expect(new Set(keysOf(50).map((k) => slotOf(`${world.prefix}ns:${k}`))).size).toBe(50);
+  });
+
+  it.each(['sharded', 'classic'] as const)(
+    'setMany, set and deleteMany on one instance reach the L1 of the others (%s bus)',
+    async (pubsub) => {
+      const ns = uniqueNamespace('coh');
+      const [a, b, c] = await started(ns, { pubsub });
+      const keys = keysOf(50);
+      await a.setMany(keys.map((key) => ({ key, value: `v1-${key}` })));
+      // B and C hold every key in L1.
+      await expectEverywhere([b, c], keys, (k) => `v1-${k}`, 'B and C to read v1');
+      await a.setMany(keys.map((key) => ({ key, value: `v2-${key}` })));
+      await expectEverywhere([b, c], keys, (k) => `v2-${k}`, 'B and C to drop v1 and read v2');
+      await b.deleteMany(keys.slice(0, 25));
+      await expectEverywhere(
+        [a, c],
+        keys,
+        (k) => (Number(k.slice(1)) < 25 ? undefined : `v2-${k}`),
+        'the deletes to reach A and C',
+      );
+      // Both stores agree: tombstones for the deleted half, v2 for the rest.
+      const stored = await world.stored(keys.map((key) => `${ns}:${key}`));
+      expect(stored.redis.map(liveValue)).toEqual(stored.postgres.map(liveValue));
+      expect(stored.redis.map(liveValue)).toEqual(
+        keys.map((k) => (Number(k.slice(1)) < 25 ? undefined : `v2-${k}`)),
+      );
+    },
+  );
+
+  it('clear on one instance hides every key on the others at once and the sweep empties every master', async () => {
+    const ns = uniqueNamespace('clr');
+    const [a, b, c] = await started(ns);
+    const keys = keysOf(60);
+    await a.setMany(keys.map((key) => ({ key, value: `v-${key}` })));
+    await expectEverywhere([b, c], keys, (k) => `v-${k}`, 'B and C to read every key');
+    expect(await world.keysOnMasters(`${ns}:`)).toBe(keys.length);
+    await a.clear();
+    await expectEverywhere([b, c], keys, () => undefined, 'the clear to reach B and C');
+    // The background sweep scans every master, not just one.
+    await waitFor(
+      'the sweep to empty every master',
+      async () => (await world.keysOnMasters(`${ns}:`)) === 0,
+      10_000,
+      20,
+    );
+    // Written after the clear: served again, everywhere.
+    await c.set('k1', 'after');
+    await expectEverywhere([a, b], ['k1'], () => 'after', 'the write after the clear to reach A and B');
+  });
+});
+
+describe('a master fails over under load', () => {
+  /**
+   * Waits until B's bus link is up and a message A publishes reaches it: the bus
+   * delivers again. `down`: first wait for B to have noticed the link go down.
+   */
+  async function busDelivers(a: TieredCache<string>, b: TieredCache<string>, down: boolean): Promise<number> {
+    const started = performance.now();
+    if (down)
+      await waitFor('B to notice its bus link down', () => b.health().bus?.status !== 'up', 10_000, 1);
+    await waitFor("B's bus link to be up", () => b.health().bus?.status === 'up', 15_000, 5);
+    const before = b.stats().bus.received;
+    let n = 0;
+    await waitFor(
+      'a message from A to reach B',
+      async () => {
+        await a.set('probe', `p${++n}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        return b.stats().bus.received > before;
+      },
+      15_000,
+      1,
+    );
+    return performance.now() - started;
+  }
+
+  /**
+   * Asserts every instance given, and a fresh one (empty L1: it reads L2, then L3),
+   * reads the last value written for every key, and L3 holds it; resolves how many
+   * keys L2 holds a tombstone for (a repair of a write it missed) instead.
+   */
+  async function expectNoStale(
+    caches: readonly TieredCache<string>[],
+    ns: string,
+    last: Map<string, string>,
+  ) {
+    const keys = [...last.keys()];
+    const expected = keys.map((k) => last.get(k));
+    const fresh = world.instance(ns);
+    await fresh.ready();
+    for (const cache of [...caches, fresh]) expect(await cache.getMany(keys)).toEqual(expected);
+    const stored = await world.stored(keys.map((key) => `${ns}:${key}`));
+    expect(stored.postgres.map(liveValue)).toEqual(expected);
+    // L2 holds the last value or a tombstone (a repair), never an older value.
+    stored.redis.forEach((entry, i) => {
+      if (liveValue(entry) !== undefined) expect(liveValue(entry), keys[i]).toBe(expected[i]);
+    });
+    return stored.redis.filter((entry) => liveValue(entry) === undefined).length;
+  }
+
+  it("CLUSTER FAILOVER of the bus channel's master: 0 failed getOrSet, nothing stale, the bus delivers again", async () => {
+    const ns = uniqueNamespace('fo');
+    const [a, b] = await started(ns);
+    const keys = keysOf(60);
+    await a.setMany(keys.map((key) => ({ key, value: 'w0' })));
+    await b.getMany(keys);
+    const master = await world.cluster.masterOf(busChannel(ns));
+    const load = new Load([a, b], keys, 'w0');
+    await waitFor('the load to run', () => load.report.writes > 50, 10_000, 5);
+    const failoverStarted = performance.now();
+    await world.cluster.failover(master);
+    const failoverMs = performance.now() - failoverStarted;
+    const busMs = await busDelivers(a, b, false);
+    await waitFor('more load after the failover', () => load.report.writes > 300, 10_000, 5);
+    const report = await load.stop();
+    report.last.set('probe', (await a.get('probe')) as string);
+    console.log(
+      `CLUSTER FAILOVER: ${failoverMs.toFixed(0)} ms to take over, bus delivering again ${busMs.toFixed(0)} ms after; ` +
+        `${report.reads} reads, ${report.writes} writes, ${report.failed.length} failed, ${report.loads} loads, max read ${report.maxReadMs.toFixed(0)} ms`,
+    );
+    expect(report.failed).toEqual([]);
+    // A coordinated failover loses no write: L2 holds every last value, no repair needed.
+    expect(await expectNoStale([a, b], ns, report.last)).toBe(0);
+  });
+
+  it("SIGKILL of the bus channel's master: 0 failed getOrSet, the bus delivers again once its replica took over", async () => {
+    const ns = uniqueNamespace('kill');
+    // A short guard timeout, as in production: calls to the dead master are skipped, not awaited.
+    const [a, b] = await started(ns, { guardTimeoutMs: 200 });
+    const keys = keysOf(60);
+    await a.setMany(keys.map((key) => ({ key, value: 'w0' })));
+    await b.getMany(keys);
+    const master = await world.cluster.masterOf(busChannel(ns));
+    const node = world.cluster.nodes.find((n) => n.port === master);
+    const load = new Load([a, b], keys, 'w0');
+    await waitFor('the load to run', () => load.report.writes > 50, 10_000, 5);
+    const killedAt = performance.now();
+    node?.server.signal('SIGKILL');
+    const busMs = await busDelivers(a, b, true);
+    // L2 is back for an instance once a call of its own got through its breaker (and it
+    // repaired what it missed, before its first read): a read that reaches L2 on each.
+    await waitFor(
+      "A's and B's L2 breakers to close again",
+      async () => {
+        await Promise.all([a.get('never-written'), b.get('never-written')]);
+        return [a, b].every((cache) => cache.health().stores.redis?.status === 'up');
+      },
+      20_000,
+      20,
+    );
+    const l2Ms = performance.now() - killedAt;
+    const writesAtRecovery = load.report.writes;
+    await waitFor(
+      'more load after the failover',
+      () => load.report.writes > writesAtRecovery + 200,
+      15_000,
+      5,
+    );
+    const report = await load.stop();
+    report.last.set('probe', (await a.get('probe')) as string);
+    const repairedInRedis = await expectNoStale([a, b], ns, report.last);
+    console.log(
+      `SIGKILL: bus delivering again ${busMs.toFixed(0)} ms after the kill, L2 back on both instances after ` +
+        `${l2Ms.toFixed(0)} ms; ${report.reads} reads, ${report.writes} writes, ${report.failed.length} failed, ` +
+        `${report.loads} loads, max read ${report.maxReadMs.toFixed(0)} ms, ${repairedInRedis} keys tombstoned in L2 by the repair`,
+    );
+    expect(report.failed).toEqual([]);
+  });
+});

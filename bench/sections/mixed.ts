@@ -18,6 +18,7 @@ import { benchNamespace, inTurn, KEY_PREFIX, removeNamespace } from '../scratch.
 import type { Section, Target } from '../section.js';
 import { percentile, sorted } from '../stats.js';
 import { benchValue } from '../values.js';
+import { zipfRanks } from '../zipf.js';
 
 const CALLERS = 16;
 const KEYS = 100_000;
@@ -58,25 +59,12 @@ function random(seed: number): () => number {
 }
 
 function zipfTrace(): Trace {
-  const cdf = new Float64Array(KEYS);
-  let sum = 0;
-  for (let r = 0; r < KEYS; r++) {
-    sum += 1 / (r + 1) ** ZIPF_S;
-    cdf[r] = sum;
-  }
+  const rank = zipfRanks(KEYS, ZIPF_S);
   const next = random(0x5eed);
   const ids = new Int32Array(TRACE_OPS);
   const sets = new Uint8Array(TRACE_OPS);
   for (let i = 0; i < TRACE_OPS; i++) {
-    const u = next() * sum;
-    let lo = 0;
-    let hi = KEYS - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((cdf[mid] as number) < u) lo = mid + 1;
-      else hi = mid;
-    }
-    ids[i] = lo;
+    ids[i] = rank(next());
     sets[i] = next() < SET_SHARE ? 1 : 0;
   }
   return { keys: Array.from({ length: KEYS }, (_, i) => `k:${i}`), ids, sets };

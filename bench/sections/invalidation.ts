@@ -63,7 +63,7 @@ export const invalidationSection: Section = {
     const bar = progress('invalidation', WARMUP + deletes);
     let workers: Awaited<ReturnType<typeof startWorkers>> = [];
     try {
-      workers = await startWorkers(1, url, namespace, true);
+      workers = await startWorkers(1, url, namespace, true, true);
       const [b] = workers;
       if (!b) throw new Error('invalidation: worker did not start');
       await a.ready();
@@ -128,6 +128,7 @@ export const invalidationSection: Section = {
         line("A's call resolved (both)", r, false),
       ],
       notes: [
+        'B is a busy reader: 200 L1 reads of hot keys in every turn of its event loop',
         'B stamps the drop when its bus listener returns and getLocal misses (1 ms poll as fallback)',
         'clock: performance.timeOrigin + performance.now() in both processes',
         `seen after the bus listener: ${int(fromResolve.length - viaPoll)}; by the fallback poll: ${int(viaPoll)}`,
@@ -136,7 +137,7 @@ export const invalidationSection: Section = {
         ...(missed.length === 0 && lost === 0 && early === 0
           ? []
           : [
-              `goal missed: ${[...missed, `${lost} lost`, `${early} early`].join(', ')}; goal p99 ≤ ${TARGET_P99_MS} ms, none lost`,
+              `goal missed: ${[...missed, ...(lost > 0 ? [`${lost} lost`] : []), ...(early > 0 ? [`${early} early`] : [])].join(', ')}; goal p99 ≤ ${TARGET_P99_MS} ms, none lost`,
             ]),
       ],
     };

@@ -57,4 +57,6 @@ export type { GuardOptions, L1Options, TieredCacheOptions } from './options/cach
 export type { Clock } from './options/clock.js';
 export type { Duration } from './options/duration.js';
 export type { EntryOptions, FailSafeOptions, TimeoutOptions } from './options/entry-options.js';
+export type { LeaseOptions } from './options/lease-options.js';
+export type { LeaseHeld, LeaseStore } from './stores/lease.js';
 export type { StoreTier, StoreWrite } from './stores/store.js';

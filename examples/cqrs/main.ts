@@ -46,6 +46,10 @@ try {
 } finally {
   await Promise.all(queries.map((q) => q.stop()));
   await invalidator.close();
+  // The demo's keys in your Redis (entries, tombstones, the tag's generation) go too.
+  const redis = redisStore({ url: redisUrl });
+  await redis.clear(namespace);
+  await redis.close();
   await dropSchema(admin, schema);
   await admin.end();
 }

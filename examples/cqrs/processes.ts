@@ -10,8 +10,8 @@ export interface QueryProcess {
   history(accountId: number): Promise<History>;
   /** Statements that reached the database for reads, by table. */
   counts(): Promise<{ balances: number; events: number }>;
-  /** Invalidation messages the process has received. */
-  received(): Promise<number>;
+  /** Invalidations (the trigger's, the command side's) the process has applied. */
+  invalidations(): Promise<number>;
   /** Closes its cache and pool and waits for it to exit. */
   stop(): Promise<void>;
 }
@@ -47,7 +47,7 @@ export async function startQueryProcess(config: QueryConfig): Promise<QueryProce
     balance: (accountId) => call('balance', accountId),
     history: (accountId) => call('history', accountId),
     counts: () => call('counts'),
-    received: () => call('received'),
+    invalidations: () => call('invalidations'),
     stop: async () => {
       if (child.exitCode !== null) return;
       const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);

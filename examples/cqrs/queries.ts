@@ -3,7 +3,7 @@
 // bus is Postgres LISTEN/NOTIFY, because the database is written outside the cache: the
 // projection's trigger notifies it, and the command side's Invalidator publishes on it.
 import pg from 'pg';
-import { TieredCache } from '../../src/index.js';
+import { type InvalidationBus, TieredCache } from '../../src/index.js';
 import { postgresBus, postgresStore } from '../../src/postgres/index.js';
 import { redisStore } from '../../src/redis/index.js';
 
@@ -47,7 +47,7 @@ export class Queries {
         redisStore({ url: config.redisUrl }),
         postgresStore({ pool: this.#pool, schema: config.schema, ensureSchema: false }),
       ],
-      bus: postgresBus({ pool: this.#pool }),
+      bus: this.#counting(postgresBus({ pool: this.#pool })),
       ttl: '10m',
     });
   }
@@ -79,9 +79,32 @@ export class Queries {
     });
   }
 
-  /** Invalidation messages this process has received. */
-  received(): number {
-    return this.cache.stats().bus.received;
+  /**
+   * Invalidations this process has applied: the trigger's and the command side's (not the
+   * other query process's own loads, which the bus also carries).
+   */
+  invalidations(): number {
+    return this.#invalidations;
+  }
+
+  #invalidations = 0;
+
+  /** `bus`, counting the invalidations delivered to this cache once it has applied them. */
+  #counting(bus: InvalidationBus): InvalidationBus {
+    return {
+      name: bus.name,
+      start: (namespace, instanceId, listener) =>
+        bus.start(namespace, instanceId, {
+          ...listener,
+          onMessage: (message) => {
+            listener.onMessage(message);
+            if (message.external === true || message.op === 'tag') this.#invalidations++;
+          },
+        }),
+      publish: (message) => bus.publish(message),
+      health: () => bus.health(),
+      close: () => bus.close(),
+    };
   }
 
   async close(): Promise<void> {

@@ -2,10 +2,10 @@
 // parent's calls over IPC, so a demo or a test can drive two of them.
 import { Queries, type QueryConfig } from './queries.js';
 
-/** A call from the parent: a method of {@link Queries} (or `counts`, `received`, `close`) and its arguments. */
+/** A call from the parent: a method of {@link Queries} (or `counts`, `invalidations`, `close`) and its arguments. */
 export interface Call {
   readonly id: number;
-  readonly method: 'balance' | 'history' | 'counts' | 'received' | 'close';
+  readonly method: 'balance' | 'history' | 'counts' | 'invalidations' | 'close';
   readonly args: number[];
 }
 
@@ -20,7 +20,7 @@ const methods: Record<Call['method'], (...args: number[]) => unknown> = {
   balance: (id) => queries.balance(id as number),
   history: (id) => queries.history(id as number),
   counts: () => queries.counts,
-  received: () => queries.received(),
+  invalidations: () => queries.invalidations(),
   close: async () => {
     await queries.close();
     setImmediate(() => process.disconnect());

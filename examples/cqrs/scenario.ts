@@ -69,17 +69,17 @@ export async function runScenario(
   };
 }
 
-/** Runs `write`, then waits until each process has received `messages` more invalidations (bounded). */
+/** Runs `write`, then waits until each process has applied `messages` more invalidations (bounded). */
 async function delivered(
   processes: readonly QueryProcess[],
   write: () => Promise<unknown>,
   messages: number,
 ): Promise<void> {
-  const before = await Promise.all(processes.map((q) => q.received()));
+  const before = await Promise.all(processes.map((q) => q.invalidations()));
   await write();
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const now = await Promise.all(processes.map((q) => q.received()));
+    const now = await Promise.all(processes.map((q) => q.invalidations()));
     if (now.every((n, i) => n >= (before[i] as number) + messages)) return;
     if (Date.now() > deadline)
       throw new Error(`invalidations not delivered within 10 s (${before} -> ${now})`);

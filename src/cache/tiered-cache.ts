@@ -4,6 +4,7 @@ import { readThroughMany } from '../flow/batch.js';
 import { expireKeys } from '../flow/expire.js';
 import { readThrough } from '../flow/read-through.js';
 import { readStores } from '../flow/reads.js';
+import { refreshAheadArmed, refreshEarly } from '../flow/refresh-ahead.js';
 import { Stack } from '../flow/stack.js';
 import { checkTags, deleteTags } from '../flow/tags.js';
 import { clearPrefix, deleteKeys, writeEntries } from '../flow/writes.js';
@@ -157,6 +158,8 @@ export class TieredCache<V = unknown> {
       const entry = l1.get(local);
       if (entry !== undefined && stack.clock.now() < entry.staleAt) {
         stack.recorder.l1Hit(local);
+        // Refresh-ahead (XFetch), only once some value was loaded with it.
+        if (refreshAheadArmed.on) refreshEarly(stack, key, local, entry, loader, options);
         return Promise.resolve(entry.value as T);
       }
     }

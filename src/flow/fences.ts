@@ -79,6 +79,12 @@ export class Fences {
   }
 
   /**
+   * Told of each bump of a key a reader holds (`undefined`: a bump of all), so a read
+   * waiting on another instance's load looks again (see `flow/lease.ts`).
+   */
+  onBump: ((key: string | undefined) => void) | undefined = undefined;
+
+  /**
    * The key was written or deleted (at `version`, when another instance announced it):
    * readers in flight must not write back anything older.
    */
@@ -88,10 +94,12 @@ export class Fences {
     record.gen++;
     if (version === undefined) record.unversionedGen = record.gen;
     else if (record.upTo === undefined || version > record.upTo) record.upTo = version;
+    this.onBump?.(key);
   }
 
   /** Everything was cleared (or L1 resynced): no reader in flight may write back. */
   bumpAll(): void {
     this.#clearGen++;
+    this.onBump?.(undefined);
   }
 }

@@ -4,7 +4,9 @@ import { parseDuration } from '../options/duration.js';
 import type { ResolvedEntryOptions } from '../options/entry-options.js';
 import { commit } from './commit.js';
 import { Flight } from './flight.js';
+import { type HeldLease, leaseForLoad } from './lease.js';
 import { runLoader } from './load.js';
+import { noteLoadTime } from './refresh-ahead.js';
 import { awaitFlight, serveFailSafe, settleWalked } from './settle.js';
 import type { Stack } from './stack.js';
 import { checkTags } from './tags.js';
@@ -59,6 +61,13 @@ async function runFlight(
   options: ResolvedEntryOptions,
 ): Promise<void> {
   const token = stack.fences.acquire(local);
+  // The load's version is taken when it starts (see KnownWrites): a write or delete of
+  // the key made while it runs has a greater one and wins in every tier, whatever lands
+  // first.
+  let version = stack.known.loadVersion([local]);
+  // The key's lease across instances, if this load holds it, and the version it landed.
+  let lease: HeldLease | undefined;
+  let landed: string | undefined;
   try {
     let found: Awaited<ReturnType<typeof walkStores>>;
     try {
@@ -70,14 +79,20 @@ async function runFlight(
       return;
     }
     if (settleWalked(stack, flight, local, found[0])) return;
-    // The load's version is taken when it starts, before the loader reads its source (see
-    // KnownWrites): a write or delete of the key made while it runs has a greater one and
-    // wins in every tier, whatever lands first. Not before the walk: most flights end in a
-    // store hit and need none.
-    const version = stack.known.loadVersion([local]);
     let loaded: Loaded;
+    let loadStarted = 0;
     try {
-      loaded = await runLoader(stack, key, (signal) => callLoader(key, signal, flight, loader), options);
+      // Another instance may be loading the key: wait for its value (then settled here).
+      const leased = await leaseForLoad(stack, flight, key, local, token, version, options);
+      if (leased === undefined) return;
+      ({ lease, version } = leased);
+      loadStarted = stack.now();
+      loaded = await runLoader(
+        stack,
+        key,
+        (signal) => callLoader(key, signal, flight, loader),
+        leased.options,
+      );
     } catch (error) {
       if (serveFailSafe(stack, flight, local, token, options)) stack.recorder.error(error, 'loader');
       else flight.rejectLoaded(error);
@@ -85,9 +100,11 @@ async function runFlight(
     }
     const { value, ttl, cache, tags } = loaded;
     const entry = stack.makeEntry(value, tags === undefined ? options : { ...options, tags }, ttl, version);
+    noteLoadTime(entry, options, stack.now() - loadStarted);
     if (cache && (options.negativeCaching || (value !== null && value !== undefined))) {
       try {
         await commit(stack, [{ local, entry, token }]);
+        if (stack.fences.holds(token)) landed = entry.version;
       } catch (error) {
         // Strict mode, or a value that cannot be encoded (a CodecError naming the key): the
         // value is loaded but could not be stored.
@@ -102,6 +119,7 @@ async function runFlight(
     flight.rejectLoaded(error);
     stack.recorder.error(error);
   } finally {
+    lease?.release(landed);
     stack.fences.release(token);
     stack.flights.end(local, flight);
     stack.lifecycle.endLoad();
@@ -109,7 +127,7 @@ async function runFlight(
 }
 
 /** A loader's result, with what it set through its context. */
-interface Loaded {
+export interface Loaded {
   value: unknown;
   ttl: number | undefined;
   cache: boolean;
@@ -117,7 +135,12 @@ interface Loaded {
 }
 
 /** Calls the user's loader with its context; what it set through the context comes back with the value. */
-function callLoader(key: string, signal: AbortSignal, flight: Flight, loader: AnyLoader): Promise<Loaded> {
+export function callLoader(
+  key: string,
+  signal: AbortSignal,
+  flight: Flight,
+  loader: AnyLoader,
+): Promise<Loaded> {
   const stale = flight.stale;
   let ttl: number | undefined;
   let cache = true;

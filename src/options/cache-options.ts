@@ -11,6 +11,7 @@ import {
   type ResolvedEntryOptions,
   resolveEntryOptions,
 } from './entry-options.js';
+import { type LeaseOptions, type ResolvedLease, resolveLease } from './lease-options.js';
 import {
   booleanOption,
   checkKnownKeys,
@@ -109,8 +110,16 @@ export interface TieredCacheOptions extends EntryOptions {
   logger?: CacheLogger;
   /** Time source. Default: `Date.now()` at 1 ms resolution. */
   clock?: Clock;
-  /** Random source in [0, 1) for jitter. Default `Math.random`. */
+  /** Random source in [0, 1) for jitter and refresh-ahead. Default `Math.random`. */
   random?: () => number;
+  /**
+   * One load per key across every instance: a miss that reaches the loader first takes a
+   * short lease on the key in a store that hosts leases (the Redis store), and other
+   * instances wait for its value instead of loading too. Costs one more store round trip
+   * before each load (and one after it, off the caller's path). Default: on when a store
+   * hosts leases; `false` turns it off. See {@link LeaseOptions}.
+   */
+  lease?: boolean | LeaseOptions;
 }
 
 export interface ResolvedOptions {
@@ -132,6 +141,7 @@ export interface ResolvedOptions {
   readonly clock: Clock;
   readonly random: () => number;
   readonly entry: ResolvedEntryOptions;
+  readonly lease: ResolvedLease;
 }
 
 const NAMESPACE = /^[A-Za-z0-9_.\-/]{1,128}$/;
@@ -152,6 +162,7 @@ export const OPTION_NAMES: readonly string[] = [
   'logger',
   'clock',
   'random',
+  'lease',
 ];
 
 function pickEntryOptions(input: TieredCacheOptions): EntryOptions {
@@ -213,6 +224,7 @@ export function resolveOptions(input: TieredCacheOptions): ResolvedOptions {
     clock: clockOption(input.clock, 'clock', coarseClock),
     random: functionOption<() => number>(input.random, 'random') ?? Math.random,
     entry: resolveEntryOptions(pickEntryOptions(input), undefined),
+    lease: resolveLeaseFor(input.lease, stores),
   });
 }
 
@@ -299,4 +311,16 @@ function resolveGuard(input: unknown): ResolvedOptions['guard'] {
     failureThreshold: positiveIntOption(input.failureThreshold, 'guard.failureThreshold') ?? 5,
     cooldown: input.cooldown === undefined ? 5_000 : parseDuration(input.cooldown, 'guard.cooldown'),
   });
+}
+
+function resolveLeaseFor(input: unknown, stores: readonly StoreTier[]): ResolvedLease {
+  const lease = resolveLease(input);
+  if (lease !== false && lease.required && !stores.some((store) => store.leases !== undefined)) {
+    throw new InvalidOptionError(
+      'lease',
+      'a store that hosts leases (such as redisStore) in `stores`',
+      input,
+    );
+  }
+  return lease;
 }

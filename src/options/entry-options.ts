@@ -24,6 +24,15 @@ export interface FailSafeOptions {
   throttle?: Duration;
 }
 
+/** Refresh-ahead settings (see {@link EntryOptions.refreshAhead}). */
+export interface RefreshAheadOptions {
+  /**
+   * XFetch's β: how early refreshes start, as a multiple of the measured load time.
+   * Above 1 refreshes earlier (fewer misses, more loads), below 1 later. Default 1.
+   */
+  beta?: number;
+}
+
 /** Options of a single entry, accepted by the constructor (as defaults) and per call. */
 export interface EntryOptions {
   /** Time to live: how long a value is fresh. */
@@ -40,6 +49,16 @@ export interface EntryOptions {
   negativeCaching?: boolean;
   /** Tags stored with the entry (carried by every tier; tag invalidation comes later). */
   tags?: readonly string[];
+  /**
+   * Refresh a value in the background before it goes stale, so readers of a hot key never
+   * wait for its loader: XFetch (Vattani et al., VLDB 2015). Each `getOrSet` hit on L1
+   * refreshes early with a chance that rises as `staleAt` nears, scaled by the load time
+   * this process measured for the value and by β; one refresh per key across instances
+   * (under the key's lease). Costs a random draw and a logarithm per L1 hit of such a
+   * value, and about one extra load per TTL per key that is read near its expiry.
+   * Default off.
+   */
+  refreshAhead?: boolean | RefreshAheadOptions;
 }
 
 /** Per-entry options after validation: plain numbers, no strings. */
@@ -53,6 +72,8 @@ export interface ResolvedEntryOptions {
   readonly hardTimeout: number;
   readonly negativeCaching: boolean;
   readonly tags: readonly string[] | undefined;
+  /** XFetch's β for refresh-ahead; 0 when off. */
+  readonly refreshAhead: number;
 }
 
 const DEFAULT_TTL = 60_000;
@@ -67,6 +88,7 @@ export const ENTRY_KEY_NAMES: readonly string[] = [
   'timeouts',
   'negativeCaching',
   'tags',
+  'refreshAhead',
 ];
 
 /**
@@ -114,7 +136,20 @@ export function resolveEntryOptions(
     ...resolveTimeouts(input.timeouts, base, path),
     negativeCaching,
     tags,
+    refreshAhead: resolveRefreshAhead(input.refreshAhead, base, path),
   });
+}
+
+function resolveRefreshAhead(input: unknown, base: ResolvedEntryOptions | undefined, path: string): number {
+  if (input === undefined) return base?.refreshAhead ?? 0;
+  if (typeof input === 'boolean') return input ? 1 : 0;
+  if (!isObject(input)) throw new InvalidOptionError(`${path}refreshAhead`, 'a boolean or { beta }', input);
+  checkKnownKeys(input, ['beta'], `${path}refreshAhead.`);
+  const beta = input.beta ?? 1;
+  if (typeof beta !== 'number' || !Number.isFinite(beta) || beta <= 0) {
+    throw new InvalidOptionError(`${path}refreshAhead.beta`, 'a finite number > 0', input.beta);
+  }
+  return beta;
 }
 
 function resolveFailSafe(

@@ -1,6 +1,8 @@
 import type { Cluster } from 'ioredis';
 import { TierCacheError } from '../errors.js';
+import type { LeaseStore } from '../stores/lease.js';
 import type { StoreWrite } from '../stores/store.js';
+import { redisLeases } from './lease.js';
 import { pipelinePerNode } from './slots.js';
 import { clearMatch, KEYS_PER_COMMAND, type RedisStore, SCAN_COUNT } from './store.js';
 import {
@@ -41,6 +43,7 @@ export class RedisClusterStoreTier implements RedisClusterStore {
   readonly defaultTimeoutMs: number;
   readonly prefix: string;
   readonly client: Cluster;
+  readonly leases: LeaseStore;
   readonly #setIfNewer: SetIfNewer;
   readonly #clearUpTo: ClearUpTo;
 
@@ -48,6 +51,8 @@ export class RedisClusterStoreTier implements RedisClusterStore {
     this.client = client;
     this.#setIfNewer = defineSetIfNewer(client);
     this.#clearUpTo = defineClearUpTo(client); // also queued by name in pipelines (queueClearUpTo)
+    // One key per lease script: ioredis routes each call to the key's slot.
+    this.leases = redisLeases(client, prefix);
     this.prefix = prefix;
     this.defaultTimeoutMs = timeoutMs;
   }

@@ -2,10 +2,12 @@ import type { Cluster, Redis } from 'ioredis';
 import { isVersion } from '../entry/version.js';
 import { InvalidOptionError, StoreDataError, TierCacheError } from '../errors.js';
 import { msOption } from '../options/validators.js';
+import type { LeaseStore } from '../stores/lease.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
 import { checkRedisConnection, openRedisClient, quitClient } from './client.js';
 import { type RedisClusterStore, RedisClusterStoreTier } from './cluster-store.js';
 import { ConnectionWatch } from './endpoint.js';
+import { redisLeases } from './lease.js';
 import { isCluster } from './slots.js';
 import { type ClearUpTo, defineClearUpTo, defineSetIfNewer, type SetIfNewer, unframe } from './versioned.js';
 
@@ -44,6 +46,8 @@ export interface RedisStore extends StoreTier {
   readonly prefix: string;
   /** The client the store talks through (its own when made from `url`). */
   readonly client: Redis;
+  /** Hosts the cache's leases (one load per key across instances; see `lease` in the cache options). */
+  readonly leases: LeaseStore;
 }
 
 /** Keys per UNLINK, MGET or script call: bounds one command's time on the server. */
@@ -128,6 +132,7 @@ class RedisStoreTier implements RedisStore {
   readonly defaultTimeoutMs: number;
   readonly prefix: string;
   readonly client: Redis;
+  readonly leases: LeaseStore;
   readonly #owned: boolean;
   readonly #setIfNewer: SetIfNewer;
   readonly #clearUpTo: ClearUpTo;
@@ -139,6 +144,7 @@ class RedisStoreTier implements RedisStore {
     this.#watch = new ConnectionWatch(client);
     this.#setIfNewer = defineSetIfNewer(client);
     this.#clearUpTo = defineClearUpTo(client);
+    this.leases = redisLeases(client, prefix);
     this.#owned = owned;
     this.prefix = prefix;
     this.defaultTimeoutMs = timeoutMs;

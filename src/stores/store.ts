@@ -1,3 +1,5 @@
+import type { LeaseStore } from './lease.js';
+
 /**
  * One write to a store: the encoded entry and the absolute time (ms since the epoch)
  * after which the store may forget it.
@@ -87,4 +89,9 @@ export interface StoreTier {
    * never counts it against the breaker.
    */
   onReady?(listener: () => void): () => void;
+  /**
+   * Leases on keys, if the store can host them (the Redis store can): the cache then
+   * runs one load per key across every instance sharing the store. Optional.
+   */
+  readonly leases?: LeaseStore;
 }

@@ -116,6 +116,28 @@ describe('coherence on a Redis Cluster', () => {
     await c.set('k1', 'after');
     await expectEverywhere([a, b], ['k1'], () => 'after', 'the write after the clear to reach A and B');
   });
+
+  it('deleteByTag on one instance hides the tagged entries everywhere (tag generations on several masters)', async () => {
+    const ns = uniqueNamespace('tag');
+    const [a, b, c] = await started(ns);
+    const keys = keysOf(40);
+    const tagOf = (k: string) => `t${Number(k.slice(1)) % 4}`;
+    for (const key of keys) await a.set(key, `v-${key}`, { tags: [tagOf(key)] });
+    await expectEverywhere([b, c], keys, (k) => `v-${k}`, 'B and C to read every key');
+    await b.deleteByTag(['t0', 't2']);
+    // The generation keys (`<ns>#epoch:#tag:<tag>`) of the four tags are on more than one master.
+    const generations = ['t0', 't1', 't2', 't3'].map((t) => `${world.prefix}${ns}#epoch:#tag:${t}`);
+    expect(
+      new Set(await Promise.all(generations.map((k) => world.cluster.masterOf(k)))).size,
+    ).toBeGreaterThan(1);
+    expect((await world.keysOnMasters(`${ns}#epoch:#tag:`)) >= 2).toBe(true);
+    const kept = (k: string) => (['t0', 't2'].includes(tagOf(k)) ? undefined : `v-${k}`);
+    await expectEverywhere([a, c], keys, kept, 'the tag deletion to reach A and C');
+    // A fresh instance reads the tag generations from L2 and L3 when it meets the tags.
+    const fresh = world.instance(ns);
+    await fresh.ready();
+    expect(await fresh.getMany(keys)).toEqual(keys.map(kept));
+  });
 });
 
 describe('a master fails over under load', () => {

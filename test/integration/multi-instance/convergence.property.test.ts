@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import { postgresStore } from '../../../src/postgres/index.js';
 import { redisBus, redisStore } from '../../../src/redis/index.js';
 import type { ChaosOp } from '../../../src/testing/chaos-store.js';
+import { type OwnCluster, startRedisCluster } from '../../support/cluster.js';
 import { postgresUrlForTests, redisUrlForTests } from '../../support/services.js';
 import { type Issued, type RealStores, type RunShape, storedEntries, World } from './convergence-world.js';
 
@@ -58,6 +59,10 @@ const redisPrefix = `tcconv-${process.pid}-${Math.random().toString(36).slice(2,
 const real: RealStores[] = [];
 let redisUrl: string;
 let pgUrl: string;
+// TIERCACHE_FC_CLUSTER=1: the same property with L2 and the bus on a 6-node Redis
+// Cluster of its own (issue 25), each cache with its own Cluster client.
+let cluster: OwnCluster | undefined;
+const onCluster = process.env.TIERCACHE_FC_CLUSTER === '1';
 
 type Step =
   | { t: 'set' | 'delete' | 'getOrSet' | 'get'; i: number; k: string }
@@ -272,7 +277,9 @@ async function check(w: World): Promise<void> {
 
 async function oneRun(s: fc.Scheduler, shape: RunShape, steps: readonly Step[]): Promise<void> {
   const namespace = `conv${runNo++}`;
-  const w = new World(s, namespace, shape, real, () => redisBus({ url: redisUrl }));
+  const w = new World(s, namespace, shape, real, () =>
+    redisBus(cluster ? { client: cluster.client() } : { url: redisUrl }),
+  );
   try {
     await w.ready();
     for (const [at, st] of steps.entries()) await step(w, st, at, shape.timeoutMs);
@@ -288,10 +295,13 @@ async function oneRun(s: fc.Scheduler, shape: RunShape, steps: readonly Step[]):
 
 beforeAll(async () => {
   redisUrl = await redisUrlForTests();
+  if (onCluster) cluster = await startRedisCluster();
   pgUrl = await postgresUrlForTests();
   for (let i = 0; i < 3; i++) {
     real.push({
-      redis: redisStore({ url: redisUrl, prefix: redisPrefix }),
+      redis: cluster
+        ? redisStore({ client: cluster.client(), prefix: redisPrefix })
+        : redisStore({ url: redisUrl, prefix: redisPrefix }),
       postgres: postgresStore({ connectionString: pgUrl, schema, sweepIntervalMs: 0 }),
     });
   }
@@ -301,6 +311,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.allSettled(real.map(({ redis, postgres }) => Promise.all([redis.close(), postgres.close()])));
+  await cluster?.stop();
   const redis = new Redis(redisUrl);
   try {
     let cursor = '0';

@@ -84,9 +84,16 @@ describe('instrument() with the OpenTelemetry SDK', () => {
       'cache.tier': 'loader',
     });
     const names = children(spans, root).map((s) => s.name);
-    expect(names.slice(0, 3)).toEqual(['tiercache redis read', 'tiercache postgres read', 'tiercache load']);
-    // The commit writes both stores (in parallel, in either order).
-    expect(names.slice(3).sort()).toEqual(['tiercache postgres write', 'tiercache redis write']);
+    // The walk reads both stores, then the lease (a script on the Redis store) before the load.
+    expect(names.slice(0, 4)).toEqual([
+      'tiercache redis read',
+      'tiercache postgres read',
+      'tiercache redis read',
+      'tiercache load',
+    ]);
+    // The commit writes both stores (in parallel, in either order); the lease's release
+    // follows in the background, after the caller has its value.
+    expect(names.slice(4).sort()).toEqual(['tiercache postgres write', 'tiercache redis write']);
     const redisRead = children(spans, root)[0] as ReadableSpan;
     const url = new URL(redisUrl);
     expect(redisRead.attributes).toMatchObject({

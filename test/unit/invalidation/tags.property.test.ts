@@ -93,5 +93,6 @@ describe('tags: a property over interleavings', () => {
       }),
       { numRuns: RUNS },
     );
-  });
+    // About 6 s alone; a full suite on two shared cores can take several times that.
+  }, 180_000);
 });

@@ -9,6 +9,7 @@ import { TRACE_NAMES } from './traces.js';
 export const SECTION_NAMES = [
   'hit-ratio',
   'latency',
+  'mixed',
   'stampede',
   'invalidation',
   'redis-down',
@@ -30,6 +31,8 @@ export interface BenchArgs {
   readonly traces: readonly string[];
   /** Where the JSON goes; undefined means bench/results/<timestamp>.json. */
   readonly json: string | undefined;
+  /** Exit non-zero when a goal is missed (or a section failed). */
+  readonly check: boolean;
   readonly help: boolean;
 }
 
@@ -39,9 +42,10 @@ export class UsageError extends Error {
 }
 
 /** The usage text printed by `--help` and after a usage error. */
-export const USAGE = `usage: npm run bench -- [--quick] [--only <section,...>] [--trace <name,...>] [--json <file>]
+export const USAGE = `usage: npm run bench -- [--quick] [--check] [--only <section,...>] [--trace <name,...>] [--json <file>]
 
-  --quick           smoke run (CI): trace prefixes, fewer rounds, under 60 s
+  --quick           smoke run (CI): trace prefixes, fewer rounds, about a minute
+  --check           exit 3 when a goal is missed (a gate for CI)
   --only <list>     sections to run: ${SECTION_NAMES.join(', ')}
   --trace <list>    traces for hit-ratio: ${TRACE_NAMES.join(', ')}
   --json <file>     output path (default bench/results/<timestamp>.json)
@@ -75,12 +79,20 @@ function list(value: string | undefined, known: readonly string[], what: string)
  * @throws UsageError on an unknown flag, a missing value, or an unknown section or trace name.
  */
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {
-  let values: { quick?: boolean; only?: string; trace?: string; json?: string; help?: boolean };
+  let values: {
+    quick?: boolean;
+    check?: boolean;
+    only?: string;
+    trace?: string;
+    json?: string;
+    help?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       args: [...argv],
       options: {
         quick: { type: 'boolean', default: false },
+        check: { type: 'boolean', default: false },
         only: { type: 'string' },
         trace: { type: 'string' },
         json: { type: 'string' },
@@ -103,6 +115,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     sections,
     traces: traces ?? [...TRACE_NAMES],
     json: values.json,
+    check: values.check === true,
     help: values.help === true,
   };
 }

@@ -168,7 +168,10 @@ export function cdfPoints(series: string, samplesMs: readonly number[], max = 40
   return out;
 }
 
-/** Latency CDFs on a symlog axis (handles negative and heavy-tailed values), with a target rule. */
+/**
+ * Latency CDFs on a log axis (heavy tails), with a target rule. Samples must be positive
+ * (measured from the call); the axis starts a little below the smallest one.
+ */
 export function cdfSpec(
   points: readonly CdfPoint[],
   title: string,
@@ -188,14 +191,14 @@ export function cdfSpec(
           x: {
             field: 'ms',
             type: 'quantitative',
-            scale: { type: 'symlog', constant: 0.01 },
-            title: 'latency (ms, symlog)',
-            axis: { values: [-1, -0.1, 0, 0.01, 0.1, 1, 10, 100], format: '~g' },
+            scale: { type: 'log', domain: logDomain(points, targetMs), nice: false },
+            title: 'latency (ms, log scale)',
+            axis: { values: [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], format: '~g' },
           },
           y: {
             field: 'fraction',
             type: 'quantitative',
-            title: 'fraction of deletes',
+            title: 'fraction of calls',
             axis: { format: '.0%' },
           },
           color: {
@@ -219,4 +222,15 @@ export function cdfSpec(
       },
     ],
   } as TopLevelSpec;
+}
+
+/** The x range of a CDF on a log axis: from just below the smallest sample to just above the largest (and the target). */
+function logDomain(points: readonly CdfPoint[], targetMs: number): [number, number] {
+  let min = targetMs;
+  let max = targetMs;
+  for (const p of points) {
+    if (p.ms > 0 && p.ms < min) min = p.ms;
+    if (p.ms > max) max = p.ms;
+  }
+  return [min * 0.8, max * 1.25];
 }

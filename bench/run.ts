@@ -7,9 +7,11 @@
  *   npm run bench -- --only latency    one or more sections (comma list)
  *   npm run bench -- --trace oltp,p3   narrow the hit-ratio traces
  *   npm run bench -- --json out.json   choose the output file
+ *   npm run bench -- --check           a gate: exit 3 when a goal is missed
  *
  * Exit status: 0 when every section ran or was skipped for a missing server, 1 when a
- * section crashed, 2 on a bad command line, 130 on Ctrl-C.
+ * section crashed, 2 on a bad command line, 3 with `--check` when a goal was missed, 130
+ * on Ctrl-C.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -25,11 +27,12 @@ import {
   writeJson,
 } from './report.js';
 import { removeRunLeftovers } from './scratch.js';
-import type { Section, SectionContext } from './section.js';
+import type { Section, SectionContext, Target } from './section.js';
 import { clusterSection } from './sections/cluster.js';
 import { hitRatioSection } from './sections/hit-ratio.js';
 import { invalidationSection } from './sections/invalidation.js';
 import { latencySection } from './sections/latency.js';
+import { mixedSection } from './sections/mixed.js';
 import { observabilitySection } from './sections/observability.js';
 import { redisDownSection } from './sections/redis-down.js';
 import { stampedeSection } from './sections/stampede.js';
@@ -39,6 +42,7 @@ import { benchServices, SkipSection } from './services.js';
 const SECTIONS: Record<SectionName, Section> = {
   'hit-ratio': hitRatioSection,
   latency: latencySection,
+  mixed: mixedSection,
   stampede: stampedeSection,
   invalidation: invalidationSection,
   'redis-down': redisDownSection,
@@ -54,6 +58,7 @@ interface Outcome {
   skippedParts?: readonly string[];
   figures?: Record<string, unknown>;
   tables?: readonly Table[];
+  targets?: readonly Target[];
 }
 
 async function main(): Promise<number> {
@@ -95,6 +100,7 @@ async function main(): Promise<number> {
   // Any other way out (a crash, a closed stdout): workers go too (servers: the helper's own exit hook).
   process.on('exit', killWorkers);
 
+  const artifacts: string[] = [];
   const ctx: SectionContext = {
     args,
     services,
@@ -103,6 +109,7 @@ async function main(): Promise<number> {
       mkdirSync(outDir, { recursive: true });
       const path = join(outDir, `${stem}-${suffix}`);
       writeFileSync(path, content);
+      artifacts.push(path);
       return path;
     },
   };
@@ -131,6 +138,10 @@ async function main(): Promise<number> {
         outcomes[name] = { status: 'failed', seconds, reason: (error as Error)?.stack ?? String(error) };
         console.error(`  FAILED: ${(error as Error)?.stack ?? String(error)}`);
       }
+    } finally {
+      // Whatever the section left on the shared servers (it failed half-way, a worker
+      // wrote after its cleanup): every key and schema this run made goes now.
+      if (!interrupted) await removeRunLeftovers(services.urls());
     }
     if (interrupted) return 130;
   }
@@ -163,6 +174,7 @@ async function main(): Promise<number> {
         {
           status: o.status,
           seconds: o.seconds,
+          targets: o.targets,
           reason: o.reason,
           skippedParts: o.skippedParts,
           figures: o.figures,
@@ -170,10 +182,27 @@ async function main(): Promise<number> {
       ]),
     ),
   });
-  console.log(`\nwrote ${path}`);
+  const missed = printTargets(outcomes);
+  console.log(`\nfigures: ${path}`);
+  for (const artifact of artifacts) console.log(`plot:    ${artifact}`);
   const summary = args.sections.map((name) => `${name} ${outcomes[name]?.status ?? 'not run'}`).join(', ');
   console.log(`sections: ${summary}`);
-  return Object.values(outcomes).some((o) => o.status === 'failed') ? 1 : 0;
+  if (Object.values(outcomes).some((o) => o.status === 'failed')) return 1;
+  if (args.check && missed > 0) {
+    console.log(`--check: ${missed} goal(s) missed, exit 3`);
+    return 3;
+  }
+  return 0;
+}
+
+/** Prints every goal checked, one line each, a missed one with what was measured; returns how many were missed. */
+function printTargets(outcomes: Partial<Record<SectionName, Outcome>>): number {
+  const targets = Object.values(outcomes).flatMap((o) => o.targets ?? []);
+  if (targets.length === 0) return 0;
+  const missed = targets.filter((t) => !t.met);
+  console.log(`\ngoals: ${targets.length - missed.length} of ${targets.length} met`);
+  for (const t of missed) console.log(`  ✗ ${t.row}: ${t.measured}, goal ${t.goal}`);
+  return missed.length;
 }
 
 main().then(

@@ -31,21 +31,27 @@ function warn(what: string, error: unknown): void {
   console.error(`  bench: could not remove ${what}: ${(error as Error)?.message ?? String(error)}`);
 }
 
-/** Deletes every key under `<prefix><namespace>:` (SCAN + UNLINK on a client of its own). */
+/**
+ * Deletes every key under `<prefix><namespace>:`, and the namespace's epoch keys
+ * (`<namespace>#epoch:…`, written by a clear or a store's repair), by SCAN + UNLINK on a
+ * client of its own.
+ */
 export async function removeNamespace(url: string, namespace: string, prefix = KEY_PREFIX): Promise<void> {
-  const pattern = `${prefix}${namespace}:*`;
+  const patterns = [`${prefix}${namespace}:*`, `${prefix}${namespace}#*`];
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
   client.on('error', () => {});
   try {
     await client.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', 1_000);
-      cursor = next.toString();
-      if (keys.length > 0) await client.unlink(...keys);
-    } while (cursor !== '0');
+    for (const pattern of patterns) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await client.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', 1_000);
+        cursor = next.toString();
+        if (keys.length > 0) await client.unlink(...keys);
+      } while (cursor !== '0');
+    }
   } catch (error) {
-    warn(`Redis keys ${pattern}`, error);
+    warn(`Redis keys ${patterns.join(', ')}`, error);
   } finally {
     client.disconnect();
   }

@@ -13,10 +13,23 @@ export interface SectionContext {
   readonly writeArtifact: (suffix: string, content: string) => string;
 }
 
+/** One goal a section checks: what was measured against what it should reach. */
+export interface Target {
+  /** The row, as the section's table names it. */
+  readonly row: string;
+  /** The goal, in the table's words (`≤ 1.20x`, `p99 ≤ 1.5 ms`). */
+  readonly goal: string;
+  /** What was measured, in the same unit as the goal. */
+  readonly measured: string;
+  readonly met: boolean;
+}
+
 /** What a section returns: machine-readable figures for the JSON, tables for the end of the run. */
 export interface SectionResult {
   readonly figures: Record<string, unknown>;
   readonly tables: readonly Table[];
+  /** The goals this run checked; `--check` fails the run when one is missed. */
+  readonly targets?: readonly Target[];
   /** Parts that could not run here, each with the one line saying how to provide what was missing. */
   readonly skippedParts?: readonly string[];
 }

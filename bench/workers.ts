@@ -6,15 +6,20 @@ import { isMessage } from './fixtures/protocol.js';
 
 const SCRIPT = fileURLToPath(new URL('./fixtures/worker.ts', import.meta.url));
 
-/** Forks `count` workers on one namespace and waits until each has its cache ready. */
+/**
+ * Forks `count` workers on one namespace and waits until each has its cache ready. A
+ * `busy` worker keeps reading hot keys from its L1 in every turn of its event loop, as a
+ * service under load does, so a bus message waits for the turn in progress.
+ */
 export async function startWorkers(
   count: number,
   redisUrl: string,
   namespace: string,
   bus: boolean,
+  busy = false,
 ): Promise<ChildProcess[]> {
   const workers = Array.from({ length: count }, () =>
-    forkWorker(SCRIPT, [redisUrl, namespace, ...(bus ? ['--bus'] : [])]),
+    forkWorker(SCRIPT, [redisUrl, namespace, bus ? '--bus' : '--no-bus', ...(busy ? ['--busy'] : [])]),
   );
   await Promise.all(workers.map((w, i) => nextMessage(w, isMessage('ready'), 30_000, `worker ${i} start`)));
   // A worker's failure arrives as an 'error' message: surface it instead of timing out.

@@ -23,6 +23,7 @@ import { benchNamespace, inTurn, KEY_PREFIX } from '../scratch.js';
 import type { Section } from '../section.js';
 import { SkipSection } from '../services.js';
 import { median } from '../stats.js';
+import { zipfRanks } from '../zipf.js';
 
 const HIT_KEYS = Array.from({ length: 1_000 }, (_, i) => `user:${i}`);
 const PAD = 'x'.repeat(900);
@@ -71,25 +72,10 @@ async function newClient(nodes: Array<{ host: string; port: number }>): Promise<
   return client;
 }
 
-/** Zipf(s) sampler over `n` ranks: a CDF, binary-searched. */
+/** Zipf(s) sampler over `n` ranks (see bench/zipf.ts), drawn with Math.random. */
 function zipf(n: number, s: number): () => number {
-  const cdf = new Float64Array(n);
-  let sum = 0;
-  for (let i = 0; i < n; i++) {
-    sum += 1 / (i + 1) ** s;
-    cdf[i] = sum;
-  }
-  return () => {
-    const u = Math.random() * sum;
-    let lo = 0;
-    let hi = n - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((cdf[mid] as number) < u) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
+  const rank = zipfRanks(n, s);
+  return () => rank(Math.random());
 }
 
 /** A cache under the mixed load: a read-through get and a set. */

@@ -52,9 +52,15 @@ async function write(stack: Stack, kept: readonly Loaded[], writes: readonly Sto
   }
   stack.recorder.sets(stack.recorder.l1, kept.length);
   await stack.stores.write(writes);
-  await stack.publish(
-    'set',
-    kept.map(({ local }) => local),
-    kept.map(({ entry }) => entry.version),
+  // Sent once the stores hold the entries (a receiver that drops its copy and reads
+  // again finds them), but not awaited: the load's callers have their value now, and a
+  // second round trip before answering them would halve what concurrent callers get
+  // through. close() still waits for it.
+  stack.lifecycle.background(
+    stack.publish(
+      'set',
+      kept.map(({ local }) => local),
+      kept.map(({ entry }) => entry.version),
+    ),
   );
 }

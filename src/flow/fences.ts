@@ -15,6 +15,10 @@
 interface FenceRecord {
   gen: number;
   refs: number;
+  /** `gen` at the last bump that carried no version (this instance's own writes). */
+  unversionedGen: number;
+  /** The greatest version a versioned bump carried while the record lived. */
+  upTo: Version | undefined;
 }
 
 /** A reader's hold on one key's fence. */
@@ -26,6 +30,8 @@ export interface FenceToken {
   released: boolean;
 }
 
+import type { Version } from '../entry/version.js';
+
 /** The fences of one cache (shared by its views), by key within the namespace. */
 export class Fences {
   readonly #records = new Map<string, FenceRecord>();
@@ -34,7 +40,7 @@ export class Fences {
   acquire(key: string): FenceToken {
     let record = this.#records.get(key);
     if (record === undefined) {
-      record = { gen: 0, refs: 0 };
+      record = { gen: 0, refs: 0, unversionedGen: 0, upTo: undefined };
       this.#records.set(key, record);
     }
     record.refs++;
@@ -44,6 +50,24 @@ export class Fences {
   /** Whether nothing wrote, deleted or cleared the key since the token was taken. */
   holds(token: FenceToken): boolean {
     return token.record.gen === token.gen && token.clearGen === this.#clearGen;
+  }
+
+  /**
+   * Whether a read holding `token` may still write back an entry of `version`: nothing
+   * moved, or only other instances' writes no newer than it (bus messages carry their
+   * versions). An entry as new as every write announced meanwhile is what those
+   * messages keep (they drop older copies only), so it may be copied up; without this, a
+   * read that merely crossed the message of the very write it read skipped its backfill.
+   */
+  holdsFor(token: FenceToken, version: Version): boolean {
+    if (this.holds(token)) return true;
+    const record = token.record;
+    return (
+      token.clearGen === this.#clearGen &&
+      record.unversionedGen <= token.gen &&
+      record.upTo !== undefined &&
+      version >= record.upTo
+    );
   }
 
   release(token: FenceToken): void {
@@ -60,11 +84,16 @@ export class Fences {
    */
   onBump: ((key: string | undefined) => void) | undefined = undefined;
 
-  /** The key was written or deleted: readers in flight must not write back. */
-  bump(key: string): void {
+  /**
+   * The key was written or deleted (at `version`, when another instance announced it):
+   * readers in flight must not write back anything older.
+   */
+  bump(key: string, version?: Version): void {
     const record = this.#records.get(key);
     if (record === undefined) return;
     record.gen++;
+    if (version === undefined) record.unversionedGen = record.gen;
+    else if (record.upTo === undefined || version > record.upTo) record.upTo = version;
     this.onBump?.(key);
   }
 

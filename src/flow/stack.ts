@@ -210,7 +210,7 @@ export class Stack {
     const l1 = this.l1;
     for (let i = 0; i < locals.length; i++) {
       const local = locals[i] as string;
-      this.fences.bump(local);
+      this.fences.bump(local, versions?.[i]);
       this.flights.forget(local);
       this.throttle.end(local);
       if (versions === undefined) l1?.delete(local);

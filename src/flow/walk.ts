@@ -101,7 +101,7 @@ function backfill(
   bytes: Uint8Array | undefined,
   token: FenceToken,
 ): void {
-  if (!stack.fences.holds(token)) return;
+  if (!stack.fences.holdsFor(token, entry.version)) return;
   stack.l1?.set(local, entry);
   if (at === 0) return;
   // The entry's own expiresAt travels with it: the upper stores get its remaining life,

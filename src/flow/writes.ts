@@ -25,10 +25,14 @@ export async function writeEntries(
   await stack.stores.write(writes);
   // Reads that started while the write was on the wire saw the old value.
   for (const local of locals) stack.fences.bump(local);
-  await stack.publish(
-    'set',
-    locals,
-    entries.map(({ entry }) => entry.version),
+  // Sent now that the stores hold the write, in the background (as a load's, see
+  // commit.ts): the caller does not wait a second round trip; close() still waits for it.
+  stack.lifecycle.background(
+    stack.publish(
+      'set',
+      locals,
+      entries.map(({ entry }) => entry.version),
+    ),
   );
   stack.recorder.wrote('set', locals);
 }

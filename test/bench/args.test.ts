@@ -10,6 +10,11 @@ describe('bench args', () => {
     expect(args.sections).toEqual([...SECTION_NAMES]);
     expect(args.traces).toEqual([...TRACE_NAMES]);
     expect(args.json).toBeUndefined();
+    expect(args.check).toBe(false);
+  });
+
+  it('parses --check (exit 3 when a goal is missed)', () => {
+    expect(parseBenchArgs(['--check', '--only', 'mixed']).check).toBe(true);
   });
 
   it('parses --quick, --only (in run order), --trace and --json', () => {

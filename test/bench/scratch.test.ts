@@ -30,9 +30,11 @@ describe('bench scratch', () => {
       const pipeline = client.pipeline();
       for (let i = 0; i < 2_500; i++) pipeline.set(`${KEY_PREFIX}${namespace}:miss:${i}`, 'v', 'EX', 60);
       pipeline.set(`${KEY_PREFIX}${neighbour}:k`, 'v', 'EX', 60);
+      pipeline.set(`${KEY_PREFIX}${namespace}#epoch:`, 'v', 'EX', 60);
       await pipeline.exec();
       await removeNamespace(url, namespace);
       expect(await client.keys(`${KEY_PREFIX}${namespace}:*`)).toEqual([]);
+      expect(await client.exists(`${KEY_PREFIX}${namespace}#epoch:`)).toBe(0);
       expect(await client.exists(`${KEY_PREFIX}${neighbour}:k`)).toBe(1);
     } finally {
       await client.del(`${KEY_PREFIX}${neighbour}:k`);

@@ -18,6 +18,8 @@ import { type EntryOptions, resolveEntryOptions } from '../options/entry-options
 import { cacheHealth } from './health.js';
 import { checkKey, checkKeys } from './keys.js';
 import type { BatchLoader, CacheHealth, Loader, PerCall, SetManyItem, WrapOptions } from './types.js';
+import { ViewSeed } from './view-seed.js';
+import { wrapFunction } from './wrap.js';
 
 /**
  * A tiered cache: an in-process L1 (lru-cache) in front of shared stores (Redis L2,
@@ -215,28 +217,7 @@ export class TieredCache<V = unknown> {
     fn: (...args: A) => PerCall<V, Promise<T> | T>,
     options: WrapOptions<A>,
   ): (...args: A) => Promise<T> {
-    if (typeof fn !== 'function') throw new InvalidOptionError('fn', 'a function', fn);
-    if (options === null || typeof options !== 'object' || typeof options.key !== 'function') {
-      throw new InvalidOptionError(
-        'key',
-        'a function of the arguments returning the cache key',
-        options?.key,
-      );
-    }
-    const { key, ...rest } = options;
-    const entryOptions = Object.keys(rest).length > 0 ? rest : undefined;
-    // Validate once, now, so a bad option fails at wrap time rather than on a miss.
-    if (entryOptions !== undefined) resolveEntryOptions(entryOptions, this.#stack.options.entry);
-    return (...args: A) => {
-      let cacheKey: string;
-      try {
-        cacheKey = key(...args);
-      } catch (error) {
-        // The wrapped function returns a promise: a failing key function rejects it, like any other failure.
-        return Promise.reject(error);
-      }
-      return this.getOrSet<T>(cacheKey, (() => fn(...args)) as PerCall<V, Loader<T>>, entryOptions);
-    };
+    return wrapFunction<V, A, T>(this, this.#stack.options.entry, fn, options);
   }
 
   // ---- writes -----------------------------------------------------------------------
@@ -412,12 +393,4 @@ export class TieredCache<V = unknown> {
     if (l1 !== undefined) recorder.miss(recorder.l1, key);
     return false;
   }
-}
-
-/** How `namespace()` builds a view through the constructor: private fields need it. */
-class ViewSeed {
-  constructor(
-    readonly stack: Stack,
-    readonly prefix: string,
-  ) {}
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { BusListener, BusOp } from '../bus/bus.js';
+import type { BusOp } from '../bus/bus.js';
 import { PublishBatcher } from '../bus/publish-batcher.js';
 import { EntryCodec } from '../entry/codec.js';
 import { type Entry, jitterTtl, makeEntry, makeTombstone } from '../entry/entry.js';
@@ -13,17 +13,17 @@ import { coarseClock } from '../options/clock.js';
 import type { ResolvedEntryOptions } from '../options/entry-options.js';
 import { StoreSet } from '../stores/fan-out.js';
 import type { StoreWrite } from '../stores/store.js';
+import { busListener } from './bus-listener.js';
 import { Epochs } from './epochs.js';
 import { Fences } from './fences.js';
 import { type Flight, Flights, noop } from './flight.js';
 import { KnownWrites } from './known-writes.js';
 import { Lifecycle } from './lifecycle.js';
 import { Semaphore } from './semaphore.js';
-import { receiveTags, TagGenerations } from './tags.js';
+import { TagGenerations } from './tags.js';
 import { FailSafeThrottle } from './throttle.js';
 
 const MIN_TOMBSTONE_MS = 60_000;
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const exactClock = { now: Date.now };
 // close({ timeout: 0 }) still gives the stores and the bus this long to close cleanly.
 const MIN_CLOSE_MS = 250;
@@ -114,7 +114,7 @@ export class Stack {
       // ready() rejects when the bus cannot subscribe (within its own start timeout): a
       // cache that will never hear an invalidation must not look ready. Reported too, and
       // never an unhandled rejection for a caller who does not ask.
-      this.ready = bus.start(options.namespace, this.instanceId, this.#listener()).catch((error) => {
+      this.ready = bus.start(options.namespace, this.instanceId, busListener(this)).catch((error) => {
         recorder.error(error);
         throw error;
       });
@@ -261,62 +261,6 @@ export class Stack {
     this.l1?.deletePrefix('');
   }
 
-  #listener(): BusListener {
-    return {
-      onMessage: (message) => {
-        this.recorder.bus('received');
-        const { op, keys, versions } = message;
-        if (op === 'tag') return receiveTags(this, keys, versions, message.external === true);
-        if (message.external === true) {
-          this.#external(op, keys);
-          return;
-        }
-        if (versions !== undefined) for (const version of versions) this.versions.observe(version);
-        if (op !== 'clear') {
-          this.invalidateKeys(keys, versions);
-          if (versions !== undefined) {
-            for (let i = 0; i < keys.length; i++) this.known.note(keys[i] as string, versions[i] as Version);
-          }
-        } else {
-          keys.forEach((prefix, i) => {
-            const version = versions?.[i];
-            if (version !== undefined) {
-              this.epochs.advance(prefix, version);
-              this.known.noteClear(version);
-            }
-            this.invalidatePrefix(prefix);
-          });
-        }
-      },
-      onResync: () => {
-        this.recorder.bus('resyncs');
-        // Blind, L1 already serves nothing older than its bound: the link's return drops it.
-        if (this.l1?.blindSince === undefined) this.invalidatePrefix('');
-        // A clear may have been missed too, and a deleteByTag.
-        this.epochs.refresh();
-        this.tags.forget();
-      },
-      onLinkChange: (up: boolean, since?: number) => {
-        this.recorder.busLink(up);
-        if (up) {
-          // Invalidations sent while the link was down are lost: drop what L1 holds.
-          this.invalidatePrefix('');
-          this.l1?.blind(undefined);
-          this.epochs.refresh();
-          this.tags.forget();
-          return;
-        }
-        // Blind mode: L1 keeps serving, each entry fresh for at most `blindMaxAge` after
-        // it was last known current. A bus that cannot say since when messages may be
-        // lost gets the strictest reading: from `blindMaxAge` ago. (A bus's clock ahead of
-        // the cache's must not stretch the bound: never later than now.)
-        const now = this.now();
-        const blindMaxAge = this.options.l1 === false ? 0 : this.options.l1.blindMaxAge;
-        this.l1?.blind(Math.min(since ?? now - blindMaxAge, now));
-      },
-    };
-  }
-
   /** How the guards' repairs delete and whom they tell (see `RepairHooks`). */
   #repairHooks(): RepairHooks {
     return {
@@ -366,36 +310,5 @@ export class Stack {
       this.l1?.deleteOlder(locals[i] as string, versions[i] as Version);
     }
     this.lifecycle.background(this.publish('delete', locals, versions));
-  }
-
-  /**
-   * A message from outside tiercache (a database trigger's NOTIFY): the keys changed at
-   * their source, so they are deleted from every tier, not only from L1, at a version
-   * taken now. Every instance that hears it does so; the deletes are idempotent.
-   */
-  #external(op: BusOp, keys: readonly string[]): void {
-    const version = this.versions.next();
-    if (op === 'clear') {
-      for (const prefix of keys) {
-        this.known.noteClear(version);
-        this.invalidatePrefix(prefix);
-        this.lifecycle.background(this.epochs.clear(prefix, version));
-      }
-      return;
-    }
-    const versions = keys.map(() => version);
-    for (const key of keys) this.known.note(key, version);
-    this.invalidateKeys(keys);
-    // Written on the next turn: a bulk change's many messages (a trigger's chunks) all
-    // drop L1 before any of the much slower store writes is built.
-    this.lifecycle.background(
-      nextTurn()
-        .then(() => this.stores.write(this.tombstones(keys, version), undefined, 'deletes'))
-        .then(() => {
-          // A read between the drop above and the tombstones landing may have put the old
-          // value back in L1: it is older than the tombstones, so drop it again, as delete() does.
-          this.invalidateKeys(keys, versions);
-        }),
-    );
   }
 }

@@ -22,35 +22,16 @@ export async function runLoader<T>(
   // Past the bulkhead's queue bound: turned away at once (BulkheadFullError).
   const waiter = loads === undefined || loads.tryAcquire() ? undefined : loads.wait(key);
   const controller = new AbortController();
-  let stop!: (error: unknown) => void;
-  const stopped = new Promise<never>((_, reject) => {
-    stop = reject;
-  });
-  stopped.catch(noop);
-  const onClose = () => {
-    controller.abort(closing.reason);
-    stop(closing.reason);
-  };
-  // The hard timeout counts from the call, time queued for the bulkhead included.
-  let timer: NodeJS.Timeout | undefined;
-  if (options.hardTimeout > 0) {
-    timer = setTimeout(() => {
-      const error = new LoaderTimeoutError(key, options.hardTimeout);
-      stack.recorder.loader('timeouts');
-      controller.abort(error);
-      stop(error);
-    }, options.hardTimeout);
-  }
+  const stops = stopsOf(stack, key, options, controller);
   let holding = waiter === undefined && loads !== undefined;
   const started = performance.now();
   let ok = false;
   let failure: unknown;
   let ran = false;
   try {
-    closing.addEventListener('abort', onClose, { once: true });
     if (waiter !== undefined) {
       try {
-        await Promise.race([waiter.granted, stopped]);
+        await Promise.race([waiter.granted, stops.stopped]);
       } catch (error) {
         waiter.cancel();
         throw error;
@@ -62,16 +43,55 @@ export async function runLoader<T>(
     const running = traced(loadChannel)
       ? loadChannel.tracePromise(() => run(signal), { namespace: stack.options.namespace, key })
       : run(signal);
-    const result = await Promise.race([running, stopped]);
+    const result = await Promise.race([running, stops.stopped]);
     ok = true;
     return result;
   } catch (error) {
     failure = error;
     throw error;
   } finally {
-    clearTimeout(timer);
-    closing.removeEventListener('abort', onClose);
+    stops.dispose();
     if (ran) stack.recorder.loadSettled(ok, performance.now() - started, key, failure);
     if (holding) loads?.release();
   }
+}
+
+/**
+ * What stops a load early: its hard timeout, counted from the call (time queued for the
+ * bulkhead included), and the cache's close. Either aborts the loader's signal and
+ * rejects `stopped`; `dispose()` once the load has settled.
+ */
+function stopsOf(
+  stack: Stack,
+  key: string,
+  options: ResolvedEntryOptions,
+  controller: AbortController,
+): { stopped: Promise<never>; dispose(): void } {
+  let stop!: (error: unknown) => void;
+  const stopped = new Promise<never>((_, reject) => {
+    stop = reject;
+  });
+  stopped.catch(noop);
+  const closing = stack.lifecycle.closing.signal;
+  const onClose = () => {
+    controller.abort(closing.reason);
+    stop(closing.reason);
+  };
+  closing.addEventListener('abort', onClose, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  if (options.hardTimeout > 0) {
+    timer = setTimeout(() => {
+      const error = new LoaderTimeoutError(key, options.hardTimeout);
+      stack.recorder.loader('timeouts');
+      controller.abort(error);
+      stop(error);
+    }, options.hardTimeout);
+  }
+  return {
+    stopped,
+    dispose: () => {
+      clearTimeout(timer);
+      closing.removeEventListener('abort', onClose);
+    },
+  };
 }

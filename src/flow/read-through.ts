@@ -3,6 +3,7 @@ import type { Entry } from '../entry/entry.js';
 import { parseDuration } from '../options/duration.js';
 import type { ResolvedEntryOptions } from '../options/entry-options.js';
 import { commit } from './commit.js';
+import type { FenceToken } from './fences.js';
 import { Flight } from './flight.js';
 import { type HeldLease, leaseForLoad } from './lease.js';
 import { runLoader } from './load.js';
@@ -98,21 +99,7 @@ async function runFlight(
       else flight.rejectLoaded(error);
       return;
     }
-    const { value, ttl, cache, tags } = loaded;
-    const entry = stack.makeEntry(value, tags === undefined ? options : { ...options, tags }, ttl, version);
-    noteLoadTime(entry, options, stack.now() - loadStarted);
-    if (cache && (options.negativeCaching || (value !== null && value !== undefined))) {
-      try {
-        await commit(stack, [{ local, entry, token }]);
-        if (stack.fences.holds(token)) landed = entry.version;
-      } catch (error) {
-        // Strict mode, or a value that cannot be encoded (a CodecError naming the key): the
-        // value is loaded but could not be stored.
-        flight.rejectLoaded(error);
-        return;
-      }
-    }
-    flight.resolveLoaded(entry);
+    landed = await settleLoaded(stack, flight, { local, token, version, loaded, loadStarted }, options);
   } catch (error) {
     // Never rejects: nobody awaits this promise. Anything unforeseen reaches the callers.
     flight.resolveWalked();
@@ -124,6 +111,37 @@ async function runFlight(
     stack.flights.end(local, flight);
     stack.lifecycle.endLoad();
   }
+}
+
+/**
+ * Makes the loaded value an entry at the load's `version`, stores it (unless the loader
+ * said not to cache it) and settles the flight with it; returns the version that landed,
+ * if it did.
+ */
+async function settleLoaded(
+  stack: Stack,
+  flight: Flight,
+  load: { local: string; token: FenceToken; version: string; loaded: Loaded; loadStarted: number },
+  options: ResolvedEntryOptions,
+): Promise<string | undefined> {
+  const { local, token, version, loadStarted } = load;
+  const { value, ttl, cache, tags } = load.loaded;
+  const entry = stack.makeEntry(value, tags === undefined ? options : { ...options, tags }, ttl, version);
+  noteLoadTime(entry, options, stack.now() - loadStarted);
+  let landed: string | undefined;
+  if (cache && (options.negativeCaching || (value !== null && value !== undefined))) {
+    try {
+      await commit(stack, [{ local, entry, token }]);
+      if (stack.fences.holds(token)) landed = entry.version;
+    } catch (error) {
+      // Strict mode, or a value that cannot be encoded (a CodecError naming the key): the
+      // value is loaded but could not be stored.
+      flight.rejectLoaded(error);
+      return undefined;
+    }
+  }
+  flight.resolveLoaded(entry);
+  return landed;
 }
 
 /** A loader's result, with what it set through its context. */

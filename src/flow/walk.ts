@@ -1,6 +1,7 @@
 import { type Entry, newer } from '../entry/entry.js';
 import type { Version } from '../entry/version.js';
 import { StoreDataError } from '../errors.js';
+import type { StoreGuard } from '../guard/guard.js';
 import type { FenceToken } from './fences.js';
 import type { Stack } from './stack.js';
 
@@ -39,21 +40,13 @@ export async function walkStores(
   let pending = locals.map((_, i) => i);
   for (let at = 0; at < stores.length && pending.length > 0; at++) {
     const { guard, record } = stores[at] as (typeof stores)[number];
-    const keys = pending.map((i) => stack.prefix + locals[i]);
-    let found: Array<Uint8Array | undefined>;
-    try {
-      found = single
-        ? [await guard.read((store) => store.get(keys[0] as string))]
-        : await guard.read((store) => store.getMany(keys), keys.length);
-    } catch (error) {
-      // The store refused the key's data (reported by the guard): a miss there, and the
-      // load's write replaces what it holds. Anything else skips the store.
-      if (!(error instanceof StoreDataError)) {
-        stack.stores.readFailed(error);
-        continue;
-      }
-      found = keys.map(() => undefined);
-    }
+    const found = await readTier(
+      stack,
+      guard,
+      pending.map((i) => stack.prefix + locals[i]),
+      single,
+    );
+    if (found === undefined) continue;
     const decoded = found.map((bytes) => stack.decode(bytes, record));
     // Tagged entries need their tags' generations: known (no await) but the first time.
     const learning = stack.tags.learn(decoded);
@@ -90,6 +83,28 @@ export async function walkStores(
     pending = next;
   }
   return out;
+}
+
+/**
+ * One store's bytes for `keys`, or `undefined` when it cannot be read now (the store is
+ * then skipped). A store that refused a key's data (reported by the guard) reads as a
+ * miss there, and the load's write replaces what it holds.
+ */
+async function readTier(
+  stack: Stack,
+  guard: StoreGuard,
+  keys: readonly string[],
+  single: boolean,
+): Promise<Array<Uint8Array | undefined> | undefined> {
+  try {
+    return single
+      ? [await guard.read((store) => store.get(keys[0] as string))]
+      : await guard.read((store) => store.getMany(keys), keys.length);
+  } catch (error) {
+    if (error instanceof StoreDataError) return keys.map(() => undefined);
+    stack.stores.readFailed(error);
+    return undefined;
+  }
 }
 
 /** A fresh entry found in store `at`: write it into L1 and the stores above, with its remaining life. */

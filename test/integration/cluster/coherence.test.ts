@@ -147,8 +147,13 @@ describe('a master fails over under load', () => {
    */
   async function busDelivers(a: TieredCache<string>, b: TieredCache<string>, down: boolean): Promise<number> {
     const started = performance.now();
-    if (down)
-      await waitFor('B to notice its bus link down', () => b.health().bus?.status !== 'up', 10_000, 1);
+    // B notices its link down when its subscription was on the killed node; one on the
+    // shard's replica stays up (seen under load in CI): then only delivery is waited for.
+    if (down) {
+      await waitFor('B to notice its bus link down', () => b.health().bus?.status !== 'up', 5_000, 1).catch(
+        () => undefined,
+      );
+    }
     await waitFor("B's bus link to be up", () => b.health().bus?.status === 'up', 15_000, 5);
     const before = b.stats().bus.received;
     let n = 0;

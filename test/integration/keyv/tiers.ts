@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 // Three real tiers for the Keyv tests: L1, Redis (L2 + bus) and Postgres (L3), each file
 // with its own Redis prefix and Postgres schema, dropped afterwards.
 import pg from 'pg';
@@ -36,8 +37,16 @@ export async function realTiers(label: string): Promise<Tiers> {
       return cache;
     },
     async cleanup() {
-      await caches[0]?.clear().catch(() => {});
       await Promise.allSettled(caches.map((cache) => cache.close()));
+      // Every key the stores wrote under the test's prefix (values, tombstones, clears'
+      // epochs, leases), not only the namespace's values.
+      const redis = new Redis(redisUrl);
+      try {
+        const keys = await redis.keys(`${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`);
+        if (keys.length > 0) await redis.unlink(...keys);
+      } finally {
+        redis.disconnect();
+      }
       const admin = new pg.Pool({ connectionString: pgUrl, max: 1 });
       await admin.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
       await admin.end();

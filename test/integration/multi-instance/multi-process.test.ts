@@ -10,17 +10,21 @@ import { waitFor } from '../../support/wait.js';
 
 const url = await redisUrlForTests();
 let admin: Redis;
+let namespace: string;
 let a: Instance;
 let b: Instance;
 
 beforeAll(async () => {
-  const namespace = uniqueNamespace('mp');
+  namespace = uniqueNamespace('mp');
   admin = new Redis(url);
   [a, b] = await Promise.all([spawnInstance(url, namespace, 'A'), spawnInstance(url, namespace, 'B')]);
 });
 
 afterAll(async () => {
   await Promise.all([a?.exit(), b?.exit()]);
+  // Nothing left behind: the values, tombstones and the clears' epochs (`namespace#epoch:`).
+  const keys = namespace === undefined ? [] : await admin.keys(`${namespace}*`);
+  if (keys.length > 0) await admin.unlink(...keys);
   await admin?.quit();
 });
 

@@ -30,12 +30,21 @@ describe('cache-manager 7 over tiercache', () => {
   it('wrap loads once, get reads what wrap wrote, del deletes from every tier and instance', async () => {
     const manager = createCache({ stores: [createKeyv(a, { closeOnDisconnect: false })] });
     let loads = 0;
+    // The load stays in flight until every caller has had its turn to join it.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     const load = async (): Promise<User> => {
       loads++;
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await gate;
       return { id: 1, name: 'Ada' };
     };
-    const users = await Promise.all(Array.from({ length: 25 }, () => manager.wrap('user:1', load, 60_000)));
+    const calls = Promise.all(Array.from({ length: 25 }, () => manager.wrap('user:1', load, 60_000)));
+    await waitFor('the load to start', () => loads > 0);
+    await new Promise((resolve) => setImmediate(resolve));
+    release();
+    const users = await calls;
     expect(users.every((user) => user.name === 'Ada')).toBe(true);
     expect(loads).toBe(1);
     expect(await manager.wrap('user:1', load, 60_000)).toEqual({ id: 1, name: 'Ada' });
@@ -60,12 +69,11 @@ describe('cache-manager 7 over tiercache', () => {
   it('an entry cache-manager wrote past its TTL is served by getOrSet within the grace, refreshed once', async () => {
     const manager = createCache({ stores: [createKeyv(a, { closeOnDisconnect: false })] });
     await manager.set('rates', { eur: 1 }, 50);
-    await new Promise((resolve) => setTimeout(resolve, 80));
-    expect(await manager.get('rates')).toBeUndefined();
+    await waitFor('the 50 ms TTL to pass', async () => (await manager.get('rates')) === undefined, 2_000, 5);
     let loads = 0;
+    // The ten callers join one flight before its loader runs (after the store walk).
     const refresh = async () => {
       loads++;
-      await new Promise((resolve) => setTimeout(resolve, 20));
       return { eur: 2 };
     };
     const served = await Promise.all(Array.from({ length: 10 }, () => b.getOrSet('rates', refresh)));

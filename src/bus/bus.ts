@@ -24,6 +24,13 @@ export interface BusMessage {
    * stores too, by a tombstone at a version of their own), not only from L1.
    */
   readonly external?: boolean;
+  /**
+   * Set by a cache whose write or delete did not reach every store (a breaker open, a
+   * call that failed or timed out): until it repairs them, a store it missed may still
+   * hold older data, so receivers refuse store entries of these keys older than
+   * `versions` (see `Floors`). Ignored by releases before it.
+   */
+  readonly partial?: boolean;
 }
 
 /** What a bus calls back into the cache. */

@@ -10,17 +10,19 @@ const OPS: ReadonlySet<string> = new Set<BusOp>(['set', 'delete', 'clear', 'tag'
  */
 export function toBusMessage(raw: unknown): BusMessage | undefined {
   if (raw === null || typeof raw !== 'object') return undefined;
-  const { origin, op, keys, versions, external } = raw as Record<string, unknown>;
+  const { origin, op, keys, versions, external, partial } = raw as Record<string, unknown>;
   if (typeof origin !== 'string' || typeof op !== 'string' || !OPS.has(op) || !Array.isArray(keys)) {
     return undefined;
   }
   if (!keys.every((key) => typeof key === 'string')) return undefined;
   if (external !== undefined && external !== null && typeof external !== 'boolean') return undefined;
+  if (partial !== undefined && partial !== null && typeof partial !== 'boolean') return undefined;
   const message = {
     origin,
     op: op as BusOp,
     keys: keys as string[],
     ...(external === true ? { external } : {}),
+    ...(partial === true ? { partial } : {}),
   };
   if (versions === undefined || versions === null) return message;
   // Versions must be well formed and aligned with the keys: a receiver compares them with

@@ -2,6 +2,14 @@ import { BusUnavailableError } from '../errors.js';
 import type { Recorder } from '../observability/recorder.js';
 import type { BusOp, InvalidationBus } from './bus.js';
 
+/** Keys and their versions queued for one message of this tick. */
+interface Batch {
+  readonly op: BusOp;
+  readonly keys: string[];
+  readonly versions: string[] | undefined;
+  readonly partial: boolean;
+}
+
 /**
  * The cache's side of publishing: keys published in the same tick share one message per
  * op, and a caller never waits on a hung link for longer than `waitMs`.
@@ -12,10 +20,7 @@ export class PublishBatcher {
   readonly #waitMs: number;
   readonly #recorder: Recorder;
   /** Keys and their versions queued for this tick's message, per op. */
-  readonly #queued = new Map<
-    BusOp | 'unversioned',
-    { op: BusOp; keys: string[]; versions: string[] | undefined }
-  >();
+  readonly #queued = new Map<string, Batch>();
   #flush: Promise<void> | undefined;
 
   /**
@@ -37,18 +42,20 @@ export class PublishBatcher {
   /**
    * Queues `keys` under `op` for this tick's message, each at its version (`versions`
    * aligned with `keys`, or one version for all; `undefined`: a message without versions,
-   * whose receivers drop their copies whatever their version); resolves once sent or
+   * whose receivers drop their copies whatever their version); `partial` when the write
+   * missed a store (its own message: see `BusMessage.partial`); resolves once sent or
    * `waitMs` passed.
    */
   publish(
     op: BusOp,
     keys: readonly string[],
     versions: string | readonly string[] | undefined,
+    partial = false,
   ): Promise<void> {
-    const slot = versions === undefined ? 'unversioned' : op;
+    const slot = versions === undefined ? 'unversioned' : partial ? `${op}!` : op;
     let queue = this.#queued.get(slot);
     if (queue === undefined) {
-      queue = { op, keys: [], versions: versions === undefined ? undefined : [] };
+      queue = { op, keys: [], versions: versions === undefined ? undefined : [], partial };
       this.#queued.set(slot, queue);
     }
     for (let i = 0; i < keys.length; i++) {
@@ -79,21 +86,14 @@ export class PublishBatcher {
     return this.#flush;
   }
 
-  async #send({
-    op,
-    keys,
-    versions,
-  }: {
-    op: BusOp;
-    keys: string[];
-    versions: string[] | undefined;
-  }): Promise<void> {
+  async #send({ op, keys, versions, partial }: Batch): Promise<void> {
     try {
       await this.#bus.publish({
         origin: this.#origin,
         op,
         keys,
         ...(versions !== undefined ? { versions } : {}),
+        ...(partial ? { partial } : {}),
       });
       this.#recorder.bus('published');
     } catch (error) {

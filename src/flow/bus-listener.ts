@@ -26,6 +26,7 @@ export function busListener(stack: Stack): BusListener {
         stack.invalidateKeys(keys, versions);
         if (versions !== undefined) {
           for (let i = 0; i < keys.length; i++) stack.known.note(keys[i] as string, versions[i] as Version);
+          floorKeys(stack, keys, versions, message.partial === true);
         }
       } else {
         keys.forEach((prefix, i) => {
@@ -33,6 +34,7 @@ export function busListener(stack: Stack): BusListener {
           if (version !== undefined) {
             stack.epochs.advance(prefix, version);
             stack.known.noteClear(version);
+            stack.floors.clear(prefix, version);
           }
           stack.invalidatePrefix(prefix);
         });
@@ -48,6 +50,7 @@ export function busListener(stack: Stack): BusListener {
     },
     onLinkChange: (up: boolean, since?: number) => {
       stack.recorder.busLink(up);
+      stack.linkDown = !up;
       if (up) {
         // Invalidations sent while the link was down are lost: drop what L1 holds.
         stack.invalidatePrefix('');
@@ -65,6 +68,25 @@ export function busListener(stack: Stack): BusListener {
       stack.l1?.blind(Math.min(since ?? now - blindMaxAge, now));
     },
   };
+}
+
+/**
+ * Another instance's write or delete of `keys` at `versions`: one that missed a store
+ * raises their floors (a store it missed may hold older data until its repair), one
+ * that every store took settles them (see `Floors`).
+ */
+function floorKeys(
+  stack: Stack,
+  keys: readonly string[],
+  versions: readonly Version[],
+  partial: boolean,
+): void {
+  const floors = stack.floors;
+  if (!partial && floors.empty) return;
+  for (let i = 0; i < keys.length; i++) {
+    if (partial) floors.raise(keys[i] as string, versions[i] as Version);
+    else floors.settle(keys[i] as string, versions[i] as Version);
+  }
 }
 
 /**

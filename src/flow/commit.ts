@@ -51,7 +51,7 @@ async function write(stack: Stack, kept: readonly Loaded[], writes: readonly Sto
     l1?.set(local, entry);
   }
   stack.recorder.sets(stack.recorder.l1, kept.length);
-  await stack.stores.write(writes);
+  const complete = await stack.stores.write(writes);
   // Sent once the stores hold the entries (a receiver that drops its copy and reads
   // again finds them), but not awaited: the load's callers have their value now, and a
   // second round trip before answering them would halve what concurrent callers get
@@ -61,6 +61,7 @@ async function write(stack: Stack, kept: readonly Loaded[], writes: readonly Sto
       'set',
       kept.map(({ local }) => local),
       kept.map(({ entry }) => entry.version),
+      !complete,
     ),
   );
 }

@@ -17,6 +17,7 @@ import { busListener } from './bus-listener.js';
 import { Epochs } from './epochs.js';
 import { Fences } from './fences.js';
 import { type Flight, Flights, noop } from './flight.js';
+import { Floors } from './floors.js';
 import { KnownWrites } from './known-writes.js';
 import { Lifecycle } from './lifecycle.js';
 import { Semaphore } from './semaphore.js';
@@ -42,6 +43,13 @@ export class Stack {
   readonly stores: StoreSet;
   readonly codec: EntryCodec;
   readonly fences = new Fences();
+  /** Versions below which store entries are refused: writes elsewhere that missed a store. */
+  readonly floors = new Floors();
+  /**
+   * Whether the bus reports its link down: no message (nor its `partial` mark) can reach
+   * this instance, so the walk checks an upper store's hit against the stores below.
+   */
+  linkDown = false;
   readonly flights = new Flights<Flight>();
   readonly throttle = new FailSafeThrottle();
   /** The bulkhead behind `maxConcurrentLoads`; `undefined` when unlimited. */
@@ -191,14 +199,18 @@ export class Stack {
   /**
    * Tells other instances to drop their L1 copies of `locals` older than `versions`
    * (aligned with `locals`, or one for all; `undefined`: whatever their version);
-   * batched per tick.
+   * batched per tick. `partial`: the write missed a store, so receivers also refuse
+   * older store entries of these keys until its repair (see `Floors`).
    */
   publish(
     op: BusOp,
     locals: readonly string[],
     versions: Version | readonly Version[] | undefined,
+    partial = false,
   ): Promise<void> {
-    return this.#publisher === undefined ? Promise.resolve() : this.#publisher.publish(op, locals, versions);
+    return this.#publisher === undefined
+      ? Promise.resolve()
+      : this.#publisher.publish(op, locals, versions, partial);
   }
 
   /**

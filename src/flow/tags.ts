@@ -82,10 +82,10 @@ export class TagGenerations {
   }
 
   /** Writes the generations of `tags` at `version` to every store (versioned: they only move forward). */
-  write(tags: readonly string[], version: Version): Promise<void> {
+  async write(tags: readonly string[], version: Version): Promise<void> {
     const stack = this.#stack;
     const writes = tags.map((tag) => generationWrite(stack, tagKey(stack, tag), version));
-    return stack.stores.write(writes, undefined, 'deletes');
+    await stack.stores.write(writes, undefined, 'deletes');
   }
 
   #fetch(tags: string[]): Promise<void> {

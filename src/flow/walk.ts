@@ -2,6 +2,7 @@ import { type Entry, newer } from '../entry/entry.js';
 import type { Version } from '../entry/version.js';
 import { StoreDataError } from '../errors.js';
 import type { StoreGuard } from '../guard/guard.js';
+import type { TierRecord } from '../observability/recorder.js';
 import type { FenceToken } from './fences.js';
 import type { Stack } from './stack.js';
 
@@ -19,6 +20,12 @@ export interface Found {
  * and the stores above it (with its remaining life), unless the key's fence moved. A
  * store that fails is skipped (strict mode: the walk throws).
  *
+ * While the bus link is down (`Stack.linkDown`), a fresh hit above the last store is
+ * checked against the stores below before it is served: no message can say that a write
+ * missed the upper store (its writer's breaker open, as when a Redis Cluster shard
+ * fails: the healthy shards are skipped too), so the newest of what the stores hold
+ * wins, and is copied up.
+ *
  * `single` asks with `get` (one key) rather than `getMany`: the cache's single-key
  * reads use the store's single-key call.
  */
@@ -31,15 +38,18 @@ export async function walkStores(
   // The first reads after the cache starts (or a view is made, or the bus resyncs) wait
   // for the epochs: an entry older than a clear must not be served meanwhile.
   if (stack.epochs.loading) await stack.epochs.ready();
-  const out: Array<Found | undefined> = new Array(locals.length).fill(undefined);
-  // Per key, the greatest version seen in the stores above: an entry below it is older
-  // than a write or delete the upper store already holds (a write or a tombstone that
-  // did not reach the lower store), so it is never served nor copied up.
-  const seen: Array<Version | undefined> = new Array(locals.length).fill(undefined);
   const stores = stack.stores.list;
+  const walk: Walk = {
+    stack,
+    locals,
+    tokens,
+    out: new Array(locals.length).fill(undefined),
+    seen: new Array(locals.length).fill(undefined),
+    held: stack.linkDown && stores.length > 1 ? new Array(locals.length).fill(undefined) : undefined,
+  };
   let pending = locals.map((_, i) => i);
   for (let at = 0; at < stores.length && pending.length > 0; at++) {
-    const { guard, record } = stores[at] as (typeof stores)[number];
+    const { guard } = stores[at] as (typeof stores)[number];
     const found = await readTier(
       stack,
       guard,
@@ -47,42 +57,115 @@ export async function walkStores(
       single,
     );
     if (found === undefined) continue;
-    const decoded = found.map((bytes) => stack.decode(bytes, record));
+    const decoded = found.map((bytes) => stack.decode(bytes, stores[at]?.record as TierRecord));
     // Tagged entries need their tags' generations: known (no await) but the first time.
     const learning = stack.tags.learn(decoded);
     if (learning !== undefined) await learning;
-    const next: number[] = [];
-    const now = stack.now();
-    for (let j = 0; j < pending.length; j++) {
-      const i = pending[j] as number;
-      const bytes = found[j];
-      let entry = decoded[j];
-      if (entry !== undefined) {
-        stack.versions.observe(entry.version);
-        const above = seen[i];
-        if (above !== undefined && entry.version < above) entry = undefined;
-        else {
-          seen[i] = entry.version;
-          // Written before a clear of its prefix, or a deleteByTag of one of its tags:
-          // absent, whatever is still physically there.
-          if (stack.epochs.covers(locals[i] as string, entry) || stack.tags.covers(entry)) entry = undefined;
-        }
-      }
-      if (entry !== undefined && entry.deleted !== true && now < entry.staleAt) {
-        stack.recorder.hit(record, locals[i]);
-        out[i] = { fresh: entry };
-        backfill(stack, locals[i] as string, entry, at, bytes, tokens[i] as FenceToken);
-        continue;
-      }
-      stack.recorder.miss(record, locals[i]);
-      if (entry !== undefined && entry.deleted !== true && now < entry.expiresAt) {
-        out[i] = { stale: newer(out[i]?.stale, entry) as Entry };
-      }
-      next.push(i);
-    }
-    pending = next;
+    pending = judgeTier(walk, at, pending, found, decoded);
   }
-  return out;
+  if (walk.held !== undefined) serveHeld(walk);
+  return walk.out;
+}
+
+/** A walk in progress: its keys and, per key, what the stores read so far told. */
+interface Walk {
+  readonly stack: Stack;
+  readonly locals: readonly string[];
+  readonly tokens: readonly FenceToken[];
+  readonly out: Array<Found | undefined>;
+  /**
+   * Per key, the greatest version seen in the stores above: an entry below it is older
+   * than a write or delete the upper store already holds (a write or a tombstone that
+   * did not reach the lower store), so it is never served nor copied up.
+   */
+  readonly seen: Array<Version | undefined>;
+  /** While the bus link is down: per key, a fresh hit held until the stores below are read. */
+  readonly held: Array<Held | undefined> | undefined;
+}
+
+/** A fresh entry found in store `at`, as read. */
+interface Held {
+  readonly entry: Entry;
+  readonly at: number;
+  readonly bytes: Uint8Array | undefined;
+}
+
+/** Settles what store `at` holds for the `pending` keys; resolves the keys left for the stores below. */
+function judgeTier(
+  walk: Walk,
+  at: number,
+  pending: readonly number[],
+  found: ReadonlyArray<Uint8Array | undefined>,
+  decoded: ReadonlyArray<Entry | undefined>,
+): number[] {
+  const { stack, locals, out, held } = walk;
+  const record = stack.stores.list[at]?.record as TierRecord;
+  const last = at === stack.stores.length - 1;
+  const next: number[] = [];
+  const now = stack.now();
+  for (let j = 0; j < pending.length; j++) {
+    const i = pending[j] as number;
+    const entry = admit(walk, i, decoded[j]);
+    if (entry !== undefined && entry.deleted !== true && now < entry.staleAt) {
+      const above = held?.[i];
+      // The same write in the store above: that hit stands.
+      if (above !== undefined && above.entry.version === entry.version) serve(walk, i, above);
+      else if (held !== undefined && !last) {
+        held[i] = { entry, at, bytes: found[j] };
+        next.push(i);
+      } else serve(walk, i, { entry, at, bytes: found[j] });
+      continue;
+    }
+    stack.recorder.miss(record, locals[i]);
+    if (entry !== undefined && entry.deleted !== true && now < entry.expiresAt) {
+      out[i] = { stale: newer(out[i]?.stale, entry) as Entry };
+    }
+    next.push(i);
+  }
+  return next;
+}
+
+/**
+ * The entry a store holds for key `i`, or `undefined` when it must not be served: older
+ * than what a store above holds, than a write elsewhere that missed a store (floors), or
+ * than a clear or deleteByTag that covers it.
+ */
+function admit(walk: Walk, i: number, entry: Entry | undefined): Entry | undefined {
+  if (entry === undefined) return undefined;
+  const { stack, seen } = walk;
+  const local = walk.locals[i] as string;
+  stack.versions.observe(entry.version);
+  const above = seen[i];
+  if (above !== undefined && entry.version < above) return undefined;
+  // Older than another instance's write that missed a store: this one may be it.
+  if (!stack.floors.empty && stack.floors.refuses(local, entry.version)) return undefined;
+  seen[i] = entry.version;
+  // Written before a clear of its prefix, or a deleteByTag of one of its tags: absent,
+  // whatever is still physically there.
+  if (stack.epochs.covers(local, entry) || stack.tags.covers(entry)) return undefined;
+  return entry;
+}
+
+/** Serves the fresh hits held while the link is down that no store below outdated. */
+function serveHeld(walk: Walk): void {
+  const held = walk.held as Array<Held | undefined>;
+  for (let i = 0; i < held.length; i++) {
+    const hit = held[i];
+    if (hit === undefined || walk.out[i]?.fresh !== undefined) continue;
+    // A store below holds a newer write or tombstone (stale or deleted there): not this.
+    const seen = walk.seen[i];
+    if (seen !== undefined && hit.entry.version < seen) continue;
+    serve(walk, i, hit);
+  }
+}
+
+/** Key `i`'s fresh entry, found in store `hit.at`: counted, answered and copied up. */
+function serve(walk: Walk, i: number, hit: Held): void {
+  const { stack } = walk;
+  const local = walk.locals[i] as string;
+  stack.recorder.hit(stack.stores.list[hit.at]?.record as TierRecord, local);
+  walk.out[i] = { fresh: hit.entry };
+  backfill(stack, local, hit.entry, hit.at, hit.bytes, walk.tokens[i] as FenceToken);
 }
 
 /**

@@ -22,7 +22,7 @@ export async function writeEntries(
     for (const { local, entry } of entries) l1.set(local, entry);
     stack.recorder.sets(stack.recorder.l1, entries.length);
   }
-  await stack.stores.write(writes);
+  const complete = await stack.stores.write(writes);
   // Reads that started while the write was on the wire saw the old value.
   for (const local of locals) stack.fences.bump(local);
   // Sent now that the stores hold the write, in the background (as a load's, see
@@ -32,6 +32,7 @@ export async function writeEntries(
       'set',
       locals,
       entries.map(({ entry }) => entry.version),
+      !complete,
     ),
   );
   stack.recorder.wrote('set', locals);
@@ -47,9 +48,9 @@ export async function deleteKeys(stack: Stack, locals: readonly string[]): Promi
   for (const local of locals) stack.known.note(local, version);
   stack.invalidateKeys(locals);
   if (stack.l1 !== undefined) stack.recorder.deletes(stack.recorder.l1, locals.length);
-  await stack.stores.write(stack.tombstones(locals, version), undefined, 'deletes');
+  const complete = await stack.stores.write(stack.tombstones(locals, version), undefined, 'deletes');
   stack.invalidateKeys(locals);
-  await stack.publish('delete', locals, version);
+  await stack.publish('delete', locals, version, !complete);
   stack.recorder.wrote('delete', locals);
 }
 

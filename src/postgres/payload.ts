@@ -28,7 +28,8 @@ export function postgresChannel(namespace: string): string {
  * each: JSON text `{"origin","op","keys","versions"}`, the keys shared out in order.
  * `versions` is there only when the message has it: a chunk carries the versions of its
  * own keys (so each chunk is a valid message on its own, aligned; a `clear`'s keys are
- * the prefixes it cleared). `"external":true` marks a message from outside tiercache.
+ * the prefixes it cleared). `"external":true` marks a message from outside tiercache, `"partial":true` a write
+ * that missed a store.
  *
  * JSON rather than base64 msgpack: payloads are text anyway, and a plain JSON shape lets
  * a database trigger invalidate too (`pg_notify(channel, json_build_object(...)::text)`,
@@ -80,8 +81,8 @@ interface PayloadShape {
   render(from: number, to: number): string;
 }
 
-function payloadShape({ origin, op, keys, versions, external }: BusMessage): PayloadShape {
-  const flag = external === true ? '"external":true,' : '';
+function payloadShape({ origin, op, keys, versions, external, partial }: BusMessage): PayloadShape {
+  const flag = (external === true ? '"external":true,' : '') + (partial === true ? '"partial":true,' : '');
   const head = `{"origin":${JSON.stringify(origin)},"op":${JSON.stringify(op)},${flag}"keys":[`;
   const json = (items: readonly string[], from: number, to: number) =>
     items

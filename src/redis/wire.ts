@@ -17,19 +17,20 @@ export function decodeBusMessage(bytes: Uint8Array): BusMessage | undefined {
 
 /**
  * A message as bytes, as {@link decodeBusMessage} reads them: `{origin, op, keys}`, and
- * `versions` and `external` when the message has them (a receiver of an older release ignores the
+ * `versions`, `external` and `partial` when the message has them (a receiver of an older release ignores the
  * extra field; a message without it still reads).
  *
  * @throws TierCacheError when `versions` is not aligned with `keys`.
  */
 export function encodeBusMessage(message: BusMessage): Buffer {
   checkOutgoingVersions(message, 'redisBus');
-  const { origin, op, keys, versions, external } = message;
+  const { origin, op, keys, versions, external, partial } = message;
   return wire.pack({
     origin,
     op,
     keys,
     ...(versions !== undefined ? { versions } : {}),
     ...(external === true ? { external } : {}),
+    ...(partial === true ? { partial } : {}),
   });
 }

@@ -67,14 +67,16 @@ export class StoreSet {
 
   /**
    * Writes every entry to the stores above `upTo` (all of them by default); `counter`
-   * says what they count as (tombstones count as deletes).
+   * says what they count as (tombstones count as deletes). Resolves `true` when every
+   * store took the writes, `false` when one did not (it was reported, and its guard
+   * repairs it before it is read again).
    */
   write(
     writes: readonly StoreWrite[],
     upTo = this.list.length,
     counter: 'sets' | 'deletes' = 'sets',
-  ): Promise<void> {
-    if (writes.length === 0) return Promise.resolve();
+  ): Promise<boolean> {
+    if (writes.length === 0) return Promise.resolve(true);
     return this.#each(upTo, writes, counter, (store) => store.setMany(writes));
   }
 
@@ -122,7 +124,7 @@ export class StoreSet {
     writes: readonly StoreWrite[],
     counter: 'sets' | 'deletes',
     op: (store: StoreTier) => Promise<void>,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const count = writes.length;
     const failures: unknown[] = [];
     await Promise.all(
@@ -137,5 +139,6 @@ export class StoreSet {
       }),
     );
     if (this.#strict && failures.length > 0) throw failures[0];
+    return failures.length === 0;
   }
 }

@@ -19,3 +19,33 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+/** A cache's store health and a read, as {@link storesUp} needs them. */
+interface HealthyCache {
+  get(key: string): Promise<unknown>;
+  health(): { stores: Readonly<Record<string, { status: string } | undefined>> };
+}
+
+/**
+ * Waits until `store` reports `up` in every cache: a read of an absent key on each
+ * first (it lets a call through a breaker past its cool-down, and waits for a repair
+ * owed). Resolves how long it waited, in ms.
+ */
+export async function storesUp(
+  caches: readonly HealthyCache[],
+  store: string,
+  timeoutMs = 20_000,
+  intervalMs = 20,
+): Promise<number> {
+  const started = performance.now();
+  await waitFor(
+    `the ${store} store to be up again in ${caches.length === 1 ? 'the cache' : `all ${caches.length} caches`}`,
+    async () => {
+      await Promise.all(caches.map((cache) => cache.get('never-written')));
+      return caches.every((cache) => cache.health().stores[store]?.status === 'up');
+    },
+    timeoutMs,
+    intervalMs,
+  );
+  return performance.now() - started;
+}

@@ -43,6 +43,10 @@ export interface OwnCluster {
    * Resolves the new master's port.
    */
   failover(masterPort: number): Promise<number>;
+  /** The ports of the online replicas of the master on `masterPort`. */
+  replicasOf(masterPort: number): Promise<number[]>;
+  /** SIGKILLs the node on `port` (a master's failure); later calls ask only the live nodes. */
+  kill(port: number): void;
   /** Stops every node and closes every client opened by {@link client}. */
   stop(): Promise<void>;
 }
@@ -68,6 +72,7 @@ export async function startRedisCluster(options: ClusterStartOptions = {}): Prom
   }
   const nodeTimeoutMs = options.nodeTimeoutMs ?? 1_000;
   const nodes: ClusterNode[] = [];
+  const killed = new Set<number>();
   const clients: Array<Redis | Cluster> = [];
   const stop = async () => {
     await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
@@ -131,7 +136,14 @@ export async function startRedisCluster(options: ClusterStartOptions = {}): Prom
       clients.push(client);
       return client;
     },
-    masterOf: (key) => withClient(admin, livePort(nodes), (c) => masterPortOf(c, key)),
+    masterOf: (key) => withClient(admin, livePort(nodes, killed), (c) => masterPortOf(c, key)),
+    replicasOf: (masterPort) => replicasOf(admin, masterPort),
+    kill(port) {
+      const node = nodes.find((n) => n.port === port);
+      if (node === undefined) throw new Error(`no node of the cluster on port ${port}`);
+      killed.add(port);
+      node.server.signal('SIGKILL');
+    },
     failover: (masterPort) => failoverMaster(nodes, admin, masterPort),
     stop,
   };
@@ -158,8 +170,10 @@ async function formed(nodes: readonly ClusterNode[]): Promise<boolean> {
   return states.every(Boolean);
 }
 
-function livePort(nodes: readonly ClusterNode[]): number {
-  return (nodes[0] as ClusterNode).port;
+function livePort(nodes: readonly ClusterNode[], killed: ReadonlySet<number>): number {
+  const live = nodes.find((n) => !killed.has(n.port));
+  if (live === undefined) throw new Error('every node of the cluster was killed');
+  return live.port;
 }
 
 async function withClient<T>(

@@ -105,7 +105,22 @@ export interface LoadReport {
   maxReadMs: number;
   /** The last value written per key (what every tier must converge on). */
   last: Map<string, string>;
+  /**
+   * The oldest value any read returned, as how long before the read started the write
+   * that replaced it had completed (0: every read returned a value still current, or
+   * replaced while it was in flight).
+   */
+  maxStaleMs: number;
+  /** Reads that returned a value replaced more than {@link STALE_BOUND_MS} before they started. */
+  staleReads: number;
 }
+
+/**
+ * What staleness a read may show during a failover: a reader whose bus link went down
+ * serves L1 entries for at most `l1.blindMaxAge` (1 s) after the link was last known to
+ * deliver, plus the heartbeat that notices it; anything older is a stale read.
+ */
+export const STALE_BOUND_MS = 1_500;
 
 /**
  * Readers (getOrSet on every instance) and one writer (`set` on the first) over `keys`,
@@ -113,15 +128,39 @@ export interface LoadReport {
  * heavy as the machine allows, never unbounded.
  */
 export class Load {
-  readonly report: LoadReport = { reads: 0, writes: 0, failed: [], loads: 0, maxReadMs: 0, last: new Map() };
+  readonly report: LoadReport = {
+    reads: 0,
+    writes: 0,
+    failed: [],
+    loads: 0,
+    maxReadMs: 0,
+    last: new Map(),
+    maxStaleMs: 0,
+    staleReads: 0,
+  };
+  /** Per key, the writes completed so far: their numbers (`w<n>`) and when `set` resolved. */
+  readonly #completed = new Map<string, Array<{ n: number; at: number }>>();
   #running = true;
   readonly #workers: Array<Promise<void>> = [];
 
-  constructor(instances: readonly TieredCache<string>[], keys: readonly string[], initial: string) {
+  /**
+   * @param readKeys the keys the instances after the first read (all of `keys` by
+   *   default); the first instance reads and writes all of them.
+   */
+  constructor(
+    instances: readonly TieredCache<string>[],
+    keys: readonly string[],
+    initial: string,
+    readKeys: readonly string[] = keys,
+  ) {
     for (const key of keys) this.report.last.set(key, initial);
-    const pick = () => keys[Math.floor(Math.random() * keys.length)] as string;
-    for (const cache of instances) for (let r = 0; r < 2; r++) this.#workers.push(this.#reader(cache, pick));
-    this.#workers.push(this.#writer(instances[0] as TieredCache<string>, pick));
+    const pickFrom = (from: readonly string[]) => () =>
+      from[Math.floor(Math.random() * from.length)] as string;
+    instances.forEach((cache, i) => {
+      const pick = pickFrom(i === 0 ? keys : readKeys);
+      for (let r = 0; r < 2; r++) this.#workers.push(this.#reader(cache, pick));
+    });
+    this.#workers.push(this.#writer(instances[0] as TieredCache<string>, pickFrom(keys)));
   }
 
   /** Stops every worker and resolves the report once their last calls settled. */
@@ -137,10 +176,11 @@ export class Load {
       const key = pick();
       const started = performance.now();
       try {
-        await cache.getOrSet(key, async () => {
+        const value = await cache.getOrSet(key, async () => {
           report.loads++;
           return report.last.get(key) as string;
         });
+        this.#checkFresh(key, value, started);
       } catch (error) {
         report.failed.push(error as Error);
       }
@@ -148,6 +188,16 @@ export class Load {
       report.reads++;
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
+  }
+
+  /** Counts a read started at `started` that returned `value` though a newer write had completed before. */
+  #checkFresh(key: string, value: string, started: number): void {
+    const n = Number(value.slice(1));
+    const replaced = this.#completed.get(key)?.find((write) => write.n > n);
+    if (replaced === undefined || replaced.at >= started) return;
+    const age = started - replaced.at;
+    this.report.maxStaleMs = Math.max(this.report.maxStaleMs, age);
+    if (age > STALE_BOUND_MS) this.report.staleReads++;
   }
 
   async #writer(cache: TieredCache<string>, pick: () => string): Promise<void> {
@@ -164,6 +214,9 @@ export class Load {
       }
       this.report.last.set(key, value);
       this.report.writes++;
+      const writes = this.#completed.get(key) ?? [];
+      writes.push({ n, at: performance.now() });
+      this.#completed.set(key, writes);
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }

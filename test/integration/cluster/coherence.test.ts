@@ -11,9 +11,9 @@ import { busChannel } from '../../../src/bus/bus.js';
 import type { TieredCache } from '../../../src/index.js';
 import { slotOf } from '../../../src/redis/slots.js';
 import { uniqueNamespace } from '../../support/services.js';
-import { waitFor } from '../../support/wait.js';
+import { storesUp, waitFor } from '../../support/wait.js';
 import { liveValue } from '../multi-instance/versioned-support.js';
-import { ClusterWorld, Load } from './cluster-world.js';
+import { ClusterWorld, Load, STALE_BOUND_MS } from './cluster-world.js';
 
 const world = new ClusterWorld();
 beforeAll(() => world.start(), 60_000);
@@ -170,6 +170,13 @@ describe('a master fails over under load', () => {
     return performance.now() - started;
   }
 
+  /** Lets the load make `writes` more writes, then stops it. */
+  async function moreLoad(load: Load, writes: number) {
+    const at = load.report.writes;
+    await waitFor('more load after the failover', () => load.report.writes > at + writes, 15_000, 5);
+    return load.stop();
+  }
+
   /**
    * Asserts every instance given, and a fresh one (empty L1: it reads L2, then L3),
    * reads the last value written for every key, and L3 holds it; resolves how many
@@ -212,9 +219,11 @@ describe('a master fails over under load', () => {
     report.last.set('probe', (await a.get('probe')) as string);
     console.log(
       `CLUSTER FAILOVER: ${failoverMs.toFixed(0)} ms to take over, bus delivering again ${busMs.toFixed(0)} ms after; ` +
-        `${report.reads} reads, ${report.writes} writes, ${report.failed.length} failed, ${report.loads} loads, max read ${report.maxReadMs.toFixed(0)} ms`,
+        `${report.reads} reads, ${report.writes} writes, ${report.failed.length} failed, ${report.loads} loads, max read ${report.maxReadMs.toFixed(0)} ms, ` +
+        `oldest value read ${report.maxStaleMs.toFixed(0)} ms after it was replaced`,
     );
     expect(report.failed).toEqual([]);
+    expect(report.staleReads, `reads older than ${STALE_BOUND_MS} ms`).toBe(0);
     // A coordinated failover loses no write: L2 holds every last value, no repair needed.
     expect(await expectNoStale([a, b], ns, report.last)).toBe(0);
   });
@@ -227,39 +236,65 @@ describe('a master fails over under load', () => {
     await a.setMany(keys.map((key) => ({ key, value: 'w0' })));
     await b.getMany(keys);
     const master = await world.cluster.masterOf(busChannel(ns));
-    const node = world.cluster.nodes.find((n) => n.port === master);
     const load = new Load([a, b], keys, 'w0');
     await waitFor('the load to run', () => load.report.writes > 50, 10_000, 5);
     const killedAt = performance.now();
-    node?.server.signal('SIGKILL');
+    world.cluster.kill(master);
     const busMs = await busDelivers(a, b, true);
     // L2 is back for an instance once a call of its own got through its breaker (and it
     // repaired what it missed, before its first read): a read that reaches L2 on each.
-    await waitFor(
-      "A's and B's L2 breakers to close again",
-      async () => {
-        await Promise.all([a.get('never-written'), b.get('never-written')]);
-        return [a, b].every((cache) => cache.health().stores.redis?.status === 'up');
-      },
-      20_000,
-      20,
-    );
+    await storesUp([a, b], 'redis');
     const l2Ms = performance.now() - killedAt;
-    const writesAtRecovery = load.report.writes;
-    await waitFor(
-      'more load after the failover',
-      () => load.report.writes > writesAtRecovery + 200,
-      15_000,
-      5,
-    );
-    const report = await load.stop();
+    const report = await moreLoad(load, 200);
     report.last.set('probe', (await a.get('probe')) as string);
     const repairedInRedis = await expectNoStale([a, b], ns, report.last);
     console.log(
       `SIGKILL: bus delivering again ${busMs.toFixed(0)} ms after the kill, L2 back on both instances after ` +
         `${l2Ms.toFixed(0)} ms; ${report.reads} reads, ${report.writes} writes, ${report.failed.length} failed, ` +
-        `${report.loads} loads, max read ${report.maxReadMs.toFixed(0)} ms, ${repairedInRedis} keys tombstoned in L2 by the repair`,
+        `${report.loads} loads, max read ${report.maxReadMs.toFixed(0)} ms, ${repairedInRedis} keys tombstoned in L2 by the repair, ` +
+        `oldest value read ${report.maxStaleMs.toFixed(0)} ms after it was replaced`,
     );
     expect(report.failed).toEqual([]);
+    expect(report.staleReads, `reads older than ${STALE_BOUND_MS} ms`).toBe(0);
+  });
+
+  // A's writes go to every master, so the dead one opens A's breaker and A skips Redis
+  // for every key, the healthy masters' too, until the failover. B reads only keys of
+  // the healthy masters (its breaker stays closed, its bus link up): it hears each of
+  // A's writes, drops its L1 copy, and reads Redis, where the older value is. Before
+  // floors, B served those older values until A's repair (seconds); now A's messages
+  // say the writes missed Redis and B refuses what is older there, reading Postgres.
+  it('SIGKILL of another master: an instance reading the healthy masters never reads an older value from them', async () => {
+    const ns = uniqueNamespace('kill2');
+    const [a, b] = await started(ns, { guardTimeoutMs: 200 });
+    const keys = keysOf(60);
+    await a.setMany(keys.map((key) => ({ key, value: 'w0' })));
+    const channelMaster = await world.cluster.masterOf(busChannel(ns));
+    const owners = await Promise.all(keys.map((k) => world.cluster.masterOf(`${world.prefix}${ns}:${k}`)));
+    // A master with a replica to take over (an earlier test's failover left one without).
+    let victim: number | undefined;
+    for (const port of new Set(owners)) {
+      if (port !== channelMaster && (await world.cluster.replicasOf(port)).length > 0) victim = port;
+    }
+    if (victim === undefined) throw new Error('no master besides the channel one has a replica');
+    const healthy = keys.filter((_, i) => owners[i] !== victim);
+    expect(healthy.length).toBeGreaterThan(10);
+    expect(healthy.length).toBeLessThan(keys.length);
+    await b.getMany(healthy);
+    const load = new Load([a, b], keys, 'w0', healthy);
+    await waitFor('the load to run', () => load.report.writes > 50, 10_000, 5);
+    const killedAt = performance.now();
+    world.cluster.kill(victim);
+    await waitFor("A's L2 breaker to open", () => a.health().stores.redis?.status !== 'up', 10_000, 5);
+    await storesUp([a], 'redis');
+    const l2Ms = performance.now() - killedAt;
+    const report = await moreLoad(load, 100);
+    console.log(
+      `SIGKILL of another master: A's L2 back after ${l2Ms.toFixed(0)} ms; ${report.reads} reads, ${report.writes} writes, ` +
+        `${report.failed.length} failed, ${report.loads} loads, oldest value read ${report.maxStaleMs.toFixed(0)} ms after it was replaced`,
+    );
+    expect(report.failed).toEqual([]);
+    expect(report.staleReads, `reads older than ${STALE_BOUND_MS} ms`).toBe(0);
+    await expectNoStale([a, b], ns, report.last);
   });
 });

@@ -16,52 +16,122 @@ const ERROR_PROTOTYPES = new Set<unknown>(
   [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError].map((E) => E.prototype),
 );
 
+/** Objects walked before cycles are looked for: a value of a few dozen objects allocates no set. */
+const SEEN_AFTER = 256;
+
+/** How a node hangs from its parent, for the path in an error. */
+enum Edge {
+  Property,
+  Index,
+  MapKey,
+  MapValue,
+  SetMember,
+}
+
 /**
  * Throws a TypeError naming the first part of `value` the default codec cannot read
  * back as itself (a function, a symbol, an instance of a class not in `classes`), with
  * its path (`value.items[2].owner`). Cycles are allowed (the codec keeps them).
  * Iterative: an object nested 100,000 deep is walked, not a stack overflow.
+ *
+ * On the write path of every value, so it allocates little: primitives are never
+ * pushed, a node is three array slots (its parent and edge, for a path built only when
+ * one is thrown), and cycles are looked for only past {@link SEEN_AFTER} objects (a
+ * cycle repeats its objects, so it is found then).
  */
 export function checkStorable(
   value: unknown,
   classes: ReadonlySet<abstract new (...args: never[]) => unknown>,
 ): void {
-  const seen = new Set<object>();
-  const stack: Array<{ value: unknown; path: () => string }> = [{ value, path: () => 'value' }];
-  while (stack.length > 0) {
-    const { value: at, path } = stack.pop() as (typeof stack)[number];
-    const type = typeof at;
-    if (type === 'function' || type === 'symbol') throw unstorable(`a ${type}`, path());
-    if (type !== 'object' || at === null || seen.has(at as object)) continue;
+  if (!reference(value)) return;
+  const walk = new StorableWalk(value);
+  const { nodes } = walk;
+  for (let next = walk.pending.pop(); next !== undefined; next = walk.pending.pop()) {
+    const at = nodes[next];
+    if (typeof at !== 'object') throw unstorable(`a ${typeof at}`, walk.path(next));
+    if (walk.visited(at as object)) continue;
     const object = at as object;
-    seen.add(object);
     const proto = Object.getPrototypeOf(object);
     if (proto === Object.prototype || proto === null) {
       for (const key of Object.keys(object)) {
-        stack.push({ value: (object as Record<string, unknown>)[key], path: () => `${path()}.${key}` });
+        walk.reach((object as Record<string, unknown>)[key], next, Edge.Property, key);
       }
-      continue;
-    }
-    if (Array.isArray(object)) {
-      object.forEach((item, i) => {
-        stack.push({ value: item, path: () => `${path()}[${i}]` });
-      });
-      continue;
-    }
-    if (object instanceof Map) {
+    } else if (Array.isArray(object)) {
+      for (let i = 0; i < object.length; i++) walk.reach(object[i], next, Edge.Index, i);
+    } else if (object instanceof Map) {
       for (const [key, item] of object) {
-        stack.push({ value: key, path: () => `${path()} (a Map key)` });
-        stack.push({ value: item, path: () => `${path()}.get(${String(key)})` });
+        walk.reach(key, next, Edge.MapKey, undefined);
+        walk.reach(item, next, Edge.MapValue, key);
       }
-      continue;
+    } else if (object instanceof Set) {
+      for (const item of object) walk.reach(item, next, Edge.SetMember, undefined);
+    } else if (!ArrayBuffer.isView(object) && !isLeaf(object, proto, classes)) {
+      const name = (proto?.constructor as { name?: string } | undefined)?.name || 'an unknown class';
+      throw unstorable(`an instance of ${name}`, walk.path(next));
     }
-    if (object instanceof Set) {
-      for (const item of object) stack.push({ value: item, path: () => `${path()} (a Set member)` });
-      continue;
+  }
+}
+
+/** Whether `value` needs a look: an object, or a function or symbol (refused). */
+function reference(value: unknown): boolean {
+  const type = typeof value;
+  return type === 'object' ? value !== null : type === 'function' || type === 'symbol';
+}
+
+/** The nodes of one {@link checkStorable} walk: what was reached, from where, and what is left. */
+class StorableWalk {
+  /** Every object, function or symbol reached, by node number. */
+  readonly nodes: unknown[] = [];
+  readonly #parents: number[] = [];
+  readonly #edges: Edge[] = [];
+  readonly #keys: unknown[] = [];
+  /** Node numbers still to look at. */
+  readonly pending: number[] = [];
+  #objects = 0;
+  #seen: Set<object> | undefined;
+
+  constructor(root: unknown) {
+    this.reach(root, -1, Edge.Property, undefined);
+  }
+
+  /** `value` hangs from node `parent`: pushed unless it is a primitive. */
+  reach(value: unknown, parent: number, edge: Edge, key: unknown): void {
+    if (!reference(value)) return;
+    this.pending.push(this.nodes.length);
+    this.nodes.push(value);
+    this.#parents.push(parent);
+    this.#edges.push(edge);
+    this.#keys.push(key);
+  }
+
+  /** Whether `object` was walked already (known only past {@link SEEN_AFTER} objects). */
+  visited(object: object): boolean {
+    if (++this.#objects <= SEEN_AFTER) return false;
+    this.#seen ??= new Set();
+    if (this.#seen.has(object)) return true;
+    this.#seen.add(object);
+    return false;
+  }
+
+  /** Node `at`'s path from the root: `value.items[2].owner`. */
+  path(at: number): string {
+    const parts: string[] = [];
+    for (let node = at; this.#parents[node] !== -1; node = this.#parents[node] as number) {
+      const key = this.#keys[node];
+      const edge = this.#edges[node];
+      parts.push(
+        edge === Edge.Property
+          ? `.${String(key)}`
+          : edge === Edge.Index
+            ? `[${String(key)}]`
+            : edge === Edge.MapKey
+              ? ' (a Map key)'
+              : edge === Edge.MapValue
+                ? `.get(${String(key)})`
+                : ' (a Set member)',
+      );
     }
-    if (ArrayBuffer.isView(object) || isLeaf(object, proto, classes)) continue;
-    const name = (proto?.constructor as { name?: string } | undefined)?.name || 'an unknown class';
-    throw unstorable(`an instance of ${name}`, path());
+    return `value${parts.reverse().join('')}`;
   }
 }
 

@@ -97,7 +97,10 @@ export class MemoryTier {
 
   /** The entry held for `key`, whatever its freshness (while blind, a stale view past its bound). The hot path. */
   get(key: string): Entry | undefined {
-    const entry = this.#store.get(key);
+    // lru-cache called directly when it holds the entries: one call site, one shape,
+    // wherever else a W-TinyLFU L1 is used in the process.
+    const lru = this.lru;
+    const entry = lru !== undefined ? lru.get(key) : this.#store.get(key);
     if (this.#blindSince < 0 || entry === undefined) return entry;
     return this.#blindView(entry);
   }

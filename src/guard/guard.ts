@@ -281,14 +281,8 @@ export class StoreGuard {
     const started = performance.now();
     const scale = size > KEYS_PER_TIMEOUT ? Math.ceil(size / KEYS_PER_TIMEOUT) : 1;
     return new Promise<T>((resolve, reject) => {
-      const fail = (error: unknown) => {
-        const failure = storeFailure(this.store, error);
-        this.#reporter.called?.(kind, performance.now() - started, false);
-        this.#failed(failure);
-        reject(failure);
-      };
       const call = this.#deadlines.add(this.#settings.timeoutMs * scale, started, () =>
-        fail(storeTimeout(this.store, this.#settings.timeoutMs * scale)),
+        this.#fail(storeTimeout(this.store, this.#settings.timeoutMs * scale), kind, started, reject),
       );
       let pending: Promise<T>;
       try {
@@ -309,7 +303,7 @@ export class StoreGuard {
           const answered = error instanceof StoreDataError;
           if (!this.#deadlines.settle(call, answered ? performance.now() : undefined)) return;
           if (!answered) {
-            fail(error);
+            this.#fail(error, kind, started, reject);
             return;
           }
           this.#breaker.succeeded();
@@ -318,6 +312,18 @@ export class StoreGuard {
         },
       );
     });
+  }
+
+  /**
+   * A call that failed or timed out: reported, counted against the breaker, rejected.
+   * (A method, not a closure per call: under keepNames every named closure costs an
+   * `Object.defineProperty`.)
+   */
+  #fail(error: unknown, kind: 'read' | 'write', started: number, reject: (reason: unknown) => void): void {
+    const failure = storeFailure(this.store, error);
+    this.#reporter.called?.(kind, performance.now() - started, false);
+    this.#failed(failure);
+    reject(failure);
   }
 
   #failed(error: StoreUnavailableError): void {

@@ -64,13 +64,12 @@ describe('KeyvTiercache', () => {
     });
     await keyv.set('rates', { eur: 1 }, 50);
     expect(await keyv.get('rates')).toEqual({ eur: 1 });
-    await new Promise((resolve) => setTimeout(resolve, 80));
-    expect(await keyv.get('rates')).toBeUndefined();
+    await waitFor('the 50 ms TTL to pass', async () => (await keyv.get('rates')) === undefined, 1_000, 5);
     expect(await keyv.has('rates')).toBe(false);
     let loads = 0;
+    // The 20 callers join one flight: they call in the same turn, before the loader runs.
     const loader = async () => {
       loads++;
-      await new Promise((resolve) => setTimeout(resolve, 20));
       return { eur: 2 };
     };
     const served = await Promise.all(Array.from({ length: 20 }, () => cache.getOrSet('rates', loader)));

@@ -170,6 +170,24 @@ describe('a master fails over under load', () => {
     return performance.now() - started;
   }
 
+  /**
+   * Two instances of `ns`, 60 keys written (w0) and read by the second (only
+   * `readKeys`, when given, which it then reads under the load), under a running load.
+   */
+  async function underLoad(
+    ns: string,
+    options?: Parameters<ClusterWorld['instance']>[1],
+    readKeys?: string[],
+  ) {
+    const [a, b] = await started(ns, options);
+    const keys = keysOf(60);
+    await a.setMany(keys.map((key) => ({ key, value: 'w0' })));
+    await b.getMany(readKeys ?? keys);
+    const load = new Load([a, b], keys, 'w0', readKeys);
+    await waitFor('the load to run', () => load.report.writes > 50, 10_000, 5);
+    return { a, b, load };
+  }
+
   /** Lets the load make `writes` more writes, then stops it. */
   async function moreLoad(load: Load, writes: number) {
     const at = load.report.writes;
@@ -203,13 +221,8 @@ describe('a master fails over under load', () => {
 
   it("CLUSTER FAILOVER of the bus channel's master: 0 failed getOrSet, nothing stale, the bus delivers again", async () => {
     const ns = uniqueNamespace('fo');
-    const [a, b] = await started(ns);
-    const keys = keysOf(60);
-    await a.setMany(keys.map((key) => ({ key, value: 'w0' })));
-    await b.getMany(keys);
     const master = await world.cluster.masterOf(busChannel(ns));
-    const load = new Load([a, b], keys, 'w0');
-    await waitFor('the load to run', () => load.report.writes > 50, 10_000, 5);
+    const { a, b, load } = await underLoad(ns);
     const failoverStarted = performance.now();
     await world.cluster.failover(master);
     const failoverMs = performance.now() - failoverStarted;
@@ -230,14 +243,9 @@ describe('a master fails over under load', () => {
 
   it("SIGKILL of the bus channel's master: 0 failed getOrSet, the bus delivers again once its replica took over", async () => {
     const ns = uniqueNamespace('kill');
-    // A short guard timeout, as in production: calls to the dead master are skipped, not awaited.
-    const [a, b] = await started(ns, { guardTimeoutMs: 200 });
-    const keys = keysOf(60);
-    await a.setMany(keys.map((key) => ({ key, value: 'w0' })));
-    await b.getMany(keys);
     const master = await world.cluster.masterOf(busChannel(ns));
-    const load = new Load([a, b], keys, 'w0');
-    await waitFor('the load to run', () => load.report.writes > 50, 10_000, 5);
+    // A short guard timeout, as in production: calls to the dead master are skipped, not awaited.
+    const { a, b, load } = await underLoad(ns, { guardTimeoutMs: 200 });
     const killedAt = performance.now();
     world.cluster.kill(master);
     const busMs = await busDelivers(a, b, true);
@@ -266,9 +274,7 @@ describe('a master fails over under load', () => {
   // say the writes missed Redis and B refuses what is older there, reading Postgres.
   it('SIGKILL of another master: an instance reading the healthy masters never reads an older value from them', async () => {
     const ns = uniqueNamespace('kill2');
-    const [a, b] = await started(ns, { guardTimeoutMs: 200 });
     const keys = keysOf(60);
-    await a.setMany(keys.map((key) => ({ key, value: 'w0' })));
     const channelMaster = await world.cluster.masterOf(busChannel(ns));
     const owners = await Promise.all(keys.map((k) => world.cluster.masterOf(`${world.prefix}${ns}:${k}`)));
     // A master with a replica to take over (an earlier test's failover left one without).
@@ -280,9 +286,7 @@ describe('a master fails over under load', () => {
     const healthy = keys.filter((_, i) => owners[i] !== victim);
     expect(healthy.length).toBeGreaterThan(10);
     expect(healthy.length).toBeLessThan(keys.length);
-    await b.getMany(healthy);
-    const load = new Load([a, b], keys, 'w0', healthy);
-    await waitFor('the load to run', () => load.report.writes > 50, 10_000, 5);
+    const { a, b, load } = await underLoad(ns, { guardTimeoutMs: 200 }, healthy);
     const killedAt = performance.now();
     world.cluster.kill(victim);
     await waitFor("A's L2 breaker to open", () => a.health().stores.redis?.status !== 'up', 10_000, 5);

@@ -46,16 +46,21 @@ function via(through: TcpProxy): string {
 
 const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
 
-/** A (Redis through the proxy) and B (Redis directly), both on the Redis bus, B holding v1 of every key. */
-async function twoInstances() {
-  const ns = uniqueNamespace('pw');
-  const a = servers.instance(ns, {
+/** The writer A of `ns`: Redis through the proxy, the Redis bus directly. */
+function writer(ns: string) {
+  return servers.instance(ns, {
     redis: redisStore({ url: via(proxy), prefix: servers.prefix, timeoutMs: 300 }),
     bus: servers.newBus('redis'),
     strict: false,
     // One failure opens A's breaker; its probe brings it back once Redis answers.
     guard: { failureThreshold: 1, cooldown: 60_000 },
   });
+}
+
+/** A (Redis through the proxy) and B (Redis directly), both on the Redis bus, B holding v1 of every key. */
+async function twoInstances() {
+  const ns = uniqueNamespace('pw');
+  const a = writer(ns);
   const b = servers.instance(ns, { bus: servers.newBus('redis'), strict: false });
   await Promise.all([a.ready(), b.ready()]);
   await a.setMany(keys.map((key) => ({ key, value: 'v1' })));
@@ -133,12 +138,7 @@ describe('a write that missed a store', () => {
   // v1 from Redis until A's repair.
   it('an instance whose bus link is down checks an upper store hit against the stores below', async () => {
     const ns = uniqueNamespace('pwb');
-    const a = servers.instance(ns, {
-      redis: redisStore({ url: via(proxy), prefix: servers.prefix, timeoutMs: 300 }),
-      bus: servers.newBus('redis'),
-      strict: false,
-      guard: { failureThreshold: 1, cooldown: 60_000 },
-    });
+    const a = writer(ns);
     const b = new TieredCache<string>({
       namespace: ns,
       l1: { max: 1_000, blindMaxAge: 0 },

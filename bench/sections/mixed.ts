@@ -80,9 +80,26 @@ interface Side {
 const SET_VALUES = Array.from({ length: 64 }, (_, i) => benchValue(1_000_000 + i));
 
 /** Runs `side` with {@link CALLERS} callers over `ops` trace positions from `start`; returns ops/s. */
-async function drive(side: Side, trace: Trace, start: number, ops: number): Promise<number> {
+/** One measured round: each side's ops/s and CPU time per op, and the ratio of their ops/s. */
+interface Round {
+  readonly ours: number;
+  readonly bare: number;
+  readonly ratio: number;
+  readonly oursCpuUs: number;
+  readonly bareCpuUs: number;
+}
+
+/** What one side's run of a trace slice measured: its throughput, and the process's CPU time per op. */
+interface Run {
+  readonly rate: number;
+  /** User + system CPU time of the whole process per op, in µs (bench and client on one pinned CPU). */
+  readonly cpuUs: number;
+}
+
+async function drive(side: Side, trace: Trace, start: number, ops: number): Promise<Run> {
   let cursor = start;
   const end = start + ops;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const caller = async () => {
     while (cursor < end) {
@@ -92,7 +109,9 @@ async function drive(side: Side, trace: Trace, start: number, ops: number): Prom
     }
   };
   await Promise.all(Array.from({ length: CALLERS }, caller));
-  return ops / ((performance.now() - t0) / 1000);
+  const rate = ops / ((performance.now() - t0) / 1000);
+  const cpu = process.cpuUsage(cpu0);
+  return { rate, cpuUs: (cpu.user + cpu.system) / ops };
 }
 
 /** The hand-wired cache, and what it counted (its own hit shares, for comparison). */
@@ -175,18 +194,24 @@ export const mixedSection: Section = {
       cache.resetStats();
       reads = 0;
       Object.assign(bare.counts, { reads: 0, l1: 0, redis: 0, loads: 0 });
-      const rounds: Array<{ ours: number; bare: number; ratio: number }> = [];
+      const rounds: Round[] = [];
       for (let r = 0; r < plan.rounds; r++) {
         const start = plan.warmupOps + r * plan.roundOps;
         const order = r % 2 === 0 ? ([bare.side, ours] as const) : ([ours, bare.side] as const);
-        const result = new Map<Side, number>();
+        const result = new Map<Side, Run>();
         for (const side of order) {
           result.set(side, await drive(side, trace, start, plan.roundOps));
           bar.tick();
         }
-        const o = result.get(ours) as number;
-        const b = result.get(bare.side) as number;
-        rounds.push({ ours: o, bare: b, ratio: o / b });
+        const o = result.get(ours) as Run;
+        const b = result.get(bare.side) as Run;
+        rounds.push({
+          ours: o.rate,
+          bare: b.rate,
+          ratio: o.rate / b.rate,
+          oursCpuUs: o.cpuUs,
+          bareCpuUs: b.cpuUs,
+        });
       }
       bar.stop();
       const stats = cache.stats();
@@ -206,7 +231,7 @@ export const mixedSection: Section = {
 
 function report(
   plan: Plan,
-  rounds: ReadonlyArray<{ ours: number; bare: number; ratio: number }>,
+  rounds: readonly Round[],
   stats: CacheStats,
   reads: number,
   bare: { reads: number; l1: number; redis: number; loads: number },
@@ -217,6 +242,8 @@ function report(
   const ratio = med(rounds.map((r) => r.ratio));
   const oursRate = med(rounds.map((r) => r.ours));
   const bareRate = med(rounds.map((r) => r.bare));
+  const oursCpu = med(rounds.map((r) => r.oursCpuUs));
+  const bareCpu = med(rounds.map((r) => r.bareCpuUs));
   const redisHits = stats.stores.redis?.hits ?? 0;
   const loads = stats.loader.ok + stats.loader.failed;
   const met = ratio >= GOAL;
@@ -224,11 +251,12 @@ function report(
   const targets: Target[] = [{ row, goal: `≥ ${GOAL.toFixed(2)}x`, measured: `${ratio.toFixed(2)}x`, met }];
   const table: Table = {
     title: `Mixed traffic (${CALLERS} callers, Zipf ${ZIPF_S}, ${int(KEYS)} keys, L1 ${int(L1_MAX)}, ~1 KB values; median of ${plan.rounds} rounds${quick ? ', --quick' : ''})`,
-    header: ['cache', 'ops/s', 'L1 hits', 'Redis hits', 'loads/read', 'ratio', 'goal', 'met'],
+    header: ['cache', 'ops/s', 'CPU/op', 'L1 hits', 'Redis hits', 'loads/read', 'ratio', 'goal', 'met'],
     rows: [
       [
         'tiercache',
         rate(oursRate),
+        `${oursCpu.toFixed(1)} µs`,
         pct(stats.l1.hits / reads, 1),
         pct(redisHits / reads, 1),
         (loads / reads).toFixed(3),
@@ -239,6 +267,7 @@ function report(
       [
         'hand-wired',
         rate(bareRate),
+        `${bareCpu.toFixed(1)} µs`,
         pct(bare.l1 / bare.reads, 1),
         pct(bare.redis / bare.reads, 1),
         (bare.loads / bare.reads).toFixed(3),
@@ -251,6 +280,8 @@ function report(
       'tiercache: L1 + Redis store + Redis bus; hand-wired: lru-cache + ioredis getBuffer/set + msgpackr, no single-flight, no bus',
       'ratio = median over rounds of tiercache ops/s ÷ hand-wired ops/s (same trace slice per round, order alternating)',
       'hit shares and loads per read: of the getOrSet calls in the measured rounds (tiercache: from stats())',
+      "CPU/op: the process's user + system CPU time per op in its rounds (median); the sides share one heap,",
+      "  so part of one side's garbage can be collected in the other's rounds: read ops/s and CPU/op together",
       `tiercache store errors in the measured rounds: ${int(stats.stores.redis?.errors ?? 0)} (guard timeout 1 s)`,
       placement,
       ...(met
@@ -269,6 +300,7 @@ function report(
       placement,
       ratio,
       opsPerSec: { tiercache: oursRate, handWired: bareRate },
+      cpuUsPerOp: { tiercache: oursCpu, handWired: bareCpu },
       rounds,
       tiercache: { reads, l1Hits: stats.l1.hits, redisHits, loads, stats },
       handWired: bare,

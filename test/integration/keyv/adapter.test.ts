@@ -86,9 +86,9 @@ describe('KeyvTiercache', () => {
     let loads = 0;
     const results = await Promise.all(
       Array.from({ length: 50 }, () =>
+        // The 50 callers join one flight: they call in the same turn, before the loader runs.
         cache.getOrSet('product:7', async () => {
           loads++;
-          await new Promise((resolve) => setTimeout(resolve, 10));
           return { price: 2 };
         }),
       ),

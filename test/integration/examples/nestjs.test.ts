@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TieredCache } from '../../../src/index.js';
+import { EntryCodec, TieredCache } from '../../../src/index.js';
 import { postgresStore } from '../../../src/postgres/index.js';
 import { redisStore } from '../../../src/redis/index.js';
 import { postgresUrlForTests, redisUrlForTests, uniqueNamespace } from '../../support/services.js';
@@ -96,6 +96,28 @@ async function get<T>(path: string): Promise<T> {
   return (await response.json()) as T;
 }
 
+/**
+ * Waits until the entry the app holds under `key` (read from Redis, as every tier holds
+ * the same entry) is past its TTL: no read through the app, which would refresh it.
+ */
+async function untilStale(key: string): Promise<void> {
+  const stored = redisStore({ url: redisUrl });
+  try {
+    await waitFor(
+      `${key} to go stale`,
+      async () => {
+        const bytes = await stored.get(key);
+        return bytes !== undefined && Date.now() >= codec.decode(bytes).staleAt;
+      },
+      5_000,
+      10,
+    );
+  } finally {
+    await stored.close();
+  }
+}
+const codec = new EntryCodec();
+
 const queries = async () => (await get<{ queries: number }>('/queries')).queries;
 
 describe('examples/nestjs', () => {
@@ -117,7 +139,7 @@ describe('examples/nestjs', () => {
     const before = await queries();
     expect(await get('/prices/2')).toEqual({ price: 8 });
     await get('/reprice/2/9');
-    await new Promise((resolve) => setTimeout(resolve, 300)); // past the 200 ms TTL
+    await untilStale(`${namespace}:price:2`);
     const stale = await Promise.all(Array.from({ length: 10 }, () => get('/prices/2')));
     expect(stale).toEqual(Array.from({ length: 10 }, () => ({ price: 8 })));
     let latest: unknown;

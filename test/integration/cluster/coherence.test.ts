@@ -66,7 +66,9 @@ describe('coherence on a Redis Cluster', () => {
       await Promise.all(keysOf(50).map((k) => world.cluster.masterOf(`${world.prefix}ns:${k}`))),
     );
     expect(masters.size).toBe(3);
-    expect(new Set(keysOf(50).map((k) => slotOf(`${world.prefix}ns:${k}`))).size).toBe(50);
+    // Many slots, not one per key: the prefix is random per run, and two of 50 keys share
+    // one of 16,384 slots by chance in about 7% of runs (seen in CI: 46 slots).
+    expect(new Set(keysOf(50).map((k) => slotOf(`${world.prefix}ns:${k}`))).size).toBeGreaterThanOrEqual(40);
   });
 
   it.each(['sharded', 'classic'] as const)(

@@ -6,6 +6,7 @@ import type { LeaseStore } from '../stores/lease.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
 import { checkRedisConnection, openRedisClient, quitClient } from './client.js';
 import { type RedisClusterStore, RedisClusterStoreTier } from './cluster-store.js';
+import { writeCoalescer } from './coalesce.js';
 import { ConnectionWatch } from './endpoint.js';
 import { redisLeases } from './lease.js';
 import { isCluster } from './slots.js';
@@ -138,13 +139,15 @@ class RedisStoreTier implements RedisStore {
   readonly #clearUpTo: ClearUpTo;
   #closed = false;
   readonly #watch: ConnectionWatch;
+  readonly #coalesce: () => void;
 
   constructor(client: Redis, owned: boolean, prefix: string, timeoutMs: number) {
     this.client = client;
     this.#watch = new ConnectionWatch(client);
+    this.#coalesce = writeCoalescer(client);
     this.#setIfNewer = defineSetIfNewer(client);
     this.#clearUpTo = defineClearUpTo(client);
-    this.leases = redisLeases(client, prefix);
+    this.leases = redisLeases(client, prefix, this.#coalesce);
     this.#owned = owned;
     this.prefix = prefix;
     this.defaultTimeoutMs = timeoutMs;
@@ -161,6 +164,7 @@ class RedisStoreTier implements RedisStore {
   async get(key: string): Promise<Uint8Array | undefined> {
     let stored: Buffer | null;
     try {
+      this.#coalesce();
       stored = await this.client.getBuffer(this.prefix + key);
     } catch (error) {
       // A key of another type (a hash someone wrote there): the server is fine.
@@ -179,7 +183,10 @@ class RedisStoreTier implements RedisStore {
   async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
     if (keys.length === 0) return [];
     const full = keys.map((key) => this.prefix + key);
-    if (full.length <= KEYS_PER_COMMAND) return toBytes(await this.client.mgetBuffer(full));
+    if (full.length <= KEYS_PER_COMMAND) {
+      this.#coalesce();
+      return toBytes(await this.client.mgetBuffer(full));
+    }
     const pipeline = this.client.pipeline();
     for (let i = 0; i < full.length; i += KEYS_PER_COMMAND) {
       pipeline.mgetBuffer(full.slice(i, i + KEYS_PER_COMMAND));
@@ -194,6 +201,7 @@ class RedisStoreTier implements RedisStore {
     const now = Date.now();
     // The fast path: one EVALSHA for up to KEYS_PER_COMMAND writes.
     if (writes.length <= KEYS_PER_COMMAND) {
+      this.#coalesce();
       await this.#setIfNewer.call(writes, this.prefix, now);
       return;
     }
@@ -240,6 +248,7 @@ class RedisStoreTier implements RedisStore {
 
   async #unlink(keys: ReadonlyArray<string | Buffer>): Promise<void> {
     if (keys.length <= KEYS_PER_COMMAND) {
+      this.#coalesce();
       await this.client.unlink(...keys);
       return;
     }

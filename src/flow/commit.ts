@@ -1,6 +1,7 @@
 import type { Entry } from '../entry/entry.js';
 import type { StoreWrite } from '../stores/store.js';
 import type { FenceToken } from './fences.js';
+import type { CarriedRelease } from './lease.js';
 import type { Stack } from './stack.js';
 
 /** A loaded entry to store, with the fence its load held. */
@@ -23,9 +24,14 @@ export interface Loaded {
  * write or tombstone whatever order they land in.
  *
  * Rejects in strict mode when a store failed, and with a CodecError (no tier written)
- * when a value cannot be encoded.
+ * when a value cannot be encoded. `carried`: a lease's release the write to the store
+ * hosting it carries (see `HeldLease.carried`).
  */
-export async function commit(stack: Stack, loaded: readonly Loaded[]): Promise<void> {
+export async function commit(
+  stack: Stack,
+  loaded: readonly Loaded[],
+  carried?: CarriedRelease,
+): Promise<void> {
   // Encoded before any tier is touched (see writeEntries); a value that cannot be encoded
   // is left out of every tier, and its CodecError thrown once the others are written.
   const kept: Loaded[] = [];
@@ -40,18 +46,23 @@ export async function commit(stack: Stack, loaded: readonly Loaded[]): Promise<v
       unencodable ??= error;
     }
   }
-  if (kept.length > 0) await write(stack, kept, writes);
+  if (kept.length > 0) await write(stack, kept, writes, carried);
   if (unencodable !== undefined) throw unencodable;
 }
 
-async function write(stack: Stack, kept: readonly Loaded[], writes: readonly StoreWrite[]): Promise<void> {
+async function write(
+  stack: Stack,
+  kept: readonly Loaded[],
+  writes: readonly StoreWrite[],
+  carried: CarriedRelease | undefined,
+): Promise<void> {
   const l1 = stack.l1;
   for (const { local, entry } of kept) {
     stack.throttle.end(local);
     l1?.set(local, entry);
   }
   stack.recorder.sets(stack.recorder.l1, kept.length);
-  const complete = await stack.stores.write(writes);
+  const complete = await stack.stores.write(writes, undefined, 'sets', carried);
   // Sent once the stores hold the entries (a receiver that drops its copy and reads
   // again finds them), but not awaited: the load's callers have their value now, and a
   // second round trip before answering them would halve what concurrent callers get

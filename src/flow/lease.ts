@@ -3,7 +3,7 @@ import type { Version } from '../entry/version.js';
 import { LoaderTimeoutError } from '../errors.js';
 import type { ResolvedEntryOptions } from '../options/entry-options.js';
 import type { GuardedStore } from '../stores/fan-out.js';
-import type { LeaseHeld, LeaseStore } from '../stores/lease.js';
+import type { LeaseHeld, LeaseRelease, LeaseStore } from '../stores/lease.js';
 import type { FenceToken } from './fences.js';
 import { type Flight, noop } from './flight.js';
 import type { Stack } from './stack.js';
@@ -31,6 +31,8 @@ export class HeldLease {
   readonly #key: string;
   readonly #token: string;
   readonly #renew: NodeJS.Timeout;
+  /** Released already, by the load's write (see {@link HeldLease.carried}). */
+  #released = false;
 
   constructor(leases: Leases, key: string, token: string, version: Version, ttl: number) {
     this.#leases = leases;
@@ -54,10 +56,40 @@ export class HeldLease {
    * by another instance is left alone.
    */
   release(landed: Version | undefined): void {
+    if (this.#released) return;
     clearInterval(this.#renew);
     const then = landed === undefined ? undefined : LANDED + landed;
     this.#leases.release(this.#key, this.#token, then);
   }
+
+  /**
+   * The release the load's write can carry when the store hosting the lease can do both
+   * in one call (see `LeaseStore.writeAndRelease`): the lease then says `landed` as
+   * {@link release} would, even if a newer write of the key (here or elsewhere) landed
+   * meanwhile: a waiter reads what the stores hold, and loads only if that is a delete.
+   * `undefined` when the store cannot (release as usual).
+   */
+  carried(landed: Version): CarriedRelease | undefined {
+    if (!this.#leases.carries) return undefined;
+    return {
+      host: this.#leases.host,
+      release: { key: this.#key, token: this.#token, next: LANDED + landed, nextMs: this.#leases.ttl },
+      done: () => {
+        clearInterval(this.#renew);
+        this.#released = true;
+      },
+    };
+  }
+}
+
+/**
+ * A lease's release carried by a load's write to the store hosting the lease (see
+ * `StoreSet.write`): `done` once that store took both.
+ */
+export interface CarriedRelease {
+  readonly host: GuardedStore;
+  readonly release: LeaseRelease;
+  readonly done: () => void;
 }
 
 /**
@@ -72,12 +104,15 @@ export class Leases {
   readonly #store: GuardedStore;
   readonly #ttl: number;
   readonly #waiters = new Map<string, Set<(woken: boolean) => void>>();
+  /** The hosting store can write and release a lease in one call. */
+  readonly carries: boolean;
   #seq = 0;
 
   constructor(stack: Stack, store: GuardedStore, ttl: number) {
     this.#stack = stack;
     this.#store = store;
     this.#ttl = ttl;
+    this.carries = typeof store.guard.store.leases?.writeAndRelease === 'function';
   }
 
   /**
@@ -98,6 +133,16 @@ export class Leases {
     }
     byStack.set(stack, leases);
     return leases;
+  }
+
+  /** The store hosting the leases. */
+  get host(): GuardedStore {
+    return this.#store;
+  }
+
+  /** A lease's life, in ms. */
+  get ttl(): number {
+    return this.#ttl;
   }
 
   /**

@@ -99,7 +99,12 @@ async function runFlight(
       else flight.rejectLoaded(error);
       return;
     }
-    landed = await settleLoaded(stack, flight, { local, token, version, loaded, loadStarted }, options);
+    landed = await settleLoaded(
+      stack,
+      flight,
+      { local, token, version, loaded, loadStarted, lease },
+      options,
+    );
   } catch (error) {
     // Never rejects: nobody awaits this promise. Anything unforeseen reaches the callers.
     flight.resolveWalked();
@@ -121,7 +126,14 @@ async function runFlight(
 async function settleLoaded(
   stack: Stack,
   flight: Flight,
-  load: { local: string; token: FenceToken; version: string; loaded: Loaded; loadStarted: number },
+  load: {
+    local: string;
+    token: FenceToken;
+    version: string;
+    loaded: Loaded;
+    loadStarted: number;
+    lease: HeldLease | undefined;
+  },
   options: ResolvedEntryOptions,
 ): Promise<string | undefined> {
   const { local, token, version, loadStarted } = load;
@@ -131,7 +143,8 @@ async function settleLoaded(
   let landed: string | undefined;
   if (cache && (options.negativeCaching || (value !== null && value !== undefined))) {
     try {
-      await commit(stack, [{ local, entry, token }]);
+      // The write ends the lease too where the store can (one call less).
+      await commit(stack, [{ local, entry, token }], load.lease?.carried(entry.version));
       if (stack.fences.holds(token)) landed = entry.version;
     } catch (error) {
       // Strict mode, or a value that cannot be encoded (a CodecError naming the key): the

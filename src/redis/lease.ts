@@ -52,17 +52,13 @@ type Command = (key: string, ...args: Array<string | number>) => Promise<unknown
  * as the store's own keys do. The scripts are defined on the client as the commands
  * `tiercacheLeaseAcquire`, `tiercacheLeaseExtend` and `tiercacheLeaseRelease`.
  */
-export function redisLeases(
-  client: Redis | Cluster,
-  prefix: string,
-  coalesce: () => void = () => {},
-): LeaseStore {
+export function redisLeases(client: Redis | Cluster, prefix: string, coalesce?: () => void): LeaseStore {
   const commands = client as unknown as Record<string, Command | undefined>;
   for (const [name, lua] of Object.entries(COMMANDS)) {
     if (typeof commands[name] !== 'function') client.defineCommand(name, { numberOfKeys: 1, lua });
   }
   const run = (name: keyof typeof COMMANDS, key: string, ...args: Array<string | number>) => {
-    coalesce();
+    coalesce?.();
     return (commands[name] as Command).call(client, prefix + key, ...args);
   };
   return {

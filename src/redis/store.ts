@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { isVersion } from '../entry/version.js';
 import { InvalidOptionError, StoreDataError, TierCacheError } from '../errors.js';
 import { msOption } from '../options/validators.js';
-import type { LeaseStore } from '../stores/lease.js';
+import type { LeaseRelease, LeaseStore } from '../stores/lease.js';
 import type { StoreTier, StoreWrite } from '../stores/store.js';
 import { checkRedisConnection, openRedisClient, quitClient } from './client.js';
 import { type RedisClusterStore, RedisClusterStoreTier } from './cluster-store.js';
@@ -147,7 +147,8 @@ class RedisStoreTier implements RedisStore {
     this.#coalesce = writeCoalescer(client);
     this.#setIfNewer = defineSetIfNewer(client);
     this.#clearUpTo = defineClearUpTo(client);
-    this.leases = redisLeases(client, prefix, this.#coalesce);
+    const leases = redisLeases(client, prefix, this.#coalesce);
+    this.leases = { ...leases, writeAndRelease: (writes, release) => this.#writeAndRelease(writes, release) };
     this.#owned = owned;
     this.prefix = prefix;
     this.defaultTimeoutMs = timeoutMs;
@@ -236,6 +237,17 @@ class RedisStoreTier implements RedisStore {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#owned) await quitClient(this.client);
+  }
+
+  /** The write of a load with its lease's release: one script call, or (past one call's keys) two steps. */
+  async #writeAndRelease(writes: readonly StoreWrite[], release: LeaseRelease): Promise<void> {
+    if (writes.length === 0 || writes.length > KEYS_PER_COMMAND) {
+      await this.setMany(writes);
+      await this.leases.release(release.key, release.token, release.next, release.nextMs);
+      return;
+    }
+    this.#coalesce();
+    await this.#setIfNewer.callAndRelease(writes, this.prefix, Date.now(), release);
   }
 
   /** Unlinks those of `keys` holding no version or one `<= upTo`, each checked atomically. */

@@ -2,6 +2,7 @@ import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { isVersion, VERSION_LENGTH } from '../entry/version.js';
 import { TierCacheError } from '../errors.js';
 import { asBuffer } from '../stores/bytes.js';
+import type { LeaseRelease } from '../stores/lease.js';
 import type { StoreWrite } from '../stores/store.js';
 
 /**
@@ -44,7 +45,8 @@ end
 `;
 
 /**
- * The conditional write, run atomically by Redis for up to `KEYS_PER_COMMAND` keys.
+ * The conditional write, as a Lua function `set_if_newer(n)` over the first `n` keys;
+ * run atomically by Redis for up to `KEYS_PER_COMMAND` keys.
  *
  * KEYS: the keys. ARGV[1]: the writer's clock (ms), which decides, as before versions,
  * that a write already past its expiry deletes instead of setting; then for the i-th
@@ -54,22 +56,45 @@ end
  * it), holds no version (a value from before versions, another type), or holds an older
  * version; otherwise it is dropped. Keys are handled in order, so a key repeated in one
  * call keeps the greatest version. Deletes use UNLINK, never DEL (the store's promise).
- * Versions are compared by {@link VERSION_LUA}.
+ * Versions are compared by {@link VERSION_LUA}. Returns how many landed.
  */
-const SET_IF_NEWER = `${VERSION_LUA}
-local now = tonumber(ARGV[1])
-local applied = 0
-for i = 1, #KEYS do
-  local version = ARGV[3 * i - 1]
-  local current = held(KEYS[i])
-  if current == nil or newer(version, current) then
-    if tonumber(ARGV[3 * i]) <= now then
-      redis.call('UNLINK', KEYS[i])
-    else
-      redis.call('SET', KEYS[i], version .. ARGV[3 * i + 1], 'PXAT', ARGV[3 * i])
+const SET_IF_NEWER_LUA = `${VERSION_LUA}
+local function set_if_newer(n)
+  local now = tonumber(ARGV[1])
+  local applied = 0
+  for i = 1, n do
+    local version = ARGV[3 * i - 1]
+    local current = held(KEYS[i])
+    if current == nil or newer(version, current) then
+      if tonumber(ARGV[3 * i]) <= now then
+        redis.call('UNLINK', KEYS[i])
+      else
+        redis.call('SET', KEYS[i], version .. ARGV[3 * i + 1], 'PXAT', ARGV[3 * i])
+      end
+      applied = applied + 1
     end
-    applied = applied + 1
   end
+  return applied
+end
+`;
+
+/** The conditional write of every key given. */
+const SET_IF_NEWER = `${SET_IF_NEWER_LUA}
+return set_if_newer(#KEYS)
+`;
+
+/**
+ * The conditional write of a load, with the release of the load's lease: the keys but
+ * the last as {@link SET_IF_NEWER}, the last key the lease, which is set to
+ * ARGV[3n+3] for ARGV[3n+4] ms if it still holds the token ARGV[3n+2] (n the keys
+ * written). One key of each, on one server (never a cluster: two slots).
+ */
+const SET_AND_RELEASE = `${SET_IF_NEWER_LUA}
+local n = #KEYS - 1
+local applied = set_if_newer(n)
+local at = 3 * n + 2
+if redis.call('GET', KEYS[n + 1]) == ARGV[at] then
+  redis.call('SET', KEYS[n + 1], ARGV[at + 1], 'PX', ARGV[at + 2])
 end
 return applied
 `;
@@ -96,6 +121,7 @@ return deleted
 
 /** The names the scripts are defined under on the client (ioredis `defineCommand`). */
 const COMMAND = 'tiercacheSetIfNewer';
+const RELEASE_COMMAND = 'tiercacheSetAndRelease';
 const CLEAR_COMMAND = 'tiercacheClearUpTo';
 
 type ScriptArg = string | number | Buffer;
@@ -107,6 +133,16 @@ export interface SetIfNewer {
   call(writes: readonly StoreWrite[], prefix: string, now: number): Promise<number>;
   /** Queues one script call for `writes` on `pipeline`. */
   queue(pipeline: ChainableCommander, writes: readonly StoreWrite[], prefix: string, now: number): void;
+  /**
+   * Runs the write with the release of a lease (see `LeaseStore.writeAndRelease`), on a
+   * single Redis only; resolves how many landed.
+   */
+  callAndRelease(
+    writes: readonly StoreWrite[],
+    prefix: string,
+    now: number,
+    release: LeaseRelease,
+  ): Promise<number>;
 }
 
 /**
@@ -116,7 +152,16 @@ export interface SetIfNewer {
  */
 export function defineSetIfNewer(client: Redis | Cluster): SetIfNewer {
   const commands = define(client, COMMAND, SET_IF_NEWER);
+  define(client, RELEASE_COMMAND, SET_AND_RELEASE);
   return {
+    callAndRelease: (writes, prefix, now, { key, token, next, nextMs }) => {
+      const args = scriptArgs(writes, prefix, now);
+      // The lease key joins the keys (after them), its arguments the end.
+      args[0] = writes.length + 1;
+      args.splice(writes.length + 1, 0, prefix + key);
+      args.push(token, next, Math.max(1, Math.ceil(nextMs)));
+      return (commands[RELEASE_COMMAND] as ScriptCall).apply(client, args);
+    },
     call: (writes, prefix, now) =>
       (commands[COMMAND] as ScriptCall).apply(client, scriptArgs(writes, prefix, now)),
     queue: (pipeline, writes, prefix, now) => {

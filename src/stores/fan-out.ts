@@ -1,7 +1,9 @@
+import type { CarriedRelease } from '../flow/lease.js';
 import { type RepairHooks, StoreGuard } from '../guard/guard.js';
 import type { Recorder, TierRecord } from '../observability/recorder.js';
 import type { ResolvedOptions } from '../options/cache-options.js';
 import type { Clock } from '../options/clock.js';
+import type { LeaseStore } from './lease.js';
 import type { StoreTier, StoreWrite } from './store.js';
 
 /** One store below L1, behind its guard, with its record in the recorder. */
@@ -69,15 +71,25 @@ export class StoreSet {
    * Writes every entry to the stores above `upTo` (all of them by default); `counter`
    * says what they count as (tombstones count as deletes). Resolves `true` when every
    * store took the writes, `false` when one did not (it was reported, and its guard
-   * repairs it before it is read again).
+   * repairs it before it is read again). `carried`: a lease's release that the write to
+   * the store hosting the lease carries (`LeaseStore.writeAndRelease`); `done` is called
+   * once that store took both.
    */
   write(
     writes: readonly StoreWrite[],
     upTo = this.list.length,
     counter: 'sets' | 'deletes' = 'sets',
+    carried?: CarriedRelease,
   ): Promise<boolean> {
     if (writes.length === 0) return Promise.resolve(true);
-    return this.#each(upTo, writes, counter, (store) => store.setMany(writes));
+    const setMany = (store: StoreTier) => store.setMany(writes);
+    if (carried === undefined) return this.#each(upTo, writes, counter, () => setMany);
+    const { host, release, done } = carried;
+    const withRelease = async (store: StoreTier) => {
+      await (store.leases as Required<LeaseStore>).writeAndRelease(writes, release);
+      done();
+    };
+    return this.#each(upTo, writes, counter, (at) => (at === host ? withRelease : setMany));
   }
 
   /**
@@ -123,14 +135,15 @@ export class StoreSet {
     upTo: number,
     writes: readonly StoreWrite[],
     counter: 'sets' | 'deletes',
-    op: (store: StoreTier) => Promise<void>,
+    opFor: (at: GuardedStore) => (store: StoreTier) => Promise<void>,
   ): Promise<boolean> {
     const count = writes.length;
     const failures: unknown[] = [];
     await Promise.all(
-      this.list.slice(0, upTo).map(async ({ guard, record }) => {
+      this.list.slice(0, upTo).map(async (at) => {
+        const { guard, record } = at;
         try {
-          await guard.write(writes, op);
+          await guard.write(writes, opFor(at));
           this.#recorder[counter](record, count);
         } catch (error) {
           this.#recorder.error(error);

@@ -1,3 +1,5 @@
+import type { StoreWrite } from './store.js';
+
 /**
  * What {@link LeaseStore.acquire} found when it did not take the lease: the value the
  * lease key holds and how long it has left.
@@ -7,6 +9,18 @@ export interface LeaseHeld {
   readonly holder: string;
   /** Time the lease key has left, in ms (0 when the store cannot say). */
   readonly ttlMs: number;
+}
+
+/** A lease's release carried by a write (see {@link LeaseStore.writeAndRelease}). */
+export interface LeaseRelease {
+  /** The fully qualified lease key. */
+  readonly key: string;
+  /** The token the lease must still hold for the release to happen. */
+  readonly token: string;
+  /** What the lease key holds next (a landed marker) ... */
+  readonly next: string;
+  /** ... for this long, in ms. */
+  readonly nextMs: number;
 }
 
 /**
@@ -32,4 +46,12 @@ export interface LeaseStore {
    * `thenMs` when `then` is given, else deletes it. Whether it held `token`.
    */
   release(key: string, token: string, then?: string, thenMs?: number): Promise<boolean>;
+  /**
+   * Optional, for a store whose leases and keys one atomic call can reach (a single
+   * Redis; not a cluster, where they live in different slots): the store's
+   * `setMany(writes)` and the lease's {@link release} (to `then`, when it still holds
+   * `token`) in one atomic call, so a load's write ends its lease without a call of its
+   * own. The release happens whether or not a newer version kept a write out.
+   */
+  writeAndRelease?(writes: readonly StoreWrite[], release: LeaseRelease): Promise<void>;
 }

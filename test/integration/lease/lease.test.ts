@@ -10,7 +10,10 @@ import { InvalidOptionError, LoaderTimeoutError } from '../../../src/errors.js';
 import { TieredCache } from '../../../src/index.js';
 import { redisStore } from '../../../src/redis/index.js';
 import { redisLeases } from '../../../src/redis/lease.js';
+import { nextVersion } from '../../../src/testing/versions.js';
+import { bytes, text } from '../../support/bytes.js';
 import { type OwnServer, redisUrlForTests, startRedisServer, stopAll } from '../../support/services.js';
+import { waitFor } from '../../support/wait.js';
 import { leaseTestRig } from './support.js';
 
 const url = await redisUrlForTests();
@@ -76,6 +79,49 @@ describe('the Redis lease scripts', () => {
     expect(await leases.acquire(key, 'tokenC', 5_000, '=v1')).toBeUndefined();
     expect(await leases.release(key, 'tokenC')).toBe(true);
     expect(await admin.exists(key)).toBe(0);
+  });
+});
+
+describe('the single-Redis write that releases the lease', () => {
+  it('writeAndRelease writes as setMany and turns a lease it still holds into the landed marker', async () => {
+    const ns = namespace('lease-write');
+    const store = redisStore({ client: admin, prefix: `${ns}:` });
+    const leaseKey = `${ns}#lease:k`;
+    const full = `${ns}:${leaseKey}`;
+    const expiresAt = Date.now() + 60_000;
+    const [v1, v2, v3] = [nextVersion(), nextVersion(), nextVersion()];
+    await store.leases.acquire(leaseKey, 'tokenA', 5_000);
+    const release = { key: leaseKey, token: 'tokenA', next: `=${v2}`, nextMs: 7_000 };
+    await store.leases.writeAndRelease?.(
+      [{ key: 'k', value: bytes('two'), expiresAt, version: v2 }],
+      release,
+    );
+    expect(text(await store.get('k'))).toBe('two');
+    expect(await admin.get(full)).toBe(`=${v2}`);
+    expect(await admin.pttl(full)).toBeGreaterThan(6_000);
+    // A lease that another holder took since is left alone; an older write is kept out.
+    await admin.set(full, 'tokenB', 'PX', 5_000);
+    await store.leases.writeAndRelease?.(
+      [{ key: 'k', value: bytes('one'), expiresAt, version: v1 }],
+      release,
+    );
+    expect(await admin.get(full)).toBe('tokenB');
+    expect(text(await store.get('k'))).toBe('two');
+    // Held again by the token: released even though the write was older than what is stored.
+    await admin.set(full, 'tokenA', 'PX', 5_000);
+    await store.leases.writeAndRelease?.(
+      [{ key: 'k', value: bytes('one'), expiresAt, version: v1 }],
+      release,
+    );
+    expect(await admin.get(full)).toBe(`=${v2}`);
+    await admin.set(full, 'tokenA', 'PX', 5_000);
+    await store.leases.writeAndRelease?.([{ key: 'k', value: bytes('three'), expiresAt, version: v3 }], {
+      ...release,
+      next: `=${v3}`,
+    });
+    expect(text(await store.get('k'))).toBe('three');
+    expect(await admin.get(full)).toBe(`=${v3}`);
+    await admin.unlink(`${ns}:k`, full);
   });
 });
 
@@ -159,6 +205,34 @@ describe('lease between two instances', () => {
       }
       expect(thrown, JSON.stringify(option)).toBeInstanceOf(InvalidOptionError);
       expect((thrown as InvalidOptionError).option).toBe(option);
+    }
+  });
+});
+
+describe('the calls of a load (a private redis-server, its commands counted)', () => {
+  it('a miss costs one read, one lease and one write that also releases the lease', async () => {
+    const server = await startRedisServer();
+    const ns = namespace('lease-calls');
+    const a = rig.keep(
+      new TieredCache<unknown>({ namespace: ns, stores: [redisStore({ url: server.url })], ttl: '1m' }),
+    );
+    const probe = new Redis(server.url);
+    try {
+      await a.ready();
+      await probe.config('RESETSTAT');
+      expect(await a.getOrSet('k', () => 'v')).toBe('v');
+      // The landed marker names the version the value was stored at (its first 24 bytes);
+      // once it is there, whatever released the lease has run.
+      const version = await probe.getrange(`${ns}:k`, 0, 23);
+      await waitFor('the landed marker', async () => (await probe.get(`${ns}#lease:k`)) === `=${version}`);
+      const stats = await probe.info('commandstats');
+      const calls = (command: string) =>
+        Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+      // The lease (a script) and the versioned write with the lease's release (a script);
+      // a separate release would be a third script call.
+      expect(calls('evalsha') + calls('eval')).toBe(2);
+    } finally {
+      await probe.quit();
     }
   });
 });

@@ -18,8 +18,9 @@ export interface RedisStoreOptions {
    * A client of your own. The store uses it as is and leaves it open on `close()`.
    * Configure it to fail fast while disconnected (see {@link redisClientOptions}),
    * or a Redis outage turns into commands queued until the guard times them out.
-   * The store defines its scripts on it as the commands `tiercacheSetIfNewer` (writes)
-   * and `tiercacheClearUpTo` (`clear` up to a version).
+   * The store defines its scripts on it as the commands `tiercacheSetIfNewer` (writes),
+   * `tiercacheSetAndRelease` (a load's write with its lease's release),
+   * `tiercacheClearUpTo` (`clear` up to a version) and the `tiercacheLease*` commands.
    *
    * An ioredis `Cluster` makes a {@link RedisClusterStore}: multi-key operations are
    * grouped by slot and pipelined per node, `clear` scans every master.
@@ -87,8 +88,10 @@ export function escapeGlob(text: string): string {
  * version is not above it. Values are bytes end to end, stored behind their 24-byte
  * version (see `versioned.ts`); reads return exactly the bytes written.
  *
- * The scripts are defined on the client as the commands `tiercacheSetIfNewer` and
- * `tiercacheClearUpTo` (ioredis `defineCommand`), also on a client you pass in.
+ * The scripts are defined on the client as the commands `tiercacheSetIfNewer`,
+ * `tiercacheSetAndRelease`, `tiercacheClearUpTo` and `tiercacheLease*` (ioredis
+ * `defineCommand`), also on a client you pass in. The commands of one tick leave in one
+ * socket write (the client's socket is corked until `process.nextTick`).
  *
  * @throws InvalidOptionError when neither or both of `client` and `url` are given, or
  *   `prefix` / `timeoutMs` are ill-typed.

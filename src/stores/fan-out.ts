@@ -82,14 +82,7 @@ export class StoreSet {
     carried?: CarriedRelease,
   ): Promise<boolean> {
     if (writes.length === 0) return Promise.resolve(true);
-    const setMany = (store: StoreTier) => store.setMany(writes);
-    if (carried === undefined) return this.#each(upTo, writes, counter, () => setMany);
-    const { host, release, done } = carried;
-    const withRelease = async (store: StoreTier) => {
-      await (store.leases as Required<LeaseStore>).writeAndRelease(writes, release);
-      done();
-    };
-    return this.#each(upTo, writes, counter, (at) => (at === host ? withRelease : setMany));
+    return this.#each(upTo, writes, counter, carried);
   }
 
   /**
@@ -135,15 +128,20 @@ export class StoreSet {
     upTo: number,
     writes: readonly StoreWrite[],
     counter: 'sets' | 'deletes',
-    opFor: (at: GuardedStore) => (store: StoreTier) => Promise<void>,
+    carried: CarriedRelease | undefined,
   ): Promise<boolean> {
     const count = writes.length;
     const failures: unknown[] = [];
+    const setMany = (store: StoreTier) => store.setMany(writes);
     await Promise.all(
       this.list.slice(0, upTo).map(async (at) => {
         const { guard, record } = at;
+        const op =
+          carried !== undefined && at === carried.host
+            ? (store: StoreTier) => writeAndRelease(store, writes, carried)
+            : setMany;
         try {
-          await guard.write(writes, opFor(at));
+          await guard.write(writes, op);
           this.#recorder[counter](record, count);
         } catch (error) {
           this.#recorder.error(error);
@@ -154,4 +152,14 @@ export class StoreSet {
     if (this.#strict && failures.length > 0) throw failures[0];
     return failures.length === 0;
   }
+}
+
+/** The write to the store hosting a lease, carrying the lease's release; `done` once the store took both. */
+async function writeAndRelease(
+  store: StoreTier,
+  writes: readonly StoreWrite[],
+  { release, done }: CarriedRelease,
+): Promise<void> {
+  await (store.leases as Required<LeaseStore>).writeAndRelease(writes, release);
+  done();
 }

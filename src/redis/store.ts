@@ -90,8 +90,9 @@ export function escapeGlob(text: string): string {
  *
  * The scripts are defined on the client as the commands `tiercacheSetIfNewer`,
  * `tiercacheSetAndRelease`, `tiercacheClearUpTo` and `tiercacheLease*` (ioredis
- * `defineCommand`), also on a client you pass in. The commands of one tick leave in one
- * socket write (the client's socket is corked until `process.nextTick`).
+ * `defineCommand`), also on a client you pass in. While commands are in flight, those
+ * issued in one tick leave in one socket write (corked until `process.nextTick`); a
+ * command on an idle connection leaves at once.
  *
  * @throws InvalidOptionError when neither or both of `client` and `url` are given, or
  *   `prefix` / `timeoutMs` are ill-typed.

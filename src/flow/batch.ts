@@ -127,7 +127,14 @@ async function loadBatch(
     const raw = await runLoader(
       stack,
       keys.join(','),
-      (signal) => Promise.resolve(loader(keys, { signal })),
+      (stop) =>
+        Promise.resolve(
+          loader(keys, {
+            get signal() {
+              return stop.signal;
+            },
+          }),
+        ),
       options,
     );
     values = toMap(keys, raw);

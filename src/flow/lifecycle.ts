@@ -1,6 +1,10 @@
-import { setMaxListeners } from 'node:events';
 import { CacheClosedError } from '../errors.js';
 import type { Recorder } from '../observability/recorder.js';
+
+/** A loader call `close()` can stop. */
+export interface Stoppable {
+  stop(reason: unknown): void;
+}
 
 /**
  * What `close()` must wait for, and how it ends: loads in flight (counted), background
@@ -15,12 +19,20 @@ export class Lifecycle {
   #closed = false;
   #loads = 0;
   #idle: (() => void) | undefined;
+  /** Loaders running (or queued for the bulkhead): stopped when `closing` fires. */
+  readonly #running = new Set<Stoppable>();
 
   constructor(recorder: Recorder) {
     this.#recorder = recorder;
-    // Every load in flight listens for the close: more than Node's default of 10 at once
-    // is normal, not a leak, and must not print MaxListenersExceededWarning.
-    setMaxListeners(0, this.closing.signal);
+    // One listener for every loader call, not one added and removed per call.
+    this.closing.signal.addEventListener(
+      'abort',
+      () => {
+        const reason = this.closing.signal.reason;
+        for (const load of [...this.#running]) load.stop(reason);
+      },
+      { once: true },
+    );
   }
 
   get closed(): boolean {
@@ -46,6 +58,15 @@ export class Lifecycle {
       this.#idle = undefined;
       idle();
     }
+  }
+
+  /** A loader call to stop (its callers reject with the close's error) once `closing` fires. */
+  watchLoad(load: Stoppable): void {
+    this.#running.add(load);
+  }
+
+  unwatchLoad(load: Stoppable): void {
+    this.#running.delete(load);
   }
 
   /** Runs a promise in the background; `close()` waits for it. Its failure is reported, never unhandled. */

@@ -90,7 +90,7 @@ async function refresh(
     if (taken === false) return flight.resolveLoaded(current);
     lease = taken;
     const started = stack.now();
-    const loaded = await runLoader(stack, key, (signal) => callLoader(key, signal, flight, loader), options);
+    const loaded = await runLoader(stack, key, (stop) => callLoader(key, stop, flight, loader), options);
     const { value, ttl, cache } = loaded;
     const entry = stack.makeEntry(value, options, ttl, version);
     noteLoadTime(entry, options, stack.now() - started);

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TieredCache } from '../../../src/cache/tiered-cache.js';
+import type { LoaderContext } from '../../../src/cache/types.js';
 import { makeEntry } from '../../../src/entry/entry.js';
 import { InvalidOptionError, LoaderTimeoutError } from '../../../src/errors.js';
 import type { TieredCacheOptions } from '../../../src/options/cache-options.js';
@@ -330,6 +331,39 @@ describe('timeouts', () => {
     expect(signal?.aborted).toBe(true);
     expect(signal?.reason).toBeInstanceOf(LoaderTimeoutError);
     expect(cache.stats().loader).toMatchObject({ timeouts: 1, failed: 1 });
+  });
+
+  it('a signal first read after the hard timeout is already aborted; setters work detached', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { cache, clock } = setup(1);
+    let context: LoaderContext<string> | undefined;
+    const p = cache.getOrSet(
+      'k',
+      (ctx: LoaderContext<string>) => {
+        context = ctx;
+        return new Promise<string>(() => {});
+      },
+      { timeouts: { hard: 100 } },
+    );
+    const outcome = p.catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await outcome).toBeInstanceOf(LoaderTimeoutError);
+    expect(context?.signal.aborted).toBe(true);
+    expect(context?.signal.reason).toBeInstanceOf(LoaderTimeoutError);
+    // Setters read off the context (destructured) still act on their own load.
+    await cache.getOrSet('t', ({ setTtl }: LoaderContext<string>) => {
+      setTtl(5_000);
+      return 'v';
+    });
+    clock.advance(4_999);
+    expect(cache.getLocal('t')).toBe('v');
+    clock.advance(1);
+    expect(cache.getLocal('t')).toBeUndefined();
+    await cache.getOrSet('n', ({ noCache }: LoaderContext<string>) => {
+      noCache();
+      return 'v';
+    });
+    expect(cache.getLocal('n')).toBeUndefined();
   });
 
   it('hard timeout with failSafe and a stale value serves the stale value', async () => {

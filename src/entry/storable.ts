@@ -44,6 +44,8 @@ export function checkStorable(
   classes: ReadonlySet<abstract new (...args: never[]) => unknown>,
 ): void {
   if (!reference(value)) return;
+  visits = 0;
+  if (plainTree(value, 0)) return;
   const walk = new StorableWalk(value);
   const { nodes } = walk;
   for (let next = walk.pending.pop(); next !== undefined; next = walk.pending.pop()) {
@@ -70,6 +72,44 @@ export function checkStorable(
       throw unstorable(`an instance of ${name}`, walk.path(next));
     }
   }
+}
+
+/** Objects the allocation-free walk looks at before it leaves the value to the full walk. */
+const QUICK_VISITS = 4_096;
+/** How deep the allocation-free walk recurses. */
+const QUICK_DEPTH = 64;
+let visits = 0;
+
+/**
+ * Whether `value` is certainly storable: a tree of plain objects, arrays, primitives and
+ * the usual leaves (Date, RegExp, typed arrays, ArrayBuffer), walked recursively without
+ * allocating (a value on the write path is usually such a tree). `false` is no verdict:
+ * anything else (a Map, a class instance, a function, a cycle or a graph too deep or too
+ * large to walk here) goes to the full walk, which also names what it refuses.
+ */
+function plainTree(value: unknown, depth: number): boolean {
+  if (typeof value !== 'object') return !reference(value);
+  if (value === null) return true;
+  if (++visits > QUICK_VISITS || depth > QUICK_DEPTH) return false;
+  const proto = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) {
+    // for-in also walks inherited enumerable properties: more values looked at, never fewer.
+    for (const key in value) {
+      if (!plainTree((value as Record<string, unknown>)[key], depth + 1)) return false;
+    }
+    return true;
+  }
+  if (proto === Array.prototype) {
+    const array = value as unknown[];
+    for (let i = 0; i < array.length; i++) if (!plainTree(array[i], depth + 1)) return false;
+    return true;
+  }
+  return (
+    proto === Date.prototype ||
+    proto === RegExp.prototype ||
+    ArrayBuffer.isView(value) ||
+    proto === ArrayBuffer.prototype
+  );
 }
 
 /** Whether `value` needs a look: an object, or a function or symbol (refused). */

@@ -71,6 +71,58 @@ describe('the default codec refuses values that would not read back as themselve
       { numRuns: 200 },
     );
   });
+
+  it('finds a refused part planted anywhere in a plain tree, and names its path (property)', () => {
+    // Plain trees are checked by a quick walk first: it must never pass what the full
+    // walk refuses, however deep, wide or shared the tree.
+    const refused = fc.constantFrom<[unknown, RegExp]>(
+      [() => 0, /a function/],
+      [Symbol('s'), /a symbol/],
+      [new Money(1, 'EUR'), /an instance of Money/],
+      [new Map([['k', () => 0]]), /a function/],
+    );
+    fc.assert(
+      fc.property(
+        fc.jsonValue({ maxDepth: 6 }),
+        fc.array(fc.oneof(fc.string({ maxLength: 4 }), fc.nat({ max: 3 })), { maxLength: 8 }),
+        refused,
+        fc.boolean(),
+        (tree, steps, [bad, message], shared) => {
+          const root: { tree: unknown } = { tree };
+          // Walk `steps` down the tree, making containers where the tree has none.
+          let parent: Record<string | number, unknown> = root as Record<string, unknown>;
+          let edge: string | number = 'tree';
+          const path = ['value.tree'];
+          for (const step of steps) {
+            let child: unknown = parent[edge];
+            if (child === null || typeof child !== 'object') {
+              child = typeof step === 'number' ? [] : {};
+              parent[edge] = child;
+            }
+            parent = child as Record<string | number, unknown>;
+            edge = Array.isArray(child) ? (typeof step === 'number' ? step : 0) : String(step);
+            path.push(Array.isArray(child) ? `[${edge}]` : `.${edge}`);
+          }
+          parent[edge] = bad;
+          // A subtree reached twice (not a cycle) is still a tree to the codec.
+          const value = shared ? { a: root, b: root } : root;
+          const rest = path.join('').slice('value'.length);
+          const paths = shared ? [`value.a${rest}`, `value.b${rest}`] : [`value${rest}`];
+          expect(() => codec.encode(value)).toThrow(message);
+          if (bad instanceof Map) return;
+          const thrown = (() => {
+            try {
+              codec.encode(value);
+            } catch (error) {
+              return (error as Error).message;
+            }
+          })();
+          expect(paths.some((at) => thrown?.includes(` at ${at} `))).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
 });
 
 describe('extensions: a registered class round-trips as itself', () => {

@@ -1,4 +1,4 @@
-import { addExtension, Packr } from 'msgpackr';
+import { addExtension, Packr, RESERVE_START_SPACE } from 'msgpackr';
 import { CodecError, InvalidOptionError } from '../errors.js';
 import { checkFactoryOptions, functionOption, integerOption } from '../options/validators.js';
 import type { Entry } from './entry.js';
@@ -80,13 +80,27 @@ export function msgpackCodec(options: MsgpackCodecOptions = {}): ValueCodec {
     useBigIntExtension: true,
     moreTypes: true,
   });
-  return {
+  const codec: ValueCodec & HeaderRoom = {
     encode: (value) => {
       checkStorable(value, classes);
       return packr.pack(value);
     },
     decode: (bytes) => packr.unpack(bytes),
+    [ENCODE_AFTER]: (value, room) => {
+      checkStorable(value, classes);
+      return packr.pack(value, RESERVE_START_SPACE | room);
+    },
   };
+  return codec;
+}
+
+/**
+ * The default codec's encode leaving `room` bytes (at most 255) free before the value,
+ * so the entry's header is written in place rather than the value copied behind it.
+ */
+const ENCODE_AFTER = Symbol('tiercache.encodeAfter');
+interface HeaderRoom {
+  [ENCODE_AFTER](value: unknown, room: number): Uint8Array;
 }
 
 function registerExtensions(
@@ -152,9 +166,12 @@ const tagsPackr = new Packr({ useRecords: false });
  */
 export class EntryCodec {
   readonly #values: ValueCodec;
+  /** The default codec's encode with room for the header (see {@link HeaderRoom}). */
+  readonly #room: HeaderRoom[typeof ENCODE_AFTER] | undefined;
 
   constructor(values: ValueCodec = msgpackCodec()) {
     this.#values = values;
+    this.#room = (values as Partial<HeaderRoom>)[ENCODE_AFTER];
   }
 
   /**
@@ -163,10 +180,12 @@ export class EntryCodec {
    *   nested too deep, ...), naming the problem.
    */
   encode(entry: Entry): Uint8Array {
-    const value = entry.deleted === true ? EMPTY : this.#encodeValue(entry.value);
+    // The default codec leaves room for the header before the value: no copy of the value.
+    const inPlace = entry.deleted !== true && entry.tags === undefined && this.#room !== undefined;
+    const value = entry.deleted === true ? EMPTY : this.#encodeValue(entry.value, inPlace ? HEADER : 0);
     const tags = entry.tags !== undefined ? tagsPackr.pack(entry.tags) : undefined;
     const extra = tags !== undefined ? 4 + tags.length : 0;
-    const out = new Uint8Array(HEADER + extra + value.length);
+    const out = inPlace ? value : new Uint8Array(HEADER + extra + value.length);
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
     out[0] = MAGIC;
     out[1] = FORMAT_VERSION;
@@ -179,7 +198,7 @@ export class EntryCodec {
       view.setUint32(HEADER, tags.length, true);
       out.set(tags, HEADER + 4);
     }
-    out.set(value, HEADER + extra);
+    if (!inPlace) out.set(value, HEADER + extra);
     return out;
   }
 
@@ -241,9 +260,12 @@ export class EntryCodec {
     return entry;
   }
 
-  #encodeValue(value: unknown): Uint8Array {
+  /** The value's bytes; with `room`, behind that many bytes left for the header (default codec only). */
+  #encodeValue(value: unknown, room: number): Uint8Array {
     try {
-      return this.#values.encode(value);
+      return room > 0
+        ? (this.#room as HeaderRoom[typeof ENCODE_AFTER])(value, room)
+        : this.#values.encode(value);
     } catch (error) {
       throw new CodecError(`Cannot encode the value: ${(error as Error)?.message ?? String(error)}`, {
         cause: error,

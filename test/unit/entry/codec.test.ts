@@ -121,6 +121,37 @@ describe('EntryCodec round trip (fast-check)', () => {
     );
   });
 
+  it('writes the header in place before the default codec’s bytes: the same bytes as a copy', () => {
+    // msgpackCodec() leaves room for the header (no copy of the value); any other codec's
+    // bytes are copied behind it. Shared references and cycles make msgpackr insert ids
+    // into what it wrote, the case where the room could be misplaced.
+    const values = msgpackCodec();
+    const copying: ValueCodec = { encode: (v) => values.encode(v), decode: (b) => values.decode(b) };
+    const inPlace = new EntryCodec(values);
+    const copied = new EntryCodec(copying);
+    const shared = fc.jsonValue().map((v) => ({ a: v, b: [v, { again: v }] }));
+    const cyclic = fc.jsonValue().map((v) => {
+      const node: Record<string, unknown> = { v };
+      node.self = node;
+      return node;
+    });
+    fc.assert(
+      fc.property(entries, fc.oneof(fc.jsonValue(), shared, cyclic), (entry, value) => {
+        const e = { ...entry, value };
+        const bytes = inPlace.encode(e);
+        expect(Buffer.from(bytes).equals(Buffer.from(copied.encode(e)))).toBe(true);
+        const back = inPlace.decode(viaStore(bytes));
+        expect(back.version).toBe(e.version);
+        expect(back.tags).toStrictEqual(e.tags);
+        // A later encode writes after these bytes, never over them.
+        const again = Buffer.from(bytes);
+        inPlace.encode({ ...entry, value: { other: [1, 2, 3] } });
+        expect(Buffer.from(bytes).equals(again)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   // Fails while msgpackCodec() sets `sequential: true`: the shared Packr then writes a
   // shape's record definition only the first time it packs that shape, and later values
   // of that shape as a bare record id another process cannot read (CodecError), or reads

@@ -19,7 +19,7 @@ import {
 import { redisEndpoint } from './endpoint.js';
 import { SubscriberHeartbeat } from './heartbeat.js';
 import { isCluster } from './slots.js';
-import { decodeBusMessage, encodeBusMessage } from './wire.js';
+import { decodeBusMessage, encodeBusMessage, fromOrigin, originPrefix } from './wire.js';
 
 /** Options of {@link redisBus}. Give exactly one of `client` or `url`. */
 export interface RedisBusOptions {
@@ -161,6 +161,8 @@ class RedisPubSubBus implements RedisBus {
   #channel: string | undefined;
   #channelBytes: Buffer | undefined;
   #instanceId = '';
+  /** How this instance's own messages start (see `fromOrigin`). */
+  #ownPrefix: Buffer = Buffer.alloc(0);
   #listener: BusListener | undefined;
   #status: BusHealth['status'] = 'connecting';
   #lastMessageAt: number | undefined;
@@ -191,6 +193,7 @@ class RedisPubSubBus implements RedisBus {
     this.#channel = busChannel(namespace);
     this.#channelBytes = Buffer.from(this.#channel);
     this.#instanceId = instanceId;
+    this.#ownPrefix = originPrefix(instanceId);
     this.#listener = listener;
     const subscriber = this.#openConnections();
     const heartbeat = new SubscriberHeartbeat(
@@ -340,6 +343,12 @@ class RedisPubSubBus implements RedisBus {
 
   #onMessage(channel: Buffer, bytes: Buffer): void {
     if (this.#closed || !channel.equals(this.#channelBytes as Buffer)) return;
+    // This instance's own messages (every publish comes back): dropped undecoded.
+    if (fromOrigin(bytes, this.#ownPrefix)) {
+      this.#lastMessageAt = Date.now();
+      this.#stats.ownDropped++;
+      return;
+    }
     const message = decodeBusMessage(bytes);
     if (message === undefined) {
       this.#stats.undecodable++;

@@ -16,6 +16,37 @@ export function decodeBusMessage(bytes: Uint8Array): BusMessage | undefined {
 }
 
 /**
+ * What every message from `origin` starts with after its map header: the `origin` key
+ * and its value, as {@link encodeBusMessage} writes them first.
+ */
+export function originPrefix(origin: string): Buffer {
+  return Buffer.concat([wire.pack('origin'), wire.pack(origin)]);
+}
+
+/**
+ * Whether `bytes` is a message {@link encodeBusMessage} wrote for the origin of `prefix`
+ * ({@link originPrefix}): a sender's own messages come back to it on every publish, and
+ * are dropped without being decoded.
+ */
+export function fromOrigin(bytes: Buffer, prefix: Buffer): boolean {
+  // A map of the message's 3 to 6 fields (msgpackr writes a map16 header; a fixmap is
+  // read too), then the origin.
+  const first = bytes[0] as number;
+  const at =
+    first >= 0x83 && first <= 0x86
+      ? 1
+      : first === 0xde && bytes[1] === 0 && (bytes[2] as number) >= 3 && (bytes[2] as number) <= 6
+        ? 3
+        : -1;
+  return (
+    at > 0 &&
+    prefix.length > 0 &&
+    bytes.length > at + prefix.length &&
+    bytes.compare(prefix, 0, prefix.length, at, at + prefix.length) === 0
+  );
+}
+
+/**
  * A message as bytes, as {@link decodeBusMessage} reads them: `{origin, op, keys}`, and
  * `versions`, `external` and `partial` when the message has them (a receiver of an older release ignores the
  * extra field; a message without it still reads).

@@ -30,34 +30,27 @@ export class HeldLease {
   readonly #leases: Leases;
   readonly #key: string;
   readonly #token: string;
-  readonly #renew: NodeJS.Timeout;
   /** Released already, by the load's write (see {@link HeldLease.carried}). */
   #released = false;
 
-  constructor(leases: Leases, key: string, token: string, version: Version, ttl: number) {
+  constructor(leases: Leases, key: string, token: string, version: Version) {
     this.#leases = leases;
     this.#key = key;
     this.#token = token;
     this.version = version;
-    // A renewal that fails is counted by the guard; the lease may then lapse, and at worst
-    // another instance loads too.
-    this.#renew = setInterval(
-      () => leases.call((l) => l.extend(key, token, ttl)).catch(noop),
-      Math.max(1, ttl / 3),
-    );
-    this.#renew.unref();
+    leases.hold(this);
   }
 
-  /**
-   * Ends the lease, in the background: when the load's value `landed` in the stores (its
-   * version), the lease key says so for one more lease life, so an instance that missed
-   * the value before it landed reads it instead of loading again; else it is deleted and
-   * a waiter takes over. Compare-and-delete by token: a lease that lapsed and was taken
-   * by another instance is left alone.
-   */
+  /** Extends the lease by its life (see `Leases.hold`). */
+  renew(ttl: number): void {
+    // A renewal that fails is counted by the guard; the lease may then lapse, and at
+    // worst another instance loads too.
+    this.#leases.call((l) => l.extend(this.#key, this.#token, ttl)).catch(noop);
+  }
+
   release(landed: Version | undefined): void {
     if (this.#released) return;
-    clearInterval(this.#renew);
+    this.#leases.drop(this);
     const then = landed === undefined ? undefined : LANDED + landed;
     this.#leases.release(this.#key, this.#token, then);
   }
@@ -75,7 +68,7 @@ export class HeldLease {
       host: this.#leases.host,
       release: { key: this.#key, token: this.#token, next: LANDED + landed, nextMs: this.#leases.ttl },
       done: () => {
-        clearInterval(this.#renew);
+        this.#leases.drop(this);
         this.#released = true;
       },
     };
@@ -107,6 +100,9 @@ export class Leases {
   /** The hosting store can write and release a lease in one call. */
   readonly carries: boolean;
   #seq = 0;
+  /** The leases this instance holds, renewed together by one timer. */
+  readonly #held = new Set<HeldLease>();
+  #renewing: NodeJS.Timeout | undefined;
 
   constructor(stack: Stack, store: GuardedStore, ttl: number) {
     this.#stack = stack;
@@ -176,7 +172,7 @@ export class Leases {
       if (sent) this.#store.guard.store.leases?.release(key, token).catch(noop);
       throw error;
     }
-    return held ?? new HeldLease(this, key, token, version, this.#ttl);
+    return held ?? new HeldLease(this, key, token, version);
   }
 
   /**
@@ -185,6 +181,32 @@ export class Leases {
    * than `current` since; `undefined` (refresh without a lease) when the store cannot be
    * asked.
    */
+  /**
+   * Keeps `lease` alive until it is dropped: every third of the lease's life, one timer
+   * extends every lease held (one timer per instance, not one per load); a lease is
+   * extended within a third of its life of being taken, as often after.
+   */
+  hold(lease: HeldLease): void {
+    this.#held.add(lease);
+    if (this.#renewing !== undefined) return;
+    this.#renewing = setInterval(
+      () => {
+        for (const held of this.#held) held.renew(this.#ttl);
+      },
+      Math.max(1, this.#ttl / 3),
+    );
+    this.#renewing.unref();
+  }
+
+  /** Stops renewing `lease` (released, or its release carried by a write). */
+  drop(lease: HeldLease): void {
+    this.#held.delete(lease);
+    if (this.#held.size === 0 && this.#renewing !== undefined) {
+      clearInterval(this.#renewing);
+      this.#renewing = undefined;
+    }
+  }
+
   async takeForRefresh(
     local: string,
     version: Version,

@@ -143,6 +143,37 @@ describe('lease between two instances', () => {
     await expect.poll(() => admin.get(`${ns}#lease:k`)).toMatch(/^=[0-9a-f]{24}$/);
   });
 
+  it('leases held at once, taken at different times, are each renewed while their loads run', async () => {
+    // One timer renews every lease an instance holds: each lease key's PTTL must jump
+    // back up (a renewal) twice while its loader runs, and no lease lapses meanwhile.
+    const ns = namespace('lease-renew');
+    const a = cache(ns, { lease: { ttl: 300 } });
+    const first = gatedLoader('one');
+    const second = gatedLoader('two');
+    const one = a.getOrSet('k1', first.load);
+    await expect.poll(() => first.calls).toBe(1);
+    const two = a.getOrSet('k2', second.load);
+    await expect.poll(() => second.calls).toBe(1);
+    const renewals = new Map<string, { last: number; count: number }>();
+    const renewedTwice = async () => {
+      for (const key of ['k1', 'k2']) {
+        const pttl = await admin.pttl(`${ns}#lease:${key}`);
+        expect(pttl).toBeGreaterThan(0);
+        const seen = renewals.get(key) ?? { last: pttl, count: 0 };
+        if (pttl > seen.last) seen.count++;
+        seen.last = pttl;
+        renewals.set(key, seen);
+      }
+      return Math.min(...[...renewals.values()].map((r) => r.count));
+    };
+    await expect.poll(renewedTwice, { timeout: 5_000, interval: 20 }).toBeGreaterThanOrEqual(2);
+    first.open();
+    second.open();
+    expect([await one, await two]).toEqual(['one', 'two']);
+    await expect.poll(() => admin.get(`${ns}#lease:k1`)).toMatch(/^=/);
+    await expect.poll(() => admin.get(`${ns}#lease:k2`)).toMatch(/^=/);
+  });
+
   it('a value gone from Redis after it landed is loaded again by one instance (over the landed marker)', async () => {
     const ns = namespace('lease-gone');
     const a = cache(ns, { l1: false });

@@ -46,9 +46,10 @@ const COMMANDS = {
 type Command = (key: string, ...args: Array<string | number>) => Promise<unknown>;
 
 /**
- * Leases on `client` (see {@link LeaseStore}): `SET PX` of a token in a Lua script that
- * first reads the key (so a landed marker can be replaced by compare-and-set), `PEXPIRE`
- * and compare-and-delete by token, each a script on one key. Keys get `prefix` in front,
+ * Leases on `client` (see {@link LeaseStore}): a plain `SET NX PX` of a token when the
+ * key is free, else `SET PX` in a Lua script that first reads the key (it tells who
+ * holds it, and replaces a landed marker by compare-and-set); `PEXPIRE` and
+ * compare-and-delete by token, each a script on one key. Keys get `prefix` in front,
  * as the store's own keys do. The scripts are defined on the client as the commands
  * `tiercacheLeaseAcquire`, `tiercacheLeaseExtend` and `tiercacheLeaseRelease`.
  */
@@ -63,9 +64,14 @@ export function redisLeases(client: Redis | Cluster, prefix: string, coalesce?: 
   };
   return {
     async acquire(key, token, ttlMs, over = '') {
-      const reply = (await run('tiercacheLeaseAcquire', key, token, Math.ceil(ttlMs), over)) as
-        | [string, number]
-        | null;
+      const ms = Math.ceil(ttlMs);
+      // The common case, a key nobody holds: a plain SET NX (no script to run). Held (by a
+      // load elsewhere, or a landed marker): the script says by whom and for how long.
+      if (over === '') {
+        coalesce?.();
+        if ((await client.set(prefix + key, token, 'PX', ms, 'NX')) === 'OK') return undefined;
+      }
+      const reply = (await run('tiercacheLeaseAcquire', key, token, ms, over)) as [string, number] | null;
       if (reply === null) return undefined;
       return { holder: String(reply[0]), ttlMs: Math.max(0, Number(reply[1])) } satisfies LeaseHeld;
     },

@@ -241,7 +241,7 @@ describe('lease between two instances', () => {
 });
 
 describe('the calls of a load (a private redis-server, its commands counted)', () => {
-  it('a miss costs one read, one lease and one write that also releases the lease', async () => {
+  it('a miss costs one read, one SET NX for the lease and one write that also releases it', async () => {
     const server = await startRedisServer();
     const ns = namespace('lease-calls');
     const a = rig.keep(
@@ -259,9 +259,12 @@ describe('the calls of a load (a private redis-server, its commands counted)', (
       const stats = await probe.info('commandstats');
       const calls = (command: string) =>
         Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
-      // The lease (a script) and the versioned write with the lease's release (a script);
-      // a separate release would be a third script call.
-      expect(calls('evalsha') + calls('eval')).toBe(2);
+      // The lease (a plain SET NX: nobody held the key) and the versioned write with the
+      // lease's release (a script); a lease by script or a separate release would be a
+      // second script call. SETs counted: the lease's, and the script's two (the value,
+      // the landed marker; commands a script runs count too).
+      expect(calls('evalsha') + calls('eval')).toBe(1);
+      expect(calls('set')).toBe(3);
     } finally {
       await probe.quit();
     }

@@ -49,6 +49,11 @@ export class VersionClock {
   readonly tag: string;
   #ms = 0;
   #counter = 0;
+  /** The last millisecond formatted, and its 12 hex digits: versions of one ms share them. */
+  #hexMs = -1;
+  #hex = '';
+  #snapshotMs = -1;
+  #snapshot: Version = ZERO_VERSION;
   /** The greatest version issued or observed, as a string: most observations compare below it and stop there. */
   #last: Version = ZERO_VERSION;
 
@@ -71,7 +76,7 @@ export class VersionClock {
       this.#ms++;
       this.#counter = 1;
     }
-    this.#last = format(this.#ms, this.#counter, this.tag);
+    this.#last = this.#msHex(this.#ms) + this.#counter.toString(16).padStart(4, '0') + this.tag;
     return this.#last;
   }
 
@@ -83,7 +88,22 @@ export class VersionClock {
    * tier settles on the same one.
    */
   snapshot(): Version {
-    return format(Math.max(0, Math.floor(this.#clock.now())), 0, this.tag);
+    const ms = Math.max(0, Math.floor(this.#clock.now()));
+    // Every load of one millisecond takes the same version: made once.
+    if (ms !== this.#snapshotMs) {
+      this.#snapshotMs = ms;
+      this.#snapshot = `${this.#msHex(ms)}0000${this.tag}`;
+    }
+    return this.#snapshot;
+  }
+
+  /** `ms` as the 12 hex digits of a version, formatted once per millisecond. */
+  #msHex(ms: number): string {
+    if (ms !== this.#hexMs) {
+      this.#hexMs = ms;
+      this.#hex = ms.toString(16).padStart(12, '0');
+    }
+    return this.#hex;
   }
 
   /** Moves the clock past a version seen elsewhere, so the next one is greater (HLC receive). */

@@ -19,7 +19,7 @@ import {
 import { redisEndpoint } from './endpoint.js';
 import { SubscriberHeartbeat } from './heartbeat.js';
 import { isCluster } from './slots.js';
-import { decodeBusMessage, encodeBusMessage, fromOrigin, originPrefix } from './wire.js';
+import { encodeBusMessage, OWN_MESSAGE, originPrefix, readBusMessage } from './wire.js';
 
 /** Options of {@link redisBus}. Give exactly one of `client` or `url`. */
 export interface RedisBusOptions {
@@ -343,19 +343,13 @@ class RedisPubSubBus implements RedisBus {
 
   #onMessage(channel: Buffer, bytes: Buffer): void {
     if (this.#closed || !channel.equals(this.#channelBytes as Buffer)) return;
-    // This instance's own messages (every publish comes back): dropped undecoded.
-    if (fromOrigin(bytes, this.#ownPrefix)) {
-      this.#lastMessageAt = Date.now();
-      this.#stats.ownDropped++;
-      return;
-    }
-    const message = decodeBusMessage(bytes);
+    const message = readBusMessage(bytes, this.#ownPrefix, this.#instanceId);
     if (message === undefined) {
       this.#stats.undecodable++;
       return;
     }
     this.#lastMessageAt = Date.now();
-    if (message.origin === this.#instanceId) {
+    if (message === OWN_MESSAGE) {
       this.#stats.ownDropped++;
       return;
     }

@@ -46,6 +46,24 @@ export function fromOrigin(bytes: Buffer, prefix: Buffer): boolean {
   );
 }
 
+/** What {@link readBusMessage} returns for a message of this instance's own. */
+export const OWN_MESSAGE: unique symbol = Symbol('tiercache.ownMessage');
+
+/**
+ * A message received: {@link OWN_MESSAGE} when this instance sent it (every publish
+ * comes back to its sender; told by its first bytes, see {@link fromOrigin}, without
+ * decoding it), `undefined` when the bytes are not a message.
+ */
+export function readBusMessage(
+  bytes: Buffer,
+  ownPrefix: Buffer,
+  ownId: string,
+): BusMessage | typeof OWN_MESSAGE | undefined {
+  if (fromOrigin(bytes, ownPrefix)) return OWN_MESSAGE;
+  const message = decodeBusMessage(bytes);
+  return message !== undefined && message.origin === ownId ? OWN_MESSAGE : message;
+}
+
 /**
  * A message as bytes, as {@link decodeBusMessage} reads them: `{origin, op, keys}`, and
  * `versions`, `external` and `partial` when the message has them (a receiver of an older release ignores the

@@ -130,27 +130,40 @@ export class StoreSet {
     counter: 'sets' | 'deletes',
     carried: CarriedRelease | undefined,
   ): Promise<boolean> {
-    const count = writes.length;
-    const failures: unknown[] = [];
-    const setMany = (store: StoreTier) => store.setMany(writes);
-    await Promise.all(
-      this.list.slice(0, upTo).map(async (at) => {
-        const { guard, record } = at;
-        const op =
-          carried !== undefined && at === carried.host
-            ? (store: StoreTier) => writeAndRelease(store, writes, carried)
-            : setMany;
-        try {
-          await guard.write(writes, op);
-          this.#recorder[counter](record, count);
-        } catch (error) {
-          this.#recorder.error(error);
-          failures.push(error);
-        }
-      }),
-    );
-    if (this.#strict && failures.length > 0) throw failures[0];
-    return failures.length === 0;
+    // One store (the common L1 + Redis stack): no array of promises to settle.
+    const failure =
+      upTo === 1
+        ? await this.#writeTo(this.list[0] as GuardedStore, writes, counter, carried)
+        : (
+            await Promise.all(
+              this.list.slice(0, upTo).map((at) => this.#writeTo(at, writes, counter, carried)),
+            )
+          ).find((outcome) => outcome !== undefined);
+    if (failure === undefined) return true;
+    if (this.#strict) throw failure.error;
+    return false;
+  }
+
+  /** Writes to one store through its guard; never rejects: a failure is reported and returned. */
+  async #writeTo(
+    at: GuardedStore,
+    writes: readonly StoreWrite[],
+    counter: 'sets' | 'deletes',
+    carried: CarriedRelease | undefined,
+  ): Promise<{ error: unknown } | undefined> {
+    try {
+      await at.guard.write(
+        writes,
+        carried !== undefined && at === carried.host
+          ? (store) => writeAndRelease(store, writes, carried)
+          : (store) => store.setMany(writes),
+      );
+      this.#recorder[counter](at.record, writes.length);
+      return undefined;
+    } catch (error) {
+      this.#recorder.error(error);
+      return { error };
+    }
   }
 }
 

@@ -48,6 +48,13 @@ export class HeldLease {
     this.#leases.call((l) => l.extend(this.#key, this.#token, ttl)).catch(noop);
   }
 
+  /**
+   * Ends the lease, in the background: when the load's value `landed` in the stores (its
+   * version), the lease key says so for one more lease life, so an instance that missed
+   * the value before it landed reads it instead of loading again; else it is deleted and
+   * a waiter takes over. Compare-and-delete by token: a lease that lapsed and was taken
+   * by another instance is left alone.
+   */
   release(landed: Version | undefined): void {
     if (this.#released) return;
     this.#leases.drop(this);
@@ -176,12 +183,6 @@ export class Leases {
   }
 
   /**
-   * The lease for a refresh of `local` (whose value in hand is at `current`), taken
-   * without waiting: `false` when another instance holds it, or has landed a value newer
-   * than `current` since; `undefined` (refresh without a lease) when the store cannot be
-   * asked.
-   */
-  /**
    * Keeps `lease` alive until it is dropped: every third of the lease's life, one timer
    * extends every lease held (one timer per instance, not one per load); a lease is
    * extended within a third of its life of being taken, as often after.
@@ -207,6 +208,12 @@ export class Leases {
     }
   }
 
+  /**
+   * The lease for a refresh of `local` (whose value in hand is at `current`), taken
+   * without waiting: `false` when another instance holds it, or has landed a value newer
+   * than `current` since; `undefined` (refresh without a lease) when the store cannot be
+   * asked.
+   */
   async takeForRefresh(
     local: string,
     version: Version,

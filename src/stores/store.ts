@@ -7,7 +7,11 @@ import type { LeaseStore } from './lease.js';
 export interface StoreWrite {
   /** The fully qualified key (`namespace:key`). */
   readonly key: string;
-  /** The encoded entry envelope. */
+  /**
+   * The encoded entry envelope. It may be a view into a buffer the cache reuses for
+   * later encodes: a store that keeps the bytes past the call copies them
+   * (`value.slice()`), as the conformance suite checks.
+   */
   readonly value: Uint8Array;
   /** Absolute expiry in ms since the epoch; the store drops the key at or after it. */
   readonly expiresAt: number;

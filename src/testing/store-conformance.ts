@@ -280,6 +280,19 @@ function registerValueTests({ store, namespace }: StoreSuiteContext): void {
     });
   });
 
+  it('keeps what was written: changing the written buffer afterwards changes nothing read', async () => {
+    // The cache may hand a store a view into a buffer it reuses for later encodes.
+    const ns = namespace();
+    const shared = Uint8Array.from({ length: 32 }, (_, i) => i);
+    await store().setMany([write(`${ns}k`, shared.subarray(4, 12))]);
+    shared.fill(0xee);
+    expectBytes(
+      await store().get(`${ns}k`),
+      Uint8Array.from({ length: 8 }, (_, i) => i + 4),
+      `${ns}k`,
+    );
+  });
+
   it('keys with spaces, unicode, colons and quotes round-trip', async () => {
     const ns = namespace();
     const keys = ['with space', 'ünïcødé ✓', 'a:b:c', `quote'"\``, 'emoji 🙂', 'semi;colon'].map(

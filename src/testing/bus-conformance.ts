@@ -231,6 +231,24 @@ function registerVersionTests(ctx: SuiteContext, timeoutMs: number): void {
     expect(b.heard.messages.flatMap((message) => message.versions)).toEqual(versions);
   });
 
+  it('the partial and external flags arrive as sent, and only where sent', async () => {
+    // `partial` (a write that missed a store) makes receivers refuse older store entries
+    // of its keys: a bus that drops it lets them serve data the write replaced.
+    const ns = ctx.namespace();
+    const a = await ctx.started(ns, 'a');
+    const b = await ctx.started(ns, 'b');
+    const version = nextVersion();
+    await a.bus.publish({ origin: 'a', op: 'set', keys: ['missed'], versions: [version], partial: true });
+    await a.bus.publish({ origin: 'a', op: 'delete', keys: ['row:1'], external: true });
+    await a.bus.publish({ origin: 'a', op: 'set', keys: ['whole'], versions: [version] });
+    await ctx.until('b to receive the three messages', () => b.heard.keys().length >= 3);
+    expect(b.heard.messages).toEqual([
+      { origin: 'a', op: 'set', keys: ['missed'], versions: [version], partial: true },
+      { origin: 'a', op: 'delete', keys: ['row:1'], external: true },
+      { origin: 'a', op: 'set', keys: ['whole'], versions: [version] },
+    ]);
+  });
+
   it('a message without versions arrives without them', async () => {
     const ns = ctx.namespace();
     const a = await ctx.started(ns, 'a');
@@ -314,13 +332,16 @@ class Recorder implements BusListener {
   throwOnMessage = false;
 
   onMessage(message: BusMessage): void {
-    const { origin, op, keys, versions } = message;
-    // `versions` only when delivered: a message sent without them must arrive without them.
-    this.messages.push(
-      versions === undefined
-        ? { origin, op, keys: [...keys] }
-        : { origin, op, keys: [...keys], versions: [...versions] },
-    );
+    const { origin, op, keys, versions, external, partial } = message;
+    // Each optional field only when delivered: a message sent without it must arrive without it.
+    this.messages.push({
+      origin,
+      op,
+      keys: [...keys],
+      ...(versions !== undefined ? { versions: [...versions] } : {}),
+      ...(external !== undefined ? { external } : {}),
+      ...(partial !== undefined ? { partial } : {}),
+    });
     if (this.throwOnMessage) throw new Error('conformance listener throws on purpose');
   }
 

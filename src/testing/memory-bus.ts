@@ -181,8 +181,15 @@ export class MemoryBus implements InvalidationBus {
 
 /** A copy of a message's arrays, `versions` only when it has them (a real wire's decoding does the same). */
 function copyMessage(message: BusMessage): BusMessage {
-  const { origin, op, keys, versions } = message;
-  return versions === undefined
-    ? { origin, op, keys: [...keys] }
-    : { origin, op, keys: [...keys], versions: [...versions] };
+  const { origin, op, keys, versions, external, partial } = message;
+  // Every field a real wire carries: a `partial` lost here would leave receivers serving
+  // what a store still holds from before a write that missed it (floors never raised).
+  return {
+    origin,
+    op,
+    keys: [...keys],
+    ...(versions !== undefined ? { versions: [...versions] } : {}),
+    ...(external === true ? { external } : {}),
+    ...(partial === true ? { partial } : {}),
+  };
 }

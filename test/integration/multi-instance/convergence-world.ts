@@ -1,8 +1,9 @@
 import type fc from 'fast-check';
-import type { InvalidationBus } from '../../../src/bus/bus.js';
+import type { BusMessage, InvalidationBus } from '../../../src/bus/bus.js';
 import { EntryCodec } from '../../../src/entry/codec.js';
 import type { Entry } from '../../../src/entry/entry.js';
 import { TieredCache } from '../../../src/index.js';
+import type { RedisBus } from '../../../src/redis/index.js';
 import type { StoreTier, StoreWrite } from '../../../src/stores/store.js';
 import { ChaosBus } from '../../../src/testing/chaos-bus.js';
 import type { Gate } from '../../../src/testing/chaos-controls.js';
@@ -72,6 +73,58 @@ function decodeWrite(store: string, write: StoreWrite): Issued {
   };
 }
 
+/**
+ * Real Redis buses, watched: a publish is counted from its call until it settles, so
+ * the world can tell when every message sent has reached every subscriber (see
+ * {@link RealBuses.drained}) instead of sleeping for it.
+ */
+class RealBuses {
+  readonly #buses: RedisBus[] = [];
+  /** Each bus's resync count once subscribed (see {@link RealBuses.subscribed}). */
+  #resyncs: number[] = [];
+  #publishing = 0;
+
+  /** `inner`, its publishes counted. */
+  watch(inner: RedisBus): InvalidationBus {
+    this.#buses.push(inner);
+    return {
+      name: inner.name,
+      start: (namespace, instanceId, listener) => inner.start(namespace, instanceId, listener),
+      publish: async (message: BusMessage) => {
+        this.#publishing++;
+        try {
+          await inner.publish(message);
+        } finally {
+          this.#publishing--;
+        }
+      },
+      health: () => inner.health(),
+      close: () => inner.close(),
+    };
+  }
+
+  /** Every bus is subscribed: what resyncs from here on mean (see {@link RealBuses.drained}). */
+  subscribed(): void {
+    this.#resyncs = this.#buses.map((bus) => bus.stats().resyncs);
+  }
+
+  /**
+   * Whether every message is where it is going: no publish in flight, and each bus has
+   * received (delivered, or dropped as its own or undecodable) every message any bus
+   * published on the channel. A bus that lost its link meanwhile (a subscriber
+   * reconnect on a busy machine) may have missed some for good; its cache resynced
+   * (dropped its L1) for them, so it waits for nothing more.
+   */
+  drained(): boolean {
+    if (this.#publishing > 0) return false;
+    const stats = this.#buses.map((bus) => bus.stats());
+    const sent = stats.reduce((sum, s) => sum + s.published, 0);
+    return stats.every(
+      (s, i) => s.delivered + s.ownDropped + s.undecodable === sent || s.resyncs > (this.#resyncs[i] ?? 0),
+    );
+  }
+}
+
 /** A real store that survives the cache's `close()` (it is shared by every run). */
 function keepOpen(inner: StoreTier): StoreTier {
   return {
@@ -117,8 +170,9 @@ export class World {
   /** Held calls at their gate, not released yet. */
   #waiting = 0;
   readonly #timeoutMs: number;
-  /** Messages travel through a real server: give them time to arrive before each settle. */
+  /** Messages travel through a real server: each settle waits until they have all arrived. */
   readonly realBus: boolean;
+  readonly #realBuses = new RealBuses();
   /** Held calls that arrived at their gate. */
   entered = 0;
   /** Operations started, for the report. */
@@ -130,7 +184,7 @@ export class World {
     namespace: string,
     shape: RunShape,
     real: readonly RealStores[],
-    redisBus: () => InvalidationBus,
+    redisBus: () => RedisBus,
   ) {
     this.s = s;
     this.namespace = namespace;
@@ -140,7 +194,7 @@ export class World {
       const slot = real[i] as RealStores;
       const redis = new ChaosStore(keepOpen(slot.redis));
       const postgres = new ChaosStore(keepOpen(slot.postgres));
-      const bus = new ChaosBus(shape.bus === 'redis' ? redisBus() : this.hub.bus());
+      const bus = new ChaosBus(shape.bus === 'redis' ? this.#realBuses.watch(redisBus()) : this.hub.bus());
       const cache = new TieredCache<string>({
         namespace,
         l1: { max: 100 },
@@ -158,6 +212,7 @@ export class World {
   /** Resolves once every bus is subscribed. */
   async ready(): Promise<void> {
     await Promise.all(this.instances.map(({ cache }) => cache.ready()));
+    this.#realBuses.subscribed();
   }
 
   instance(i: number): Instance {
@@ -229,16 +284,20 @@ export class World {
   }
 
   async #settle(deadline: number): Promise<void> {
-    if (this.realBus) await new Promise((resolve) => setTimeout(resolve, 20));
     let quiet = 0;
     while (quiet < 3) {
       while (this.s.count() > 0) await this.s.waitOne();
       await new Promise((resolve) => setTimeout(resolve, 1));
-      const idle = this.#pending.size === 0 && this.tracker.inflight === 0 && this.s.count() === 0;
+      const idle =
+        this.#pending.size === 0 &&
+        this.tracker.inflight === 0 &&
+        this.s.count() === 0 &&
+        (!this.realBus || this.#realBuses.drained());
       quiet = idle ? quiet + 1 : 0;
       if (Date.now() > deadline) {
         throw new Error(
-          `no quiescence: ${this.#pending.size} operations, ${this.tracker.inflight} store calls in flight`,
+          `no quiescence: ${this.#pending.size} operations, ${this.tracker.inflight} store calls in flight` +
+            (this.realBus && !this.#realBuses.drained() ? ', bus messages still on their way' : ''),
         );
       }
     }

@@ -13,10 +13,5 @@ export async function readStores(
   single: boolean,
 ): Promise<Array<Entry | undefined>> {
   if (stack.stores.length === 0) return locals.map(() => undefined);
-  const tokens = locals.map((local) => stack.fences.acquire(local));
-  try {
-    return (await walkStores(stack, locals, tokens, single)).map((found) => found?.fresh);
-  } finally {
-    for (const token of tokens) stack.fences.release(token);
-  }
+  return (await walkStores(stack, locals, undefined, single)).map((found) => found?.fresh);
 }

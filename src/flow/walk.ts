@@ -1,7 +1,6 @@
 import { type Entry, newer } from '../entry/entry.js';
 import type { Version } from '../entry/version.js';
 import { StoreDataError } from '../errors.js';
-import type { StoreGuard } from '../guard/guard.js';
 import type { TierRecord } from '../observability/recorder.js';
 import type { FenceToken } from './fences.js';
 import type { Stack } from './stack.js';
@@ -27,44 +26,62 @@ export interface Found {
  * wins, and is copied up.
  *
  * `single` asks with `get` (one key) rather than `getMany`: the cache's single-key
- * reads use the store's single-key call.
+ * reads use the store's single-key call. `tokens`: the keys' fences, held by the caller
+ * (a flight); `undefined` for a plain read, which holds them for the walk.
  */
 export async function walkStores(
   stack: Stack,
   locals: readonly string[],
-  tokens: readonly FenceToken[],
+  tokens: readonly FenceToken[] | undefined,
   single: boolean,
 ): Promise<Array<Found | undefined>> {
-  // The first reads after the cache starts (or a view is made, or the bus resyncs) wait
-  // for the epochs: an entry older than a clear must not be served meanwhile.
-  if (stack.epochs.loading) await stack.epochs.ready();
-  const stores = stack.stores.list;
-  const walk: Walk = {
-    stack,
-    locals,
-    tokens,
-    out: new Array(locals.length).fill(undefined),
-    seen: new Array(locals.length).fill(undefined),
-    held: stack.linkDown && stores.length > 1 ? new Array(locals.length).fill(undefined) : undefined,
-  };
-  let pending = locals.map((_, i) => i);
-  for (let at = 0; at < stores.length && pending.length > 0; at++) {
-    const { guard } = stores[at] as (typeof stores)[number];
-    const found = await readTier(
+  // A plain read (no flight holding the keys' fences) holds them for the walk.
+  const own = tokens === undefined ? locals.map((local) => stack.fences.acquire(local)) : undefined;
+  try {
+    // The first reads after the cache starts (or a view is made, or the bus resyncs) wait
+    // for the epochs: an entry older than a clear must not be served meanwhile.
+    if (stack.epochs.loading) await stack.epochs.ready();
+    const stores = stack.stores.list;
+    const walk: Walk = {
       stack,
-      guard,
-      pending.map((i) => stack.prefix + locals[i]),
-      single,
-    );
-    if (found === undefined) continue;
-    const decoded = found.map((bytes) => stack.decode(bytes, stores[at]?.record as TierRecord));
-    // Tagged entries need their tags' generations: known (no await) but the first time.
-    const learning = stack.tags.learn(decoded);
-    if (learning !== undefined) await learning;
-    pending = judgeTier(walk, at, pending, found, decoded);
+      locals,
+      tokens: (tokens ?? own) as readonly FenceToken[],
+      out: new Array(locals.length).fill(undefined),
+      seen: new Array(locals.length).fill(undefined),
+      held: stack.linkDown && stores.length > 1 ? new Array(locals.length).fill(undefined) : undefined,
+    };
+    let pending = locals.map((_, i) => i);
+    for (let at = 0; at < stores.length && pending.length > 0; at++) {
+      const { guard, record } = stores[at] as (typeof stores)[number];
+      const keys = pending.map((i) => stack.prefix + locals[i]);
+      // One store's bytes for the keys. Read here, not in a helper of its own: every async
+      // function between the caller and the store adds a promise hop to each hit (about
+      // 1 µs of latency apiece, measured on L3 hits).
+      let found: Array<Uint8Array | undefined>;
+      try {
+        found = single
+          ? [await guard.read((store) => store.get(keys[0] as string))]
+          : await guard.read((store) => store.getMany(keys), keys.length);
+      } catch (error) {
+        // A store that refused a key's data (reported by the guard) reads as a miss there,
+        // and the load's write replaces what it holds; a store that fails is skipped.
+        if (!(error instanceof StoreDataError)) {
+          stack.stores.readFailed(error);
+          continue;
+        }
+        found = keys.map(() => undefined);
+      }
+      const decoded = found.map((bytes) => stack.decode(bytes, record));
+      // Tagged entries need their tags' generations: known (no await) but the first time.
+      const learning = stack.tags.learn(decoded);
+      if (learning !== undefined) await learning;
+      pending = judgeTier(walk, at, pending, found, decoded);
+    }
+    if (walk.held !== undefined) serveHeld(walk);
+    return walk.out;
+  } finally {
+    if (own !== undefined) for (const token of own) stack.fences.release(token);
   }
-  if (walk.held !== undefined) serveHeld(walk);
-  return walk.out;
 }
 
 /** A walk in progress: its keys and, per key, what the stores read so far told. */
@@ -166,28 +183,6 @@ function serve(walk: Walk, i: number, hit: Held): void {
   stack.recorder.hit(stack.stores.list[hit.at]?.record as TierRecord, local);
   walk.out[i] = { fresh: hit.entry };
   backfill(stack, local, hit.entry, hit.at, hit.bytes, walk.tokens[i] as FenceToken);
-}
-
-/**
- * One store's bytes for `keys`, or `undefined` when it cannot be read now (the store is
- * then skipped). A store that refused a key's data (reported by the guard) reads as a
- * miss there, and the load's write replaces what it holds.
- */
-async function readTier(
-  stack: Stack,
-  guard: StoreGuard,
-  keys: readonly string[],
-  single: boolean,
-): Promise<Array<Uint8Array | undefined> | undefined> {
-  try {
-    return single
-      ? [await guard.read((store) => store.get(keys[0] as string))]
-      : await guard.read((store) => store.getMany(keys), keys.length);
-  } catch (error) {
-    if (error instanceof StoreDataError) return keys.map(() => undefined);
-    stack.stores.readFailed(error);
-    return undefined;
-  }
 }
 
 /** A fresh entry found in store `at`: write it into L1 and the stores above, with its remaining life. */

@@ -219,7 +219,11 @@ describe('a master fails over under load', () => {
     await storesUp([caches[0] as TieredCache<string>], 'redis');
     const fresh = world.instance(ns);
     await fresh.ready();
-    for (const cache of [...caches, fresh]) expect(await cache.getMany(keys)).toEqual(expected);
+    // Named, so a failure says which instance read what (a running one, or the fresh one).
+    for (const [i, cache] of [...caches, fresh].entries()) {
+      const who = i < caches.length ? `instance ${i} (running)` : 'a fresh instance';
+      expect(await cache.getMany(keys), who).toEqual(expected);
+    }
     const stored = await world.stored(keys.map((key) => `${ns}:${key}`));
     expect(stored.postgres.map(liveValue)).toEqual(expected);
     // L2 holds the last value or a tombstone (a repair), never an older value.

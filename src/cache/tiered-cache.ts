@@ -70,7 +70,7 @@ export class TieredCache<V = unknown> {
     const now = stack.now();
     const held = stack.l1?.peek(local, now);
     if (this.#countL1(held, now, local)) return held?.value as T;
-    // The walk awaited here: every async helper between caller and store costs a hit ~1 µs.
+    // The walk awaited here: each async helper between caller and store is a promise hop.
     const [found] = await this.#trace('get', [local], () => walkStores(stack, [local], undefined, true));
     if (found?.fresh === undefined) stack.recorder.plainMiss();
     return found?.fresh?.value as T | undefined;

@@ -36,7 +36,8 @@ export async function walkStores(
   single: boolean,
 ): Promise<Array<Found | undefined>> {
   // A plain read (no flight holding the keys' fences) holds them for the walk.
-  const own = tokens === undefined ? locals.map((local) => stack.fences.acquire(local)) : undefined;
+  const own = tokens === undefined;
+  const fences = tokens ?? locals.map((local) => stack.fences.acquire(local));
   try {
     // The first reads after the cache starts (or a view is made, or the bus resyncs) wait
     // for the epochs: an entry older than a clear must not be served meanwhile.
@@ -45,7 +46,7 @@ export async function walkStores(
     const walk: Walk = {
       stack,
       locals,
-      tokens: (tokens ?? own) as readonly FenceToken[],
+      tokens: fences,
       out: new Array(locals.length).fill(undefined),
       seen: new Array(locals.length).fill(undefined),
       held: stack.linkDown && stores.length > 1 ? new Array(locals.length).fill(undefined) : undefined,
@@ -54,9 +55,9 @@ export async function walkStores(
     for (let at = 0; at < stores.length && pending.length > 0; at++) {
       const { guard, record } = stores[at] as (typeof stores)[number];
       const keys = pending.map((i) => stack.prefix + locals[i]);
-      // One store's bytes for the keys. Read here, not in a helper of its own: every async
-      // function between the caller and the store adds a promise hop to each hit (about
-      // 1 µs of latency apiece, measured on L3 hits).
+      // One store's bytes for the keys, read here rather than in an async helper of its
+      // own: each async function between the caller and the store is one more promise hop
+      // on every hit.
       let found: Array<Uint8Array | undefined>;
       try {
         found = single
@@ -80,7 +81,7 @@ export async function walkStores(
     if (walk.held !== undefined) serveHeld(walk);
     return walk.out;
   } finally {
-    if (own !== undefined) for (const token of own) stack.fences.release(token);
+    if (own) for (const token of fences) stack.fences.release(token);
   }
 }
 

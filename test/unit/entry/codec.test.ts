@@ -122,8 +122,8 @@ describe('EntryCodec round trip (fast-check)', () => {
   });
 
   it('decodes from any view of the bytes: a Buffer, or a plain Uint8Array at an offset in a larger buffer', () => {
-    // The header is read straight from the view (no DataView, no Buffer made), so the
-    // view's own offset must be honoured whatever kind of view a store hands back.
+    // The header is read at the view's own offset within its buffer, whatever kind of view
+    // a store hands back.
     const codec = new EntryCodec();
     fc.assert(
       // JSON values: a Buffer inside a value reads back as a Buffer only from a Buffer.

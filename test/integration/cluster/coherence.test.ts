@@ -200,6 +200,36 @@ describe('a master fails over under load', () => {
   }
 
   /**
+   * Waits until every message the writer (the first instance) sent has reached the
+   * others. `set` resolves once the stores hold the write and sends its message in the
+   * background, so a running instance may serve its L1 copy a little after the writer's
+   * last `set` resolved: under a full suite's load, two keys whose last writes were
+   * announced 46 ms after their `set` resolved still read the value before. The
+   * writer's messages arrive in the order sent: once the others' L1 copy of a key the
+   * writer deletes last is gone, every message before it arrived (or the link dropped
+   * L1 on its way back).
+   */
+  async function delivered(caches: readonly TieredCache<string>[]): Promise<void> {
+    const [writer, ...others] = caches as [TieredCache<string>, ...TieredCache<string>[]];
+    await writer.set('sync', 'held');
+    for (const cache of others) {
+      await waitFor(
+        'the other instances to hold the sync key in L1',
+        async () => (await cache.get('sync')) === 'held' && cache.getLocal('sync') === 'held',
+        10_000,
+        5,
+      );
+    }
+    await writer.delete('sync');
+    await waitFor(
+      "the writer's messages to reach the other instances",
+      () => others.every((cache) => cache.getLocal('sync') === undefined),
+      10_000,
+      5,
+    );
+  }
+
+  /**
    * Asserts every instance given, and a fresh one (empty L1: it reads L2, then L3),
    * once the writer's L2 is repaired, reads the last value written for every key, and
    * L3 holds it; resolves how many keys L2 holds a tombstone for (a repair of a write it
@@ -217,6 +247,7 @@ describe('a master fails over under load', () => {
     // which heard none of the writer's messages, reads what L2 still holds (seen in a
     // full run: 6 of 60 keys older there, with "repair ... still running after 200 ms").
     await storesUp([caches[0] as TieredCache<string>], 'redis');
+    await delivered(caches);
     const fresh = world.instance(ns);
     await fresh.ready();
     // Named, so a failure says which instance read what (a running one, or the fresh one).

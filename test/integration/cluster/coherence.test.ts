@@ -203,8 +203,8 @@ describe('a master fails over under load', () => {
    * Waits until every message the writer (the first instance) sent has reached the
    * others. `set` resolves once the stores hold the write and sends its message in the
    * background, so a running instance may serve its L1 copy a little after the writer's
-   * last `set` resolved: under a full suite's load, two keys whose last writes were
-   * announced 46 ms after their `set` resolved still read the value before. The
+   * last `set` resolved: with a busy loop beside the run, two keys whose last writes
+   * were announced 46 ms after their `set` resolved still read the value before. The
    * writer's messages arrive in the order sent: once the others' L1 copy of a key the
    * writer deletes last is gone, every message before it arrived (or the link dropped
    * L1 on its way back).

@@ -79,16 +79,17 @@ export async function startRedisCluster(options: ClusterStartOptions = {}): Prom
     await Promise.all(nodes.map((node) => node.server.stop()));
   };
   try {
+    // Each try of a node names a fresh bus port: a port found free can be taken before
+    // the node binds it, and the node then exits (startRedisServer tries again).
     const started = await Promise.all(
       Array.from({ length: 6 }, async () => {
-        const busPort = await freePort();
-        const server = await startRedisServer(undefined, [
+        const server = await startRedisServer(undefined, async () => [
           '--cluster-enabled',
           'yes',
           '--cluster-config-file',
           'nodes.conf',
           '--cluster-port',
-          String(busPort),
+          String(await freePort()),
           '--cluster-node-timeout',
           String(nodeTimeoutMs),
           '--daemonize',

@@ -5,6 +5,7 @@
  * every step skipped, the one line saying how to provide the service. (testcontainers
  * needs a Docker engine, which this machine has not.)
  */
+import { createServer, type Server } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   answers,
@@ -14,9 +15,11 @@ import {
   onPath,
   pingPostgres,
   pingRedis,
+  REDIS_START_TRIES,
   resolvePostgres,
   resolveRedis,
   type ServiceStep,
+  startRedisServer,
   stopAll,
 } from './services.js';
 
@@ -92,5 +95,68 @@ describe('services helper fallback chain', () => {
   it('reads skipped steps from TIERCACHE_SERVICES_SKIP', async () => {
     const env = { TIERCACHE_SERVICES_SKIP: EVERY_STEP.join(',') };
     await expect(resolveRedis({ env })).rejects.toThrow(HOW_REDIS);
+  });
+});
+
+/** A TCP listener on a free loopback port, held until closed: a port someone else has taken. */
+async function holdPort(): Promise<{ port: number; server: Server }> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return { port: typeof address === 'object' && address ? address.port : 0, server };
+}
+
+describe.skipIf(noRedisServer)('startRedisServer', () => {
+  // CI once failed in `redis-cli --cluster create` with "connection refused": a node had
+  // bound its main port, the old TCP-connect check passed, and the node then exited on
+  // a bus port taken in the meantime. Ready now means PING answered, and a node that
+  // exits first is started again on other ports.
+  it('starts again on other ports when the server exits before it answers (its cluster bus port taken)', async () => {
+    const taken = await holdPort();
+    let tries = 0;
+    try {
+      const server = await startRedisServer(undefined, async () => {
+        tries++;
+        const busPort = tries === 1 ? taken.port : await freePort();
+        return [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          'nodes.conf',
+          '--cluster-port',
+          String(busPort),
+        ];
+      });
+      expect(tries).toBe(2);
+      await pingRedis(server.url);
+      await server.stop();
+    } finally {
+      taken.server.close();
+    }
+  });
+
+  it(`gives up after ${REDIS_START_TRIES} tries, and at once on a port it was asked for`, async () => {
+    const taken = await holdPort();
+    let tries = 0;
+    const busTaken = async () => {
+      tries++;
+      return [
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        'nodes.conf',
+        '--cluster-port',
+        String(taken.port),
+      ];
+    };
+    try {
+      await expect(startRedisServer(undefined, busTaken)).rejects.toThrow(/exited with code/);
+      expect(tries).toBe(REDIS_START_TRIES);
+      tries = 0;
+      await expect(startRedisServer(await freePort(), busTaken)).rejects.toThrow(/exited with code/);
+      expect(tries).toBe(1);
+    } finally {
+      taken.server.close();
+    }
   });
 });

@@ -298,36 +298,65 @@ export function postgresUrlForTests(): Promise<string> {
 /**
  * Starts a private `redis-server` on a free port, with no persistence. For tests that
  * kill, pause or restart a server: never do that to the shared one. `extraArgs` are
- * appended to its command line (a cluster node's `--cluster-enabled yes`, see cluster.ts).
+ * appended to its command line (a cluster node's `--cluster-enabled yes`, see cluster.ts);
+ * a function is called again for each try, so ports it names are fresh each time.
+ *
+ * Ready means the server answers PING, not just that its port accepts connections: the
+ * kernel accepts on the main port as soon as Redis listens on it, before Redis binds
+ * anything else (a cluster node's bus port) or can still exit. A port found free can be
+ * taken before the server binds it (by another test's connection or server); when the
+ * server exits before it is ready and no `port` was asked for, it is tried again on other
+ * ports, up to {@link REDIS_START_TRIES} times.
  */
-export async function startRedisServer(port?: number, extraArgs: readonly string[] = []): Promise<OwnServer> {
+export async function startRedisServer(
+  port?: number,
+  extraArgs: readonly string[] | (() => Promise<readonly string[]>) = [],
+): Promise<OwnServer> {
   if (!onPath('redis-server')) throw new Error(`cannot start a private Redis: ${HOW_REDIS}`);
-  const chosen = port ?? (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    const chosen = port ?? (await freePort());
+    const args = typeof extraArgs === 'function' ? await extraArgs() : extraArgs;
+    try {
+      return await startRedisOn(chosen, args);
+    } catch (error) {
+      const retry = port === undefined && error instanceof ServerExitedError && attempt < REDIS_START_TRIES;
+      if (!retry) throw error;
+    }
+  }
+}
+
+/** How many times {@link startRedisServer} tries free ports before it gives up. */
+export const REDIS_START_TRIES = 5;
+
+/** A server process that exited before it was ready (a port taken, a bad argument). */
+class ServerExitedError extends Error {
+  override readonly name = 'ServerExitedError';
+}
+
+async function startRedisOn(port: number, extraArgs: readonly string[]): Promise<OwnServer> {
   const dir = mkdtempSync(join(tmpdir(), 'tiercache-redis-'));
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(chosen),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-      ...extraArgs,
-    ],
-    { stdio: 'ignore' },
-  );
-  const server = ownServer(child, `redis://127.0.0.1:${chosen}`, chosen, dir);
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+  ];
+  const child = spawn('redis-server', [...args, ...extraArgs], { stdio: 'ignore' });
+  const server = ownServer(child, `redis://127.0.0.1:${port}`, port, dir);
   try {
     await waitFor(
-      `redis-server on port ${chosen} to come up`,
+      `redis-server on port ${port} to answer PING`,
       () => {
-        if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`);
-        return answers('127.0.0.1', chosen, 200);
+        if (child.exitCode !== null) {
+          throw new ServerExitedError(`redis-server on port ${port} exited with code ${child.exitCode}`);
+        }
+        return answersPing(port, 200);
       },
       10_000,
       25,
@@ -337,6 +366,26 @@ export async function startRedisServer(port?: number, extraArgs: readonly string
     throw error;
   }
   return server;
+}
+
+/** Whether a Redis on 127.0.0.1:`port` replies `+PONG` to an inline PING within `timeoutMs`. */
+function answersPing(port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    let reply = '';
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString('latin1');
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+    socket.once('error', () => done(false));
+    socket.once('close', () => done(false));
+  });
 }
 
 /**

@@ -42,9 +42,14 @@ export const BUSY_TIMEOUTS = 10;
  * which is deadline order, watched by one timer armed for the oldest unsettled call;
  * settled calls are dropped lazily. Calls with a scaled timeout (large batches, rare)
  * get a timer of their own.
+ *
+ * A settled call leaves the queue as soon as every call ahead of it has settled too
+ * (answers come in order on a connection), not when the timer next fires: held until
+ * then, every call of the last timeout (15,000 at 15,000 calls/s and a 1 s timeout)
+ * outlived the young generation, and the garbage collector copied and promoted them all.
  */
 export class Deadlines {
-  #queue: PendingCall[] = [];
+  #queue: Array<PendingCall | undefined> = [];
   #head = 0;
   #timer: NodeJS.Timeout | undefined;
   #plain = -1;
@@ -87,7 +92,26 @@ export class Deadlines {
     if (now !== undefined && now > this.#progress) this.#progress = now;
     if (call.expire === undefined) return false;
     call.expire = undefined;
+    if (this.#queue[this.#head] === call) this.#dropSettled();
     return true;
+  }
+
+  /** Calls waiting on the plain timeout, settled ones behind an unsettled call included. */
+  get waiting(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  /** Drops the settled calls at the head of the queue (the timer, still armed, finds the rest). */
+  #dropSettled(): void {
+    const queue = this.#queue;
+    let head = this.#head;
+    while (head < queue.length && (queue[head] as PendingCall).expire === undefined)
+      queue[head++] = undefined;
+    if (head === queue.length) {
+      queue.length = 0;
+      head = 0;
+    }
+    this.#head = head;
   }
 
   /** When `call` times out, as things stand. */

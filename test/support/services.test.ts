@@ -106,6 +106,16 @@ async function holdPort(): Promise<{ port: number; server: Server }> {
   return { port: typeof address === 'object' && address ? address.port : 0, server };
 }
 
+/** A cluster node's arguments with its bus on `busPort`: bound after the main port. */
+const clusterNodeArgs = (busPort: number) => [
+  '--cluster-enabled',
+  'yes',
+  '--cluster-config-file',
+  'nodes.conf',
+  '--cluster-port',
+  String(busPort),
+];
+
 describe.skipIf(noRedisServer)('startRedisServer', () => {
   // CI once failed in `redis-cli --cluster create` with "connection refused": a node had
   // bound its main port, the old TCP-connect check passed, and the node then exited on
@@ -117,15 +127,7 @@ describe.skipIf(noRedisServer)('startRedisServer', () => {
     try {
       const server = await startRedisServer(undefined, async () => {
         tries++;
-        const busPort = tries === 1 ? taken.port : await freePort();
-        return [
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          'nodes.conf',
-          '--cluster-port',
-          String(busPort),
-        ];
+        return clusterNodeArgs(tries === 1 ? taken.port : await freePort());
       });
       expect(tries).toBe(2);
       await pingRedis(server.url);
@@ -140,14 +142,7 @@ describe.skipIf(noRedisServer)('startRedisServer', () => {
     let tries = 0;
     const busTaken = async () => {
       tries++;
-      return [
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        'nodes.conf',
-        '--cluster-port',
-        String(taken.port),
-      ];
+      return clusterNodeArgs(taken.port);
     };
     try {
       await expect(startRedisServer(undefined, busTaken)).rejects.toThrow(/exited with code/);

@@ -159,12 +159,16 @@ export function onPath(binary: string): boolean {
   }
 }
 
-/** Resolves if a Redis server answers PING at `url`; rejects with why not. */
-export async function pingRedis(url: string): Promise<void> {
+/**
+ * Resolves if a Redis server answers PING at `url` within `timeoutMs` (to connect, and
+ * again for the reply); rejects with why not.
+ */
+export async function pingRedis(url: string, timeoutMs = 2_000): Promise<void> {
   const client = new Redis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
-    connectTimeout: 2_000,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
     retryStrategy: () => null,
   });
   client.on('error', () => {});
@@ -356,7 +360,10 @@ async function startRedisOn(port: number, extraArgs: readonly string[]): Promise
         if (child.exitCode !== null) {
           throw new ServerExitedError(`redis-server on port ${port} exited with code ${child.exitCode}`);
         }
-        return answersPing(port, 200);
+        return pingRedis(`redis://127.0.0.1:${port}`, 200).then(
+          () => true,
+          () => false,
+        );
       },
       10_000,
       25,
@@ -366,26 +373,6 @@ async function startRedisOn(port: number, extraArgs: readonly string[]): Promise
     throw error;
   }
   return server;
-}
-
-/** Whether a Redis on 127.0.0.1:`port` replies `+PONG` to an inline PING within `timeoutMs`. */
-function answersPing(port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    let reply = '';
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      reply += chunk.toString('latin1');
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
-    });
-    socket.once('error', () => done(false));
-    socket.once('close', () => done(false));
-  });
 }
 
 /**

@@ -5,7 +5,8 @@
  * same with lru-cache + ioredis getBuffer/set + msgpackr (no single-flight, no bus):
  * the floor such a cache pays. Same process, rounds interleaved, order alternating, the
  * ratio the median of per-round ratios of ops/s; both replay the same trace slice in a
- * round.
+ * round. Then the same two sides run each kind of operation that does I/O alone
+ * (mixed-kinds.ts), to show which path the gap comes from.
  */
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
@@ -19,6 +20,7 @@ import type { Section, Target } from '../section.js';
 import { percentile, sorted } from '../stats.js';
 import { benchValue } from '../values.js';
 import { zipfRanks } from '../zipf.js';
+import { measureKinds } from './mixed-kinds.js';
 
 const CALLERS = 16;
 const KEYS = 100_000;
@@ -34,9 +36,12 @@ interface Plan {
   readonly rounds: number;
   readonly roundOps: number;
   readonly warmupOps: number;
+  /** Rounds and operations per kind of the by-kind table (ops ≥ 2 × L1_MAX: see mixed-kinds.ts). */
+  readonly kindRounds: number;
+  readonly kindOps: number;
 }
-const FULL: Plan = { rounds: 7, roundOps: 40_000, warmupOps: 150_000 };
-const QUICK: Plan = { rounds: 5, roundOps: 10_000, warmupOps: 40_000 };
+const FULL: Plan = { rounds: 7, roundOps: 40_000, warmupOps: 150_000, kindRounds: 3, kindOps: 20_000 };
+const QUICK: Plan = { rounds: 5, roundOps: 10_000, warmupOps: 40_000, kindRounds: 1, kindOps: 20_000 };
 
 /** The replayed trace: key ids (Zipf ranks) and which operations are sets. */
 interface Trace {
@@ -171,7 +176,7 @@ export const mixedSection: Section = {
       guard: { timeout: '1s' },
     });
     const client = new Redis(redis.url);
-    const bar = progress('mixed', 2 + plan.rounds * 2);
+    const bar = progress('mixed', 2 + plan.rounds * 2 + plan.kindRounds * 2);
     try {
       await cache.ready();
       const trace = zipfTrace();
@@ -213,9 +218,31 @@ export const mixedSection: Section = {
           bareCpuUs: b.cpuUs,
         });
       }
-      bar.stop();
+      // Taken before the by-kind passes, which go through the same sides.
       const stats = cache.stats();
-      return report(plan, rounds, stats, reads, bare.counts, redis.placement, ctx.args.quick);
+      const measuredReads = reads;
+      const bareCounts = { ...bare.counts };
+      const measured = plan.rounds * plan.roundOps;
+      const result = report(plan, rounds, stats, measuredReads, bareCounts, redis.placement, ctx.args.quick);
+      const cpu = result.figures.cpuUsPerOp;
+      const kinds = await measureKinds(ours, bare.side, {
+        callers: CALLERS,
+        ops: plan.kindOps,
+        rounds: plan.kindRounds,
+        shares: {
+          load: (stats.loader.ok + stats.loader.failed) / measured,
+          'Redis hit': (stats.stores.redis?.hits ?? 0) / measured,
+          set: (measured - measuredReads) / measured,
+        },
+        gapCpuUs: cpu.tiercache - cpu.handWired,
+        tick: () => bar.tick(),
+      });
+      bar.stop();
+      return {
+        ...result,
+        figures: { ...result.figures, byKind: kinds.figures },
+        tables: [...result.tables, kinds.table],
+      };
     } finally {
       bar.stop();
       await inTurn(

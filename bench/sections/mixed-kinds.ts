@@ -142,7 +142,7 @@ export async function measureKinds(
   return {
     figures,
     table: {
-      title: `Mixed traffic by kind of operation (${callers} callers, ~1 KB values, ${int(ops)} ops a kind, median of ${rounds} rounds)`,
+      title: `Mixed traffic by kind of operation (${callers} callers, ~1 KB values, ${int(ops)} ops a kind, median of ${rounds} round${rounds === 1 ? '' : 's'})`,
       header: ['kind', 'tiercache', 'CPU/op', 'hand-wired', 'CPU/op', 'ratio', 'share', 'extra CPU'],
       rows,
       notes: [

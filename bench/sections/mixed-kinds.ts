@@ -12,18 +12,13 @@
  * hand-wired side under its own prefix). Order alternates by round; each figure is the
  * median over rounds.
  */
+import { type CallersRun, runCallers } from '../callers.js';
 import { int, rate, type Table } from '../report.js';
 import { percentile, sorted } from '../stats.js';
 
 /** One side of the mixed row: an operation on `key` (`set`: a write, else read-through). */
 export interface KindSide {
   run(key: string, id: number, set: boolean): Promise<unknown>;
-}
-
-/** What one side measured for one kind: throughput, and the process's CPU time per op (µs). */
-interface KindRun {
-  readonly rate: number;
-  readonly cpuUs: number;
 }
 
 /** The kinds, in the order a round runs them (a load pass fills Redis for the hit pass). */
@@ -33,25 +28,12 @@ type Kind = (typeof KINDS)[number];
 /** Key ids start here: above the mixed trace's ids, so every load is a miss. */
 const FIRST_ID = 10_000_000;
 
-async function drive(
-  side: KindSide,
-  callers: number,
-  ids: readonly number[],
-  set: boolean,
-): Promise<KindRun> {
-  let cursor = 0;
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const caller = async () => {
-    while (cursor < ids.length) {
-      const id = ids[cursor++] as number;
-      await side.run(`k:${id}`, id, set);
-    }
-  };
-  await Promise.all(Array.from({ length: callers }, caller));
-  const seconds = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  return { rate: ids.length / seconds, cpuUs: (cpu.user + cpu.system) / ids.length };
+/** Runs `side` over the keys of `ids` (`set`: writes them, else reads them through). */
+function drive(side: KindSide, callers: number, ids: readonly number[], set: boolean): Promise<CallersRun> {
+  return runCallers(callers, ids.length, (n) => {
+    const id = ids[n] as number;
+    return side.run(`k:${id}`, id, set);
+  });
 }
 
 /**
@@ -64,7 +46,7 @@ async function round(
   callers: number,
   ops: number,
   first: number,
-): Promise<Record<Kind, KindRun>> {
+): Promise<Record<Kind, CallersRun>> {
   const ids = Array.from({ length: ops }, (_, i) => first + i);
   const load = await drive(side, callers, ids, false);
   const hit = await drive(side, callers, ids.slice(0, ops / 2), false);
@@ -73,11 +55,7 @@ async function round(
 }
 
 /** The shares of the mixed rounds' operations each kind made up. */
-export interface KindShares {
-  readonly load: number;
-  readonly 'Redis hit': number;
-  readonly set: number;
-}
+export type KindShares = Readonly<Record<Kind, number>>;
 
 /**
  * Runs the kinds on both sides (`rounds` rounds of `ops` operations per kind; the Redis
@@ -98,7 +76,7 @@ export async function measureKinds(
   },
 ): Promise<{ table: Table; figures: Record<string, unknown> }> {
   const { callers, ops, rounds, shares } = options;
-  const runs: Array<{ ours: Record<Kind, KindRun>; bare: Record<Kind, KindRun> }> = [];
+  const runs: Array<{ ours: Record<Kind, CallersRun>; bare: Record<Kind, CallersRun> }> = [];
   for (let r = 0; r < rounds; r++) {
     const first = FIRST_ID + r * ops;
     if (r % 2 === 0) {

@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { type CacheStats, msgpackCodec, TieredCache } from '../../src/index.js';
 import { redisBus, redisStore } from '../../src/redis/index.js';
+import { type CallersRun, runCallers } from '../callers.js';
 import { pinnedRedis } from '../pin.js';
 import { progress } from '../progress.js';
 import { int, pct, rate, type Table } from '../report.js';
@@ -84,7 +85,6 @@ interface Side {
 /** A fixed pool of values for sets, so both sides pay the same to make one. */
 const SET_VALUES = Array.from({ length: 64 }, (_, i) => benchValue(1_000_000 + i));
 
-/** Runs `side` with {@link CALLERS} callers over `ops` trace positions from `start`; returns ops/s. */
 /** One measured round: each side's ops/s and CPU time per op, and the ratio of their ops/s. */
 interface Round {
   readonly ours: number;
@@ -94,29 +94,13 @@ interface Round {
   readonly bareCpuUs: number;
 }
 
-/** What one side's run of a trace slice measured: its throughput, and the process's CPU time per op. */
-interface Run {
-  readonly rate: number;
-  /** User + system CPU time of the whole process per op, in µs (bench and client on one pinned CPU). */
-  readonly cpuUs: number;
-}
-
-async function drive(side: Side, trace: Trace, start: number, ops: number): Promise<Run> {
-  let cursor = start;
-  const end = start + ops;
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const caller = async () => {
-    while (cursor < end) {
-      const i = cursor++ & (TRACE_OPS - 1);
-      const id = trace.ids[i] as number;
-      await side.run(trace.keys[id] as string, id, trace.sets[i] === 1);
-    }
-  };
-  await Promise.all(Array.from({ length: CALLERS }, caller));
-  const rate = ops / ((performance.now() - t0) / 1000);
-  const cpu = process.cpuUsage(cpu0);
-  return { rate, cpuUs: (cpu.user + cpu.system) / ops };
+/** Runs `side` with {@link CALLERS} callers over `ops` trace positions from `start`. */
+function drive(side: Side, trace: Trace, start: number, ops: number): Promise<CallersRun> {
+  return runCallers(CALLERS, ops, (n) => {
+    const i = (start + n) & (TRACE_OPS - 1);
+    const id = trace.ids[i] as number;
+    return side.run(trace.keys[id] as string, id, trace.sets[i] === 1);
+  });
 }
 
 /** The hand-wired cache, and what it counted (its own hit shares, for comparison). */
@@ -203,13 +187,13 @@ export const mixedSection: Section = {
       for (let r = 0; r < plan.rounds; r++) {
         const start = plan.warmupOps + r * plan.roundOps;
         const order = r % 2 === 0 ? ([bare.side, ours] as const) : ([ours, bare.side] as const);
-        const result = new Map<Side, Run>();
+        const result = new Map<Side, CallersRun>();
         for (const side of order) {
           result.set(side, await drive(side, trace, start, plan.roundOps));
           bar.tick();
         }
-        const o = result.get(ours) as Run;
-        const b = result.get(bare.side) as Run;
+        const o = result.get(ours) as CallersRun;
+        const b = result.get(bare.side) as CallersRun;
         rounds.push({
           ours: o.rate,
           bare: b.rate,

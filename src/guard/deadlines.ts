@@ -39,9 +39,8 @@ export const BUSY_TIMEOUTS = 10;
  *
  * Without a timer per call (a `setTimeout` plus a `Promise.race` cost more than a Redis
  * GET's own client work): calls with the plain timeout join a queue in start order,
- * which is deadline order, watched by one timer armed for the oldest unsettled call;
- * settled calls are dropped lazily. Calls with a scaled timeout (large batches, rare)
- * get a timer of their own.
+ * which is deadline order, watched by one timer armed for the oldest unsettled call.
+ * Calls with a scaled timeout (large batches, rare) get a timer of their own.
  *
  * A settled call leaves the queue as soon as every call ahead of it has settled too
  * (answers come in order on a connection), not when the timer next fires: held until

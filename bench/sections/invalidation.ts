@@ -17,7 +17,7 @@ import { Redis } from 'ioredis';
 import { TieredCache } from '../../src/index.js';
 import { redisBus, redisStore } from '../../src/redis/index.js';
 import { nextMessage } from '../children.js';
-import { handWiredChannel, isMessage, sharedNow } from '../fixtures/protocol.js';
+import { type FromWorker, handWiredChannel, isMessage, sharedNow } from '../fixtures/protocol.js';
 import { cdfPoints, cdfSpec, renderSvg } from '../plot.js';
 import { progress } from '../progress.js';
 import { duration, int, type Table } from '../report.js';
@@ -50,7 +50,7 @@ interface Sample {
   readonly called: number;
   readonly resolved: number;
   readonly at: number;
-  readonly via: 'bus' | 'poll' | 'hand-wired';
+  readonly via: Extract<FromWorker, { type: 'dropped' }>['via'];
 }
 
 /**

@@ -23,7 +23,7 @@ import { ViewSeed } from './view-seed.js';
 import { wrapFunction } from './wrap.js';
 
 /**
- * A tiered cache: an in-process L1 (lru-cache) in front of shared stores (Redis L2,
+ * A tiered cache: an in-process L1 (LRU) in front of shared stores (Redis L2,
  * Postgres L3, ...), with read-through loads, single-flight, TTL jitter, grace,
  * fail-safe and per-tier stats. Every tier holds the same entry envelope, so a value
  * found in any tier carries the freshness it was written with.

@@ -1,17 +1,18 @@
-import { LRUCache } from 'lru-cache';
 import type { Entry } from '../entry/entry.js';
 import type { ResolvedL1Options } from '../options/cache-options.js';
 import type { Clock } from '../options/clock.js';
+import { LruMap } from './lru-map.js';
 import { type EntryStore, WTinyLfuStore } from './w-tinylfu.js';
 
 /**
- * L1: the in-process tier on lru-cache. Synchronous, per process, and holds decoded
- * entries, so a hit does no decoding and no I/O. Not a StoreTier on purpose: the
- * orchestrator calls it directly on the hot path.
+ * L1: the in-process tier. Synchronous, per process, and holds decoded entries, so a hit
+ * does no decoding and no I/O. Not a StoreTier on purpose: the orchestrator calls it
+ * directly on the hot path.
  *
- * lru-cache's own TTL is not used: freshness lives in the entry (the same in every
- * tier) and is checked against the cache's clock; an expired entry is dropped when
- * read, or pushed out by the size bound.
+ * The entries sit in an {@link LruMap}, lru-cache's design cut to what L1 uses, so that
+ * `getLocal` costs little more than a bare lru-cache `get`. Freshness lives in the entry
+ * (the same in every tier) and is checked against the cache's clock; an expired entry is
+ * dropped when read, or pushed out by the size bound.
  *
  * While the bus link is down no invalidation can reach this instance: L1 goes blind
  * ({@link blind}). It keeps its entries, but serves each as fresh for at most
@@ -26,12 +27,11 @@ import { type EntryStore, WTinyLfuStore } from './w-tinylfu.js';
  * lru-cache: the frequency sketch, `8 × nextPowerOfTwo(max)` bytes (128 KiB for `max`
  * 10,000), and about 125 bytes per entry for the policy's node and its ghost lists
  * (measured at `max` 100,000: 237 bytes per entry in all, against 100 for plain L1).
- * Without it, L1 is plain
- * lru-cache, exactly as before.
+ * Without it, L1 is a plain LRU.
  */
 export class MemoryTier {
-  /** The lru-cache holding the entries when admission is off; undefined with admission (the policy owns its own). */
-  readonly lru: LRUCache<string, Entry> | undefined;
+  /** The map holding the entries when admission is off; undefined with admission (the policy owns its own). */
+  readonly map: LruMap<Entry> | undefined;
   /** The admission policy, when `admission: 'w-tinylfu'`. */
   readonly policy: WTinyLfuStore | undefined;
   readonly #store: EntryStore;
@@ -48,7 +48,7 @@ export class MemoryTier {
     const { sizeCalculation } = options;
     const sized = options.maxSize !== undefined && sizeCalculation !== undefined;
     if (options.admission === 'w-tinylfu') {
-      this.lru = undefined;
+      this.map = undefined;
       this.policy = new WTinyLfuStore(
         {
           max: options.max,
@@ -62,16 +62,14 @@ export class MemoryTier {
       return;
     }
     this.policy = undefined;
-    this.lru = new LRUCache<string, Entry>({
+    this.map = new LruMap<Entry>({
       max: options.max,
       ...(sized
-        ? { maxSize: options.maxSize, sizeCalculation: (entry, key) => sizeCalculation(entry.value, key) }
+        ? { maxSize: options.maxSize, sizeOf: (entry, key) => sizeCalculation(entry.value, key) }
         : {}),
-      dispose: (_entry, _key, reason) => {
-        if (reason === 'evict') onEvict();
-      },
+      onEvict,
     });
-    this.#store = this.lru;
+    this.#store = this.map;
   }
 
   /** Whether L1 is blind (the bus link is down), and since when its older entries were known current. */
@@ -97,10 +95,10 @@ export class MemoryTier {
 
   /** The entry held for `key`, whatever its freshness (while blind, a stale view past its bound). The hot path. */
   get(key: string): Entry | undefined {
-    // lru-cache called directly when it holds the entries: one call site, one shape,
+    // The map called directly when it holds the entries: one call site, one shape,
     // wherever else a W-TinyLFU L1 is used in the process.
-    const lru = this.lru;
-    const entry = lru !== undefined ? lru.get(key) : this.#store.get(key);
+    const map = this.map;
+    const entry = map !== undefined ? map.get(key) : this.#store.get(key);
     if (this.#blindSince < 0 || entry === undefined) return entry;
     return this.#blindView(entry);
   }

@@ -23,7 +23,7 @@ import {
   withMethods,
 } from './validators.js';
 
-/** L1 (in-process lru-cache) settings. */
+/** L1 (in-process LRU) settings. */
 export interface L1Options {
   /** Most entries held. Required: an unbounded L1 is a memory leak. */
   max: number;

@@ -1,9 +1,9 @@
-import { LRUCache } from 'lru-cache';
 import { describe, expect, it } from 'vitest';
 import { TieredCache } from '../../../src/cache/tiered-cache.js';
 import type { Entry } from '../../../src/entry/entry.js';
 import { ZERO_VERSION } from '../../../src/entry/version.js';
 import { InvalidOptionError } from '../../../src/errors.js';
+import { LruMap } from '../../../src/l1/lru-map.js';
 import { MemoryTier } from '../../../src/l1/memory-tier.js';
 import { WTinyLfuStore } from '../../../src/l1/w-tinylfu.js';
 import { FakeClock } from '../../../src/testing/index.js';
@@ -23,16 +23,23 @@ function tier(admission: boolean, max = 3, clock = new FakeClock(0), blindMaxAge
 }
 
 describe('MemoryTier without admission', () => {
-  it('is plain lru-cache, as before: the least recently used entry is evicted and counted', () => {
+  it('is a plain LRU: the least recently used entry is evicted and counted', () => {
     const { t, evictions } = tier(false);
-    expect(t.lru).toBeInstanceOf(LRUCache);
+    expect(t.map).toBeInstanceOf(LruMap);
     expect(t.policy).toBeUndefined();
     for (const key of ['a', 'b', 'c']) t.set(key, entry(key));
     t.get('a');
     t.set('d', entry('d'));
     expect(t.get('b')).toBeUndefined();
-    expect([...(t.lru?.keys() ?? [])].sort()).toEqual(['a', 'c', 'd']);
+    expect([...(t.map?.keys() ?? [])].sort()).toEqual(['a', 'c', 'd']);
     expect(evictions()).toBe(1);
+  });
+
+  it('takes any max: memory grows with the entries held (lru-cache preallocated max slots and threw past ~2^32)', async () => {
+    const cache = new TieredCache({ namespace: 'huge-l1', l1: { max: 1e12 } });
+    await cache.set('a', 1);
+    expect(cache.getLocal('a')).toBe(1);
+    await cache.close();
   });
 });
 
@@ -66,7 +73,7 @@ describe.each([
     t.deletePrefix('');
     expect(t.get('p:1')).toBeUndefined();
     expect(t.policy?.audit()).toBeUndefined();
-    expect(t.policy?.size ?? t.lru?.size).toBe(0);
+    expect(t.policy?.size ?? t.map?.size).toBe(0);
   });
 
   it('blind: serves an entry as fresh for at most blindMaxAge after it was last known current, then a stale view of it', () => {
@@ -128,7 +135,7 @@ describe.each([
 describe('MemoryTier with admission', () => {
   it('puts the entries behind the W-TinyLFU policy and reports its shape', () => {
     const { t } = tier(true, 10_000);
-    expect(t.lru).toBeUndefined();
+    expect(t.map).toBeUndefined();
     expect(t.policy).toBeInstanceOf(WTinyLfuStore);
     const shape = t.policy!.shape();
     expect(shape.windowMax).toBe(100);

@@ -1,4 +1,5 @@
 import type { Entry } from '../entry/entry.js';
+import { describe, InvalidOptionError } from '../errors.js';
 import type { ResolvedL1Options } from '../options/cache-options.js';
 import type { Clock } from '../options/clock.js';
 import { LruMap } from './lru-map.js';
@@ -45,30 +46,20 @@ export class MemoryTier {
   constructor(options: ResolvedL1Options, onEvict: () => void, clock: Clock) {
     this.#clock = clock;
     this.#blindMaxAge = options.blindMaxAge;
-    const { sizeCalculation } = options;
-    const sized = options.maxSize !== undefined && sizeCalculation !== undefined;
+    // Given together (validated): sized entries, each size checked.
+    const { maxSize, sizeCalculation } = options;
+    const sizeOf =
+      sizeCalculation === undefined
+        ? undefined
+        : (entry: Entry, key: string) => checkedSize(sizeCalculation(entry.value, key), key);
     if (options.admission === 'w-tinylfu') {
       this.map = undefined;
-      this.policy = new WTinyLfuStore(
-        {
-          max: options.max,
-          ...(sized
-            ? { maxSize: options.maxSize, sizeCalculation: (entry, key) => sizeCalculation(entry.value, key) }
-            : {}),
-        },
-        onEvict,
-      );
+      this.policy = new WTinyLfuStore({ max: options.max, maxSize, sizeCalculation: sizeOf }, onEvict);
       this.#store = this.policy;
       return;
     }
     this.policy = undefined;
-    this.map = new LruMap<Entry>({
-      max: options.max,
-      ...(sized
-        ? { maxSize: options.maxSize, sizeOf: (entry, key) => sizeCalculation(entry.value, key) }
-        : {}),
-      onEvict,
-    });
+    this.map = new LruMap<Entry>({ max: options.max, maxSize, sizeOf, onEvict });
     this.#store = this.map;
   }
 
@@ -177,4 +168,20 @@ export class MemoryTier {
       if (key.startsWith(prefix)) this.#store.delete(key);
     }
   }
+}
+
+/**
+ * `size`, what `l1.sizeCalculation` returned for `key`, if a positive integer; else the
+ * user's function is wrong, and holding the value would leave the size bound unenforced
+ * (a negative or NaN total never exceeds `maxSize`).
+ * @throws InvalidOptionError naming `l1.sizeCalculation`.
+ */
+function checkedSize(size: unknown, key: string): number {
+  if (typeof size === 'number' && Number.isSafeInteger(size) && size > 0) return size;
+  throw new InvalidOptionError(
+    'l1.sizeCalculation',
+    'to return a positive integer',
+    size,
+    `Invalid option \`l1.sizeCalculation\`: expected it to return a positive integer, returned ${describe(size)} for key ${describe(key)}`,
+  );
 }

@@ -29,7 +29,10 @@ export interface L1Options {
   max: number;
   /** Most total size, as measured by `sizeCalculation`. */
   maxSize?: number;
-  /** The size of one value (for `maxSize`); must return a positive integer. */
+  /**
+   * The size of one value (for `maxSize`); must return a positive integer (else the write
+   * that would hold the value in L1 rejects with InvalidOptionError naming this option).
+   */
   sizeCalculation?: (value: unknown, key: string) => number;
   /**
    * Admission policy. `'w-tinylfu'`: a frequency sketch decides whether a new key may

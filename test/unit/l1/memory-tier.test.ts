@@ -165,6 +165,27 @@ describe('MemoryTier with admission', () => {
   });
 });
 
+describe.each([
+  ['without admission', false],
+  ['with W-TinyLFU admission', 'w-tinylfu'],
+] as const)('l1.sizeCalculation %s', (_name, admission) => {
+  it.each([[-1], [0], [Number.NaN], [1.5], ['3']])(
+    'returning %j: the write is refused with InvalidOptionError naming the option and the key',
+    async (size) => {
+      const cache = new TieredCache({
+        namespace: 'sized',
+        l1: { max: 10, maxSize: 10, sizeCalculation: () => size as number, admission },
+      });
+      const write = cache.set('user:1', { name: 'a' });
+      await expect(write).rejects.toBeInstanceOf(InvalidOptionError);
+      await expect(write).rejects.toMatchObject({ option: 'l1.sizeCalculation', received: size });
+      await expect(write).rejects.toThrow('"user:1"');
+      expect(cache.getLocal('user:1')).toBeUndefined();
+      await cache.close();
+    },
+  );
+});
+
 describe('l1.admission option', () => {
   const construct = (admission: unknown) => () =>
     new TieredCache({ namespace: 'adm', l1: { max: 10, admission } as never });

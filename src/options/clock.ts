@@ -5,11 +5,12 @@ export interface Clock {
 
 // `Date.now()` costs about as much as an L1 get, so the hit path reads a value kept until
 // a 1 ms timer clears it (lru-cache's `ttlResolution`). No timer fires within a turn of
-// the event loop, so a long turn decides freshness at the time it began: it serves what
-// L1 held then, as a read at that moment would have, since nothing new can reach the
-// cache mid-turn (store replies, bus messages and loaded values all arrive on later
-// turns). Versions are stamped with the exact clock, not this one (see Stack). Nothing
-// is counted per call: a count would cost getLocal a fifth of a bare lru-cache get.
+// the event loop, so a long turn decides freshness at the time it began: an entry that
+// goes stale during the turn is served until the turn ends, as a read at its start would
+// have served it. Entries made during the turn take its start as their creation time,
+// so they go stale early, never late; versions are stamped with the exact clock (see
+// Stack). Nothing is counted per call: a count would cost getLocal a fifth of a bare
+// lru-cache get.
 let cached = 0;
 
 function expire(): void {

@@ -6,30 +6,36 @@
  * the floor such a cache pays. Same process, rounds interleaved, order alternating, the
  * ratio the median of per-round ratios of ops/s; both replay the same trace slice in a
  * round. Then the same two sides run each kind of operation that does I/O alone
- * (mixed-kinds.ts), to show which path the gap comes from.
+ * (mixed-kinds.ts), to show which path the gap comes from, and fresh sides run the
+ * same traffic with the lease and the bus turned off in turn (mixed-variants.ts), to show
+ * what those guarantees cost in it. The trace and the sides: mixed-traffic.ts.
  */
 import { Redis } from 'ioredis';
-import { LRUCache } from 'lru-cache';
-import { type CacheStats, msgpackCodec, TieredCache } from '../../src/index.js';
+import { type CacheStats, TieredCache } from '../../src/index.js';
 import { redisBus, redisStore } from '../../src/redis/index.js';
-import { type CallersRun, runCallers } from '../callers.js';
+import type { CallersRun } from '../callers.js';
 import { pinnedRedis } from '../pin.js';
 import { progress } from '../progress.js';
 import { int, pct, rate, type Table } from '../report.js';
 import { benchNamespace, inTurn, KEY_PREFIX, removeNamespace } from '../scratch.js';
 import type { Section, Target } from '../section.js';
 import { percentile, sorted } from '../stats.js';
-import { benchValue } from '../values.js';
-import { zipfRanks } from '../zipf.js';
 import { measureKinds } from './mixed-kinds.js';
+import {
+  CALLERS,
+  drive,
+  handWired,
+  KEYS,
+  L1_MAX,
+  SET_SHARE,
+  type Side,
+  TTL_MS,
+  tiercacheSide,
+  ZIPF_S,
+  zipfTrace,
+} from './mixed-traffic.js';
+import { measureVariants, type VariantPlan, variantTicks } from './mixed-variants.js';
 
-const CALLERS = 16;
-const KEYS = 100_000;
-const L1_MAX = 10_000;
-const ZIPF_S = 0.99;
-const SET_SHARE = 0.1;
-const TRACE_OPS = 1 << 20;
-const TTL_MS = 3_600_000;
 const GOAL = 0.95;
 
 /** Operations, not time: both sides replay exactly the same slices, so they hold the same keys. */
@@ -40,50 +46,25 @@ interface Plan {
   /** Rounds and operations per kind of the by-kind table (ops ≥ 2 × L1_MAX: see mixed-kinds.ts). */
   readonly kindRounds: number;
   readonly kindOps: number;
+  /** The table of what the guarantees cost (see mixed-variants.ts). */
+  readonly variants: VariantPlan;
 }
-const FULL: Plan = { rounds: 7, roundOps: 40_000, warmupOps: 150_000, kindRounds: 3, kindOps: 20_000 };
-const QUICK: Plan = { rounds: 5, roundOps: 10_000, warmupOps: 40_000, kindRounds: 1, kindOps: 20_000 };
-
-/** The replayed trace: key ids (Zipf ranks) and which operations are sets. */
-interface Trace {
-  readonly keys: readonly string[];
-  readonly ids: Int32Array;
-  readonly sets: Uint8Array;
-}
-
-/** A seeded xorshift32 in [0, 1): the same trace every run. */
-function random(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
-
-function zipfTrace(): Trace {
-  const rank = zipfRanks(KEYS, ZIPF_S);
-  const next = random(0x5eed);
-  const ids = new Int32Array(TRACE_OPS);
-  const sets = new Uint8Array(TRACE_OPS);
-  for (let i = 0; i < TRACE_OPS; i++) {
-    ids[i] = rank(next());
-    sets[i] = next() < SET_SHARE ? 1 : 0;
-  }
-  return { keys: Array.from({ length: KEYS }, (_, i) => `k:${i}`), ids, sets };
-}
-
-/** One side: an operation per trace position. */
-interface Side {
-  readonly label: string;
-  run(key: string, id: number, set: boolean): Promise<unknown>;
-}
-
-/** A fixed pool of values for sets, so both sides pay the same to make one. */
-const SET_VALUES = Array.from({ length: 64 }, (_, i) => benchValue(1_000_000 + i));
+const FULL: Plan = {
+  rounds: 7,
+  roundOps: 40_000,
+  warmupOps: 150_000,
+  kindRounds: 3,
+  kindOps: 20_000,
+  variants: { rounds: 5, roundOps: 30_000, warmupOps: 150_000 },
+};
+const QUICK: Plan = {
+  rounds: 5,
+  roundOps: 10_000,
+  warmupOps: 40_000,
+  kindRounds: 1,
+  kindOps: 20_000,
+  variants: { rounds: 1, roundOps: 10_000, warmupOps: 40_000 },
+};
 
 /** One measured round: each side's ops/s and CPU time per op, and the ratio of their ops/s. */
 interface Round {
@@ -92,52 +73,6 @@ interface Round {
   readonly ratio: number;
   readonly oursCpuUs: number;
   readonly bareCpuUs: number;
-}
-
-/** Runs `side` with {@link CALLERS} callers over `ops` trace positions from `start`. */
-function drive(side: Side, trace: Trace, start: number, ops: number): Promise<CallersRun> {
-  return runCallers(CALLERS, ops, (n) => {
-    const i = (start + n) & (TRACE_OPS - 1);
-    const id = trace.ids[i] as number;
-    return side.run(trace.keys[id] as string, id, trace.sets[i] === 1);
-  });
-}
-
-/** The hand-wired cache, and what it counted (its own hit shares, for comparison). */
-function handWired(client: Redis, prefix: string) {
-  const lru = new LRUCache<string, object>({ max: L1_MAX });
-  const codec = msgpackCodec();
-  const counts = { reads: 0, l1: 0, redis: 0, loads: 0 };
-  const side: Side = {
-    label: 'lru-cache + ioredis + msgpackr',
-    async run(key, id, set) {
-      const full = prefix + key;
-      if (set) {
-        const value = SET_VALUES[id & 63] as object;
-        await client.set(full, codec.encode(value) as Buffer, 'PX', TTL_MS);
-        lru.set(key, value);
-        return;
-      }
-      counts.reads++;
-      let value: object | undefined = lru.get(key);
-      if (value !== undefined) {
-        counts.l1++;
-        return value;
-      }
-      const bytes = await client.getBuffer(full);
-      if (bytes !== null) {
-        counts.redis++;
-        value = codec.decode(bytes) as object;
-      } else {
-        counts.loads++;
-        value = benchValue(id);
-        await client.set(full, codec.encode(value) as Buffer, 'PX', TTL_MS);
-      }
-      lru.set(key, value);
-      return value;
-    },
-  };
-  return { side, counts };
 }
 
 export const mixedSection: Section = {
@@ -160,20 +95,12 @@ export const mixedSection: Section = {
       guard: { timeout: '1s' },
     });
     const client = new Redis(redis.url);
-    const bar = progress('mixed', 2 + plan.rounds * 2 + plan.kindRounds * 2);
+    const bar = progress('mixed', 2 + plan.rounds * 2 + plan.kindRounds * 2 + variantTicks(plan.variants));
     try {
       await cache.ready();
       const trace = zipfTrace();
-      let reads = 0;
-      const loader = ({ key }: { key: string }) => benchValue(Number(key.slice(2)));
-      const ours: Side = {
-        label: 'tiercache (L1 + Redis + bus)',
-        run: (key, id, set) => {
-          if (set) return cache.set(key, SET_VALUES[id & 63]);
-          reads++;
-          return cache.getOrSet(key, loader);
-        },
-      };
+      const tc = tiercacheSide(cache, 'tiercache (L1 + Redis + bus)');
+      const ours = tc.side;
       const bare = handWired(client, `${KEY_PREFIX}${namespace}-raw:`);
       // Warm-up: both fill their L1 and Redis from the same part of the trace.
       await drive(bare.side, trace, 0, plan.warmupOps);
@@ -181,7 +108,7 @@ export const mixedSection: Section = {
       await drive(ours, trace, 0, plan.warmupOps);
       bar.tick();
       cache.resetStats();
-      reads = 0;
+      tc.resetReads();
       Object.assign(bare.counts, { reads: 0, l1: 0, redis: 0, loads: 0 });
       const rounds: Round[] = [];
       for (let r = 0; r < plan.rounds; r++) {
@@ -205,6 +132,7 @@ export const mixedSection: Section = {
       // The row's figures are taken before the by-kind passes, which go through the same
       // sides (a copy of the hand-wired counts: the figures keep the object).
       const stats = cache.stats();
+      const reads = tc.reads();
       const result = report(plan, rounds, stats, reads, { ...bare.counts }, redis.placement, ctx.args.quick);
       const measured = plan.rounds * plan.roundOps;
       const cpu = result.figures.cpuUsPerOp;
@@ -220,11 +148,12 @@ export const mixedSection: Section = {
         gapCpuUs: cpu.tiercache - cpu.handWired,
         tick: () => bar.tick(),
       });
+      const variants = await measureVariants(redis.url, trace, plan.variants, () => bar.tick());
       bar.stop();
       return {
         ...result,
-        figures: { ...result.figures, byKind: kinds.figures },
-        tables: [...result.tables, kinds.table],
+        figures: { ...result.figures, byKind: kinds.figures, guarantees: variants.figures },
+        tables: [...result.tables, kinds.table, variants.table],
       };
     } finally {
       bar.stop();

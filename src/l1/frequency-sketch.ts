@@ -24,6 +24,8 @@ const HALVE_MASK = 0x77777777;
 const LOW_BITS = 0x11111111;
 /** Caffeine caps its table so the index math stays in range; 2^24 words = 64 MiB. */
 const MAX_WORDS = 1 << 24;
+/** The largest `max` the table is fully sized for (two words, 16 counters, per entry). */
+export const MAX_SKETCH_ENTRIES = MAX_WORDS / 2;
 
 /**
  * A 30-bit hash of a key (a V8 small integer, so storing it in an object never boxes).

@@ -1,6 +1,7 @@
 import type { InvalidationBus } from '../bus/bus.js';
 import { msgpackCodec, type ValueCodec } from '../entry/codec.js';
 import { InvalidOptionError } from '../errors.js';
+import { MAX_SKETCH_ENTRIES } from '../l1/frequency-sketch.js';
 import type { CacheLogger } from '../observability/logger.js';
 import type { StoreTier } from '../stores/store.js';
 import { type Clock, coarseClock } from './clock.js';
@@ -40,7 +41,8 @@ export interface L1Options {
    * design); it wins on traffic where frequency or loops matter and stays within about a
    * point of LRU on recency-skewed traffic (1.3 at worst on the bench's traces). Costs
    * `8 × nextPowerOfTwo(max)` bytes for the sketch and about 125 bytes per entry for the
-   * policy (nodes, ghost lists). Default `false`: plain LRU.
+   * policy (nodes, ghost lists). With it, `max` is at most 8,388,608 (2^23: the largest
+   * the sketch is sized for). Default `false`: plain LRU.
    */
   admission?: 'w-tinylfu' | false;
   /**
@@ -267,6 +269,15 @@ function resolveL1(input: unknown): ResolvedL1Options | false {
   const admission = input.admission === undefined ? false : input.admission;
   if (admission !== false && admission !== 'w-tinylfu') {
     throw new InvalidOptionError('l1.admission', "'w-tinylfu' or false", input.admission);
+  }
+  // Past this the sketch cannot be sized for `max`, and the policy's tables (allocated for
+  // `max` at construction) would take seconds and gigabytes, or exhaust the heap outright.
+  if (admission === 'w-tinylfu' && max > MAX_SKETCH_ENTRIES) {
+    throw new InvalidOptionError(
+      'l1.max',
+      `at most ${MAX_SKETCH_ENTRIES} with l1.admission 'w-tinylfu' (admission false takes any max)`,
+      max,
+    );
   }
   const blindMaxAge =
     input.blindMaxAge === undefined

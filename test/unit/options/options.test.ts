@@ -118,6 +118,8 @@ describe('constructor options', () => {
     ['l1.max', { l1: { max: -1 } }, -1],
     ['l1.max', { l1: { max: 1.5 } }, 1.5],
     ['l1.max', { l1: {} }, undefined],
+    ['l1.max', { l1: { max: 2 ** 23 + 1, admission: 'w-tinylfu' } }, 2 ** 23 + 1],
+    ['l1.max', { l1: { max: 1e12, admission: 'w-tinylfu' } }, 1e12],
     ['l1.maxSize', { l1: { max: 5, maxSize: 0, sizeCalculation: () => 1 } }, 0],
     ['l1.sizeCalculation', { l1: { max: 5, maxSize: 10 } }, undefined],
     ['l1.sizeCalculation', { l1: { max: 5, sizeCalculation: 3 } }, 3],

@@ -73,6 +73,8 @@ interface Round {
   readonly ratio: number;
   readonly oursCpuUs: number;
   readonly bareCpuUs: number;
+  readonly oursGcUs: number;
+  readonly bareGcUs: number;
 }
 
 export const mixedSection: Section = {
@@ -127,6 +129,8 @@ export const mixedSection: Section = {
           ratio: o.rate / b.rate,
           oursCpuUs: o.cpuUs,
           bareCpuUs: b.cpuUs,
+          oursGcUs: o.gcUs,
+          bareGcUs: b.gcUs,
         });
       }
       // The row's figures are taken before the by-kind passes, which go through the same
@@ -183,6 +187,8 @@ function report(
   const bareRate = med(rounds.map((r) => r.bare));
   const oursCpu = med(rounds.map((r) => r.oursCpuUs));
   const bareCpu = med(rounds.map((r) => r.bareCpuUs));
+  const oursGc = med(rounds.map((r) => r.oursGcUs));
+  const bareGc = med(rounds.map((r) => r.bareGcUs));
   const redisHits = stats.stores.redis?.hits ?? 0;
   const loads = stats.loader.ok + stats.loader.failed;
   const met = ratio >= GOAL;
@@ -190,12 +196,24 @@ function report(
   const targets: Target[] = [{ row, goal: `≥ ${GOAL.toFixed(2)}x`, measured: `${ratio.toFixed(2)}x`, met }];
   const table: Table = {
     title: `Mixed traffic (${CALLERS} callers, Zipf ${ZIPF_S}, ${int(KEYS)} keys, L1 ${int(L1_MAX)}, ~1 KB values; median of ${plan.rounds} rounds${quick ? ', --quick' : ''})`,
-    header: ['cache', 'ops/s', 'CPU/op', 'L1 hits', 'Redis hits', 'loads/read', 'ratio', 'goal', 'met'],
+    header: [
+      'cache',
+      'ops/s',
+      'CPU/op',
+      'GC/op',
+      'L1 hits',
+      'Redis hits',
+      'loads/read',
+      'ratio',
+      'goal',
+      'met',
+    ],
     rows: [
       [
         'tiercache',
         rate(oursRate),
         `${oursCpu.toFixed(1)} µs`,
+        `${oursGc.toFixed(1)} µs`,
         pct(stats.l1.hits / reads, 1),
         pct(redisHits / reads, 1),
         (loads / reads).toFixed(3),
@@ -207,6 +225,7 @@ function report(
         'hand-wired',
         rate(bareRate),
         `${bareCpu.toFixed(1)} µs`,
+        `${bareGc.toFixed(1)} µs`,
         pct(bare.l1 / bare.reads, 1),
         pct(bare.redis / bare.reads, 1),
         (bare.loads / bare.reads).toFixed(3),
@@ -221,6 +240,7 @@ function report(
       'hit shares and loads per read: of the getOrSet calls in the measured rounds (tiercache: from stats())',
       "CPU/op: the process's user + system CPU time per op in its rounds (median); the sides share one heap,",
       "  so part of one side's garbage can be collected in the other's rounds: read ops/s and CPU/op together",
+      'GC/op: the main thread paused in garbage collection per op in its rounds (median), part of CPU/op',
       `tiercache store errors in the measured rounds: ${int(stats.stores.redis?.errors ?? 0)} (guard timeout 1 s)`,
       placement,
       ...(met
@@ -240,6 +260,7 @@ function report(
       ratio,
       opsPerSec: { tiercache: oursRate, handWired: bareRate },
       cpuUsPerOp: { tiercache: oursCpu, handWired: bareCpu },
+      gcUsPerOp: { tiercache: oursGc, handWired: bareGc },
       rounds,
       tiercache: { reads, l1Hits: stats.l1.hits, redisHits, loads, stats },
       handWired: bare,

@@ -19,7 +19,9 @@ import { drive, handWired, L1_MAX, type Side, type Trace, TTL_MS, tiercacheSide 
 /** A tiercache configuration of the table: which of the two guarantees it keeps. */
 interface Variant {
   readonly label: string;
+  /** `true`: the `lease` option left unset (its default, on with a Redis store); `false`: `lease: false`. */
   readonly lease: boolean;
+  /** Whether the cache has a Redis bus. */
   readonly bus: boolean;
 }
 

@@ -66,7 +66,7 @@ const QUICK: Plan = {
   variants: { rounds: 1, roundOps: 10_000, warmupOps: 40_000 },
 };
 
-/** One measured round: each side's ops/s and CPU time per op, and the ratio of their ops/s. */
+/** One measured round: each side's ops/s, CPU and GC time per op, and the ratio of their ops/s. */
 interface Round {
   readonly ours: number;
   readonly bare: number;
